@@ -1,0 +1,145 @@
+/**
+ * The seams between the protocol code and the systems behind it. Each interface has an embedded
+ * implementation (one process, the default) and a real one (JetStream, Cassandra, Redis, a push
+ * provider); `wiring.ts` chooses, nothing else does.
+ */
+import type { Message, PresenceInfo, ServerFrame } from '../../common/protocol.ts';
+
+export interface UserRecord {
+  userId: string;
+  username: string;
+  passwordHash: string;
+  createdAt: number;
+}
+
+export interface GroupRecord {
+  groupId: string;
+  name: string;
+  createdBy: string;
+  createdAt: number;
+  members: string[];
+}
+
+/** A message with what the platform needs to route it; only `message` goes on the wire. */
+export interface Envelope {
+  message: Message;
+  /** Users whose devices get the message: the sender and every participant. */
+  recipients: string[];
+  /** `<userId>/<deviceId>/<clientId>` when the sender gave an id: the same key is stored once. */
+  dedupKey?: string;
+}
+
+export type AddMemberResult = 'added' | 'already_member' | 'full' | 'no_group';
+
+/** Users, groups, messages and read cursors: the durable state. */
+export interface Store {
+  /** Throws ChatError `username_taken` if the username exists. */
+  createUser(user: UserRecord): Promise<void>;
+  userByUsername(username: string): Promise<UserRecord | undefined>;
+  /** The subset of `userIds` that exist. */
+  existingUsers(userIds: readonly string[]): Promise<Set<string>>;
+
+  createGroup(group: GroupRecord): Promise<void>;
+  group(groupId: string): Promise<GroupRecord | undefined>;
+  addMember(groupId: string, userId: string, maxMembers: number, now: number): Promise<AddMemberResult>;
+  removeMember(groupId: string, userId: string): Promise<void>;
+
+  /** Stores a message and indexes it for every recipient. Idempotent: the same id gives the same row. */
+  saveMessages(envelopes: readonly Envelope[]): Promise<void>;
+  /** The message stored under a sender's dedup key, if any. */
+  messageByDedupKey(dedupKey: string): Promise<Message | undefined>;
+  /** Messages of any of the user's conversations with id > since, oldest first. */
+  sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }>;
+  /** Messages of one conversation older than `before` (if given), newest first. */
+  history(conversation: string, before: bigint | undefined, limit: number): Promise<Message[]>;
+  /** Moves a device's read cursor forward (never back). Returns false if it did not move. */
+  setReadCursor(userId: string, deviceId: string, conversation: string, upTo: bigint): Promise<boolean>;
+  /** The highest message id issued by a node, so a restarted node keeps its ids increasing. */
+  maxMessageId(nodeId: number): Promise<bigint>;
+
+  /** False while the store cannot serve (readiness). */
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+/** An event for some users' devices, wherever they are connected. Not durable. */
+export interface UserEvent {
+  userIds: string[];
+  frame: ServerFrame;
+  /** A device that must not get the event (the one that caused it). */
+  exceptDevice?: { userId: string; deviceId: string };
+}
+
+/** Durable acceptance of messages and their delivery to every node. */
+export interface MessageBus {
+  /** Resolves once the messages are durable: they survive any single crash from then on. */
+  publish(envelope: Envelope): Promise<void>;
+  /** Called on every node for each accepted message, at least once, to deliver to local devices. */
+  onMessage(handler: (envelope: Envelope) => void): void;
+  publishEvent(event: UserEvent): Promise<void>;
+  onEvent(handler: (event: UserEvent) => void): void;
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+/** Device presence. A user is online while any of its devices is. */
+export interface PresenceBackend {
+  deviceOnline(userId: string, deviceId: string, nodeId: number, now: number): Promise<void>;
+  /** Activity from a device; `now` becomes its user's lastActiveAt. */
+  deviceActive(userId: string, deviceId: string, now: number): Promise<void>;
+  deviceOffline(userId: string, deviceId: string, now: number): Promise<void>;
+  get(userIds: readonly string[]): Promise<PresenceInfo[]>;
+  /** A user's status changed (on any node). */
+  onChange(handler: (presence: PresenceInfo) => void): void;
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+export interface NodeInfo {
+  nodeId: number;
+  url: string;
+  connections: number;
+  capacity: number;
+  draining: boolean;
+  zone?: string;
+  startedAt: number;
+  updatedAt: number;
+}
+
+/** The live nodes of a cluster. */
+export interface NodeRegistry {
+  /** Publishes (or refreshes) this node's entry. */
+  announce(info: NodeInfo): Promise<void>;
+  list(): Promise<NodeInfo[]>;
+  withdraw(nodeId: number): Promise<void>;
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+/** What a push provider is asked to deliver (DESIGN.md: the webhook body). */
+export interface PushNotification {
+  userId: string;
+  messageId: string;
+  conversation: string;
+  from: string;
+  preview: string;
+}
+
+export interface PushProvider {
+  readonly name: string;
+  /** Throws if the provider did not accept the notification (it will be retried). */
+  send(notification: PushNotification): Promise<void>;
+}
+
+/** Everything wiring.ts builds for one node. */
+export interface Backends {
+  store: Store;
+  bus: MessageBus;
+  presence: PresenceBackend;
+  registry: NodeRegistry;
+  push: PushProvider;
+  /** The Snowflake node id this node may use. */
+  nodeId: number;
+  /** Names for logs and /readyz, e.g. { bus: 'embedded' }. */
+  kinds: Record<string, string>;
+}

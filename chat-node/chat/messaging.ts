@@ -1,0 +1,189 @@
+/**
+ * The message path: validate, resolve the conversation and its participants, assign a Snowflake id,
+ * publish durably, then notify offline recipients. Also `sync`, history and read cursors, each
+ * refused for users outside the conversation.
+ */
+import { ChatError } from '../../common/errors.ts';
+import { dmConversationId, groupConversationId, parseConversationId } from '../../common/ids.ts';
+import { type ClientId, MAX_FRAME_BYTES, type Message } from '../../common/protocol.ts';
+import { type Snowflake, snowflakeTime } from '../../common/snowflake.ts';
+import { preview, validateText } from '../../common/text.ts';
+import type { Envelope, MessageBus, PresenceBackend, Store } from '../backends/types.ts';
+import { type Metrics, timed } from '../metrics.ts';
+import type { PushDispatcher } from './push-dispatcher.ts';
+
+export interface Sender {
+  userId: string;
+  deviceId: string;
+}
+
+export interface SendRequest {
+  id?: ClientId;
+  to?: string;
+  group?: string;
+  text: unknown;
+}
+
+/** Room left in a `sync` answer for the frame's own fields. */
+const SYNC_FRAME_BUDGET = MAX_FRAME_BYTES - 4096;
+
+export class Messaging {
+  private readonly store: Store;
+  private readonly bus: MessageBus;
+  private readonly presence: PresenceBackend;
+  private readonly ids: Snowflake;
+  private readonly push: PushDispatcher;
+  private readonly metrics: Metrics;
+  /** Sends in progress by dedup key, so that a retried id racing its original gets the same message. */
+  private readonly inflight = new Map<string, Promise<Message>>();
+
+  constructor(deps: {
+    store: Store;
+    bus: MessageBus;
+    presence: PresenceBackend;
+    ids: Snowflake;
+    push: PushDispatcher;
+    metrics: Metrics;
+  }) {
+    this.store = deps.store;
+    this.bus = deps.bus;
+    this.presence = deps.presence;
+    this.ids = deps.ids;
+    this.push = deps.push;
+    this.metrics = deps.metrics;
+  }
+
+  /** Stores and delivers a message; resolves once it is durable. A repeated client id gets the first message. */
+  async send(sender: Sender, req: SendRequest): Promise<Message> {
+    const text = validateText(req.text);
+    const dedupKey =
+      req.id === undefined ? undefined : `${sender.userId}/${sender.deviceId}/${String(req.id)}`;
+    if (dedupKey === undefined) return this.accept(sender, req, text, undefined);
+    const pending = this.inflight.get(dedupKey);
+    if (pending) return pending;
+    const p = (async () => {
+      const earlier = await this.store.messageByDedupKey(dedupKey);
+      return earlier ?? this.accept(sender, req, text, dedupKey);
+    })();
+    this.inflight.set(dedupKey, p);
+    try {
+      return await p;
+    } finally {
+      this.inflight.delete(dedupKey);
+    }
+  }
+
+  private async accept(
+    sender: Sender,
+    req: SendRequest,
+    text: string,
+    dedupKey: string | undefined,
+  ): Promise<Message> {
+    const { conversation, recipients } = await this.route(sender.userId, req);
+    const id = this.ids.next();
+    const message: Message = {
+      messageId: id.toString(),
+      conversation,
+      from: sender.userId,
+      text,
+      ts: snowflakeTime(id),
+    };
+    if (req.to !== undefined) message.to = req.to;
+    else message.group = req.group;
+    const envelope: Envelope = { message, recipients };
+    if (dedupKey !== undefined) envelope.dedupKey = dedupKey;
+    await timed(this.metrics, 'publish', () => this.bus.publish(envelope));
+    this.metrics.messagesIn.inc();
+    void this.notifyOffline(envelope).catch(() => {});
+    return message;
+  }
+
+  private async route(
+    from: string,
+    req: SendRequest,
+  ): Promise<{ conversation: string; recipients: string[] }> {
+    if (req.to !== undefined) {
+      if (req.to !== from && !(await this.store.existingUsers([req.to])).has(req.to)) {
+        throw new ChatError('unknown_recipient', `no such user: ${req.to}`);
+      }
+      return {
+        conversation: dmConversationId(from, req.to),
+        recipients: req.to === from ? [from] : [from, req.to],
+      };
+    }
+    const group = await timed(this.metrics, 'group', () => this.store.group(req.group!));
+    if (!group?.members.includes(from))
+      throw new ChatError('not_member', 'you are not a member of that group');
+    return { conversation: groupConversationId(group.groupId), recipients: group.members };
+  }
+
+  private async notifyOffline({ message, recipients }: Envelope): Promise<void> {
+    const others = recipients.filter((u) => u !== message.from);
+    if (others.length === 0) return;
+    for (const p of await this.presence.get(others)) {
+      if (p.status !== 'offline') continue;
+      this.push.enqueue({
+        userId: p.userId,
+        messageId: message.messageId,
+        conversation: message.conversation,
+        from: message.from,
+        preview: preview(message.text),
+      });
+    }
+  }
+
+  /** The user's messages with id > since, oldest first, trimmed so the answer fits in one frame. */
+  async sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }> {
+    const page = await timed(this.metrics, 'sync', () => this.store.sync(userId, since, limit));
+    let bytes = 0;
+    for (let i = 0; i < page.messages.length; i++) {
+      bytes += Buffer.byteLength(JSON.stringify(page.messages[i])) + 1;
+      if (bytes > SYNC_FRAME_BUDGET && i > 0) return { messages: page.messages.slice(0, i), more: true };
+    }
+    return page;
+  }
+
+  /** One conversation's messages older than `before`, newest first; `not_member` for outsiders. */
+  async history(
+    userId: string,
+    conversation: string,
+    before: bigint | undefined,
+    limit: number,
+  ): Promise<Message[]> {
+    await this.assertParticipant(userId, conversation);
+    return timed(this.metrics, 'history', () => this.store.history(conversation, before, limit));
+  }
+
+  /** Moves the device's read cursor; true if it moved (then the user's other devices are told). */
+  async read(reader: Sender, conversation: string, upTo: bigint): Promise<boolean> {
+    await this.assertParticipant(reader.userId, conversation);
+    const moved = await this.store.setReadCursor(reader.userId, reader.deviceId, conversation, upTo);
+    if (moved) {
+      await this.bus.publishEvent({
+        userIds: [reader.userId],
+        frame: {
+          type: 'read',
+          conversation,
+          upTo: upTo.toString(),
+          userId: reader.userId,
+          deviceId: reader.deviceId,
+        },
+        exceptDevice: reader,
+      });
+    }
+    return moved;
+  }
+
+  private async assertParticipant(userId: string, conversation: string): Promise<void> {
+    const c = parseConversationId(conversation);
+    if (!c) throw new ChatError('bad_request', 'conversation must be dm:<a>:<b> (sorted) or g:<groupId>');
+    if (c.kind === 'dm') {
+      if (c.a !== userId && c.b !== userId)
+        throw new ChatError('not_member', 'you are not in that conversation');
+      return;
+    }
+    const group = await this.store.group(c.groupId);
+    if (!group?.members.includes(userId))
+      throw new ChatError('not_member', 'you are not a member of that group');
+  }
+}

@@ -1,0 +1,67 @@
+/** Signed session tokens (HS256 JWTs, jose): subject = userId, `did` = deviceId. */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { jwtVerify, SignJWT } from 'jose';
+import { isOpaqueId } from '../../common/ids.ts';
+
+export interface TokenClaims {
+  userId: string;
+  deviceId: string;
+}
+
+const ISSUER = 'chat-platform';
+
+export class Tokens {
+  private readonly key: Uint8Array;
+  private readonly ttlSec: number;
+
+  constructor(secret: string, ttlSec: number) {
+    this.key = new TextEncoder().encode(secret);
+    this.ttlSec = ttlSec;
+  }
+
+  sign(claims: TokenClaims): Promise<string> {
+    return new SignJWT({ did: claims.deviceId })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(claims.userId)
+      .setIssuer(ISSUER)
+      .setIssuedAt()
+      .setExpirationTime(`${this.ttlSec}s`)
+      .sign(this.key);
+  }
+
+  /** The claims of a valid token, or undefined for anything else (bad signature, expired, malformed). */
+  async verify(token: string | undefined): Promise<TokenClaims | undefined> {
+    if (!token || token.length > 4096) return undefined;
+    try {
+      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
+      if (!isOpaqueId(payload.sub) || !isOpaqueId(payload.did)) return undefined;
+      return { userId: payload.sub, deviceId: payload.did };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** The secret kept in `<dataDir>/jwt-secret`, generated (0600) on first use. */
+export function loadOrCreateSecret(dataDir: string): string {
+  const file = join(dataDir, 'jwt-secret');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+/** The bearer token of an Authorization header value. */
+export function bearer(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1];
+}

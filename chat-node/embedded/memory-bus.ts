@@ -1,0 +1,76 @@
+/**
+ * The embedded message bus: a message is durable once the store has committed it. Sends that arrive
+ * in the same event-loop turn are committed in one transaction (group commit), so one fsync serves
+ * them all; then every local handler gets each message.
+ */
+import type { Envelope, MessageBus, Store, UserEvent } from '../backends/types.ts';
+
+interface Pending {
+  envelope: Envelope;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** Most envelopes committed in one transaction. */
+const MAX_BATCH = 512;
+
+export class EmbeddedBus implements MessageBus {
+  private readonly store: Store;
+  private readonly messageHandlers: ((e: Envelope) => void)[] = [];
+  private readonly eventHandlers: ((e: UserEvent) => void)[] = [];
+  private queue: Pending[] = [];
+  private flushing = false;
+  private closed = false;
+
+  constructor(store: Store) {
+    this.store = store;
+  }
+
+  publish(envelope: Envelope): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('message bus is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ envelope, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      try {
+        await this.store.saveMessages(batch.map((p) => p.envelope));
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+        continue;
+      }
+      for (const p of batch) {
+        p.resolve();
+        for (const h of this.messageHandlers) h(p.envelope);
+      }
+    }
+    this.flushing = false;
+  }
+
+  onMessage(handler: (envelope: Envelope) => void): void {
+    this.messageHandlers.push(handler);
+  }
+
+  async publishEvent(event: UserEvent): Promise<void> {
+    for (const h of this.eventHandlers) h(event);
+  }
+
+  onEvent(handler: (event: UserEvent) => void): void {
+    this.eventHandlers.push(handler);
+  }
+
+  isReady(): boolean {
+    return !this.closed;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * The embedded store: users, groups, messages and read cursors in one SQLite file (node:sqlite, no
+ * native addon). WAL with synchronous=FULL: a committed transaction survives a process or machine
+ * crash; the embedded bus batches concurrent sends into one transaction so that the fsync is shared.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { ChatError } from '../../common/errors.ts';
+import type { Message } from '../../common/protocol.ts';
+import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../backends/types.ts';
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE users (
+     user_id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE groups (
+     group_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE group_members (
+     group_id TEXT NOT NULL, user_id TEXT NOT NULL, joined_at INTEGER NOT NULL, PRIMARY KEY (group_id, user_id)
+   ) WITHOUT ROWID;
+   CREATE TABLE messages (
+     message_id INTEGER PRIMARY KEY, conversation TEXT NOT NULL, sender TEXT NOT NULL,
+     to_user TEXT, group_id TEXT, text TEXT NOT NULL, ts INTEGER NOT NULL, dedup_key TEXT UNIQUE
+   );
+   CREATE INDEX messages_by_conversation ON messages (conversation, message_id);
+   CREATE TABLE inbox (user_id TEXT NOT NULL, message_id INTEGER NOT NULL, PRIMARY KEY (user_id, message_id)) WITHOUT ROWID;
+   CREATE TABLE read_cursors (
+     user_id TEXT NOT NULL, device_id TEXT NOT NULL, conversation TEXT NOT NULL, up_to INTEGER NOT NULL,
+     PRIMARY KEY (user_id, device_id, conversation)
+   ) WITHOUT ROWID;`,
+];
+
+interface MessageRow {
+  message_id: bigint;
+  conversation: string;
+  sender: string;
+  to_user: string | null;
+  group_id: string | null;
+  text: string;
+  ts: bigint;
+}
+
+function toMessage(row: MessageRow): Message {
+  const m: Message = {
+    messageId: row.message_id.toString(),
+    conversation: row.conversation,
+    from: row.sender,
+    text: row.text,
+    ts: Number(row.ts),
+  };
+  if (row.to_user !== null) m.to = row.to_user;
+  if (row.group_id !== null) m.group = row.group_id;
+  return m;
+}
+
+export class SqliteStore implements Store {
+  private readonly db: DatabaseSync;
+  private readonly stmts: Record<string, StatementSync>;
+  private closed = false;
+
+  /** Opens (creating if needed) `<dataDir>/chat.db` and runs pending migrations. */
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true });
+    this.db = new DatabaseSync(join(dataDir, 'chat.db'));
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+    this.migrate();
+    const p = (sql: string) => {
+      const s = this.db.prepare(sql);
+      s.setReadBigInts(true);
+      return s;
+    };
+    this.stmts = {
+      insertUser: p('INSERT INTO users (user_id, username, password_hash, created_at) VALUES (?, ?, ?, ?)'),
+      userByName: p('SELECT * FROM users WHERE username = ?'),
+      userExists: p('SELECT 1 FROM users WHERE user_id = ?'),
+      insertGroup: p('INSERT INTO groups (group_id, name, created_by, created_at) VALUES (?, ?, ?, ?)'),
+      insertMember: p('INSERT OR IGNORE INTO group_members (group_id, user_id, joined_at) VALUES (?, ?, ?)'),
+      group: p('SELECT * FROM groups WHERE group_id = ?'),
+      members: p('SELECT user_id FROM group_members WHERE group_id = ? ORDER BY joined_at, user_id'),
+      isMember: p('SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?'),
+      memberCount: p('SELECT count(*) AS n FROM group_members WHERE group_id = ?'),
+      removeMember: p('DELETE FROM group_members WHERE group_id = ? AND user_id = ?'),
+      insertMessage: p(
+        `INSERT INTO messages (message_id, conversation, sender, to_user, group_id, text, ts, dedup_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      insertInbox: p('INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?, ?)'),
+      byDedup: p('SELECT * FROM messages WHERE dedup_key = ?'),
+      sync: p(
+        `SELECT m.* FROM inbox i JOIN messages m ON m.message_id = i.message_id
+         WHERE i.user_id = ? AND i.message_id > ? ORDER BY i.message_id LIMIT ?`,
+      ),
+      historyBefore: p(
+        'SELECT * FROM messages WHERE conversation = ? AND message_id < ? ORDER BY message_id DESC LIMIT ?',
+      ),
+      historyLatest: p('SELECT * FROM messages WHERE conversation = ? ORDER BY message_id DESC LIMIT ?'),
+      setCursor: p(
+        `INSERT INTO read_cursors (user_id, device_id, conversation, up_to) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id, device_id, conversation) DO UPDATE SET up_to = excluded.up_to
+         WHERE excluded.up_to > read_cursors.up_to`,
+      ),
+      // One embedded node writes this file: the highest id overall is its floor (a primary-key lookup).
+      maxId: p('SELECT max(message_id) AS id FROM messages'),
+    };
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const row = this.db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null };
+    const current = row.v ?? 0;
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(v + 1);
+      });
+    }
+  }
+
+  private transaction<T>(fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const out = fn();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  async createUser(user: UserRecord): Promise<void> {
+    try {
+      this.stmts.insertUser!.run(user.userId, user.username, user.passwordHash, user.createdAt);
+    } catch (err) {
+      if ((err as { errcode?: number }).errcode === 2067 /* SQLITE_CONSTRAINT_UNIQUE */) {
+        throw new ChatError('username_taken', 'that username is taken');
+      }
+      throw err;
+    }
+  }
+
+  async userByUsername(username: string): Promise<UserRecord | undefined> {
+    const row = this.stmts.userByName!.get(username) as
+      | { user_id: string; username: string; password_hash: string; created_at: bigint }
+      | undefined;
+    if (!row) return undefined;
+    return {
+      userId: row.user_id,
+      username: row.username,
+      passwordHash: row.password_hash,
+      createdAt: Number(row.created_at),
+    };
+  }
+
+  async existingUsers(userIds: readonly string[]): Promise<Set<string>> {
+    return new Set(userIds.filter((id) => this.stmts.userExists!.get(id) !== undefined));
+  }
+
+  async createGroup(group: GroupRecord): Promise<void> {
+    this.transaction(() => {
+      this.stmts.insertGroup!.run(group.groupId, group.name, group.createdBy, group.createdAt);
+      for (const userId of group.members)
+        this.stmts.insertMember!.run(group.groupId, userId, group.createdAt);
+    });
+  }
+
+  async group(groupId: string): Promise<GroupRecord | undefined> {
+    const row = this.stmts.group!.get(groupId) as
+      | { group_id: string; name: string; created_by: string; created_at: bigint }
+      | undefined;
+    if (!row) return undefined;
+    const members = (this.stmts.members!.all(groupId) as { user_id: string }[]).map((r) => r.user_id);
+    return {
+      groupId: row.group_id,
+      name: row.name,
+      createdBy: row.created_by,
+      createdAt: Number(row.created_at),
+      members,
+    };
+  }
+
+  async addMember(
+    groupId: string,
+    userId: string,
+    maxMembers: number,
+    now: number,
+  ): Promise<AddMemberResult> {
+    return this.transaction(() => {
+      if (this.stmts.group!.get(groupId) === undefined) return 'no_group';
+      if (this.stmts.isMember!.get(groupId, userId) !== undefined) return 'already_member';
+      const { n } = this.stmts.memberCount!.get(groupId) as { n: bigint };
+      if (n >= BigInt(maxMembers)) return 'full';
+      this.stmts.insertMember!.run(groupId, userId, now);
+      return 'added';
+    });
+  }
+
+  async removeMember(groupId: string, userId: string): Promise<void> {
+    this.stmts.removeMember!.run(groupId, userId);
+  }
+
+  async saveMessages(envelopes: readonly Envelope[]): Promise<void> {
+    this.transaction(() => {
+      for (const { message: m, recipients, dedupKey } of envelopes) {
+        const id = BigInt(m.messageId);
+        this.stmts.insertMessage!.run(
+          id,
+          m.conversation,
+          m.from,
+          m.to ?? null,
+          m.group ?? null,
+          m.text,
+          m.ts,
+          dedupKey ?? null,
+        );
+        for (const userId of recipients) this.stmts.insertInbox!.run(userId, id);
+      }
+    });
+  }
+
+  async messageByDedupKey(dedupKey: string): Promise<Message | undefined> {
+    const row = this.stmts.byDedup!.get(dedupKey) as MessageRow | undefined;
+    return row ? toMessage(row) : undefined;
+  }
+
+  async sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }> {
+    const rows = this.stmts.sync!.all(userId, since, limit + 1) as unknown as MessageRow[];
+    const more = rows.length > limit;
+    return { messages: rows.slice(0, limit).map(toMessage), more };
+  }
+
+  async history(conversation: string, before: bigint | undefined, limit: number): Promise<Message[]> {
+    const rows =
+      before === undefined
+        ? this.stmts.historyLatest!.all(conversation, limit)
+        : this.stmts.historyBefore!.all(conversation, before, limit);
+    return (rows as unknown as MessageRow[]).map(toMessage);
+  }
+
+  async setReadCursor(
+    userId: string,
+    deviceId: string,
+    conversation: string,
+    upTo: bigint,
+  ): Promise<boolean> {
+    return this.stmts.setCursor!.run(userId, deviceId, conversation, upTo).changes > 0;
+  }
+
+  async maxMessageId(_nodeId: number): Promise<bigint> {
+    const row = this.stmts.maxId!.get() as { id: bigint | null };
+    return row.id ?? 0n;
+  }
+
+  isReady(): boolean {
+    return !this.closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,142 @@
+/** The HTTP API of PROTOCOL.md: every route, its auth, its limits and its answers. */
+import { ChatError } from '../../common/errors.ts';
+import { isOpaqueId, OPAQUE_ID, parseMessageId } from '../../common/ids.ts';
+import {
+  addMemberBody,
+  createGroupBody,
+  createSessionBody,
+  createUserBody,
+  HISTORY_DEFAULT_LIMIT,
+  HISTORY_MAX_LIMIT,
+  PRESENCE_SUBSCRIBE_MAX,
+  parseBody,
+  postMessageBody,
+} from '../../common/protocol.ts';
+import type { NodeRegistry, PresenceBackend } from '../backends/types.ts';
+import type { Accounts } from '../chat/accounts.ts';
+import type { Groups } from '../chat/groups.ts';
+import type { Messaging } from '../chat/messaging.ts';
+import { bearer, type TokenClaims, type Tokens } from '../chat/tokens.ts';
+import { pickNode } from '../discovery.ts';
+import type { Metrics } from '../metrics.ts';
+import { KeyedBuckets, WindowLimiter } from '../rate-limit.ts';
+import { type Reply, type Request, Router } from './router.ts';
+
+export interface ApiDeps {
+  accounts: Accounts;
+  groups: Groups;
+  messaging: Messaging;
+  presence: PresenceBackend;
+  registry: NodeRegistry;
+  tokens: Tokens;
+  metrics: Metrics;
+  /** This node, for discovery when the registry has nothing better. */
+  self: () => { nodeId: number; url: string };
+  /** Readiness: undefined when ready, else the reason. */
+  notReady: () => string | undefined;
+  limits: { signupsPerMinute: number; loginsPerMinute: number; framesPerSecond: number; frameBurst: number };
+  clock?: () => number;
+}
+
+const ok = (body?: unknown, status = 200): Reply => ({ status, body });
+
+export function createApi(d: ApiDeps): Router {
+  const clock = d.clock ?? Date.now;
+  const signups = new WindowLimiter({ limit: d.limits.signupsPerMinute, windowMs: 60_000, now: clock() });
+  const logins = new WindowLimiter({ limit: d.limits.loginsPerMinute, windowMs: 60_000, now: clock() });
+  const sends = new KeyedBuckets(d.limits.framesPerSecond, d.limits.frameBurst);
+
+  const auth = async (r: Request): Promise<TokenClaims> => {
+    const claims = await d.tokens.verify(bearer(r.req.headers.authorization));
+    if (!claims) throw new ChatError('unauthorized', 'missing or invalid bearer token');
+    return claims;
+  };
+  const limited = (allowed: boolean, what: string) => {
+    if (!allowed) throw new ChatError('rate_limited', `too many ${what}; try again later`);
+  };
+
+  return new Router()
+    .on('POST', '/v1/users', async (r) => {
+      limited(signups.hit(r.ip, clock()), 'accounts created from this address');
+      const body = parseBody(createUserBody, await r.json());
+      return ok(await d.accounts.createUser(body.username, body.password), 201);
+    })
+    .on('POST', '/v1/sessions', async (r) => {
+      limited(logins.hit(r.ip, clock()), 'logins from this address');
+      const body = parseBody(createSessionBody, await r.json());
+      return ok(await d.accounts.login(body.username, body.password, body.deviceId));
+    })
+    .on('POST', '/v1/groups', async (r) => {
+      const me = await auth(r);
+      const body = parseBody(createGroupBody, await r.json());
+      return ok(await d.groups.create(me.userId, body.name ?? '', body.members ?? []), 201);
+    })
+    .on('GET', '/v1/groups/:id', async (r) => {
+      const me = await auth(r);
+      const g = await d.groups.getForMember(me.userId, r.params.id!);
+      return ok({
+        groupId: g.groupId,
+        name: g.name,
+        members: g.members,
+        createdBy: g.createdBy,
+        createdAt: g.createdAt,
+      });
+    })
+    .on('POST', '/v1/groups/:id/members', async (r) => {
+      const me = await auth(r);
+      const body = parseBody(addMemberBody, await r.json());
+      await d.groups.addMember(me.userId, r.params.id!, body.userId);
+      return ok(undefined, 204);
+    })
+    .on('DELETE', '/v1/groups/:id/members/:userId', async (r) => {
+      const me = await auth(r);
+      if (!isOpaqueId(r.params.userId)) throw new ChatError('bad_request', 'userId is not a valid id');
+      await d.groups.removeMember(me.userId, r.params.id!, r.params.userId);
+      return ok(undefined, 204);
+    })
+    .on('POST', '/v1/messages', async (r) => {
+      const me = await auth(r);
+      limited(sends.take(me.userId, clock()), 'messages');
+      const body = parseBody(postMessageBody, await r.json());
+      const m = await d.messaging.send(me, body);
+      return ok({ messageId: m.messageId, conversation: m.conversation, ts: m.ts }, 201);
+    })
+    .on('GET', '/v1/conversations/:cid/messages', async (r) => {
+      const me = await auth(r);
+      const beforeParam = r.url.searchParams.get('before');
+      const before = beforeParam ? parseMessageId(beforeParam, 'before') : undefined;
+      const limit = parseLimit(r.url.searchParams.get('limit'));
+      return ok({ messages: await d.messaging.history(me.userId, r.params.cid!, before, limit) });
+    })
+    .on('GET', '/v1/discovery', async (r) => {
+      await auth(r);
+      const node = pickNode(await d.registry.list(), r.url.searchParams.get('zone') ?? undefined) ?? d.self();
+      return ok({ nodeId: node.nodeId, url: node.url });
+    })
+    .on('GET', '/v1/presence', async (r) => {
+      await auth(r);
+      const users = (r.url.searchParams.get('users') ?? '').split(',').filter((u) => u.length > 0);
+      if (users.length > PRESENCE_SUBSCRIBE_MAX)
+        throw new ChatError('bad_request', `at most ${PRESENCE_SUBSCRIBE_MAX} users`);
+      const bad = users.find((u) => !OPAQUE_ID.test(u));
+      if (bad !== undefined) throw new ChatError('bad_request', `not a user id: ${bad.slice(0, 80)}`);
+      return ok({ presence: await d.presence.get([...new Set(users)]) });
+    })
+    .on('GET', '/healthz', async () => ok({ status: 'ok' }))
+    .on('GET', '/readyz', async () => {
+      const reason = d.notReady();
+      return reason ? ok({ status: 'not ready', reason }, 503) : ok({ status: 'ready' });
+    })
+    .on('GET', '/metrics', async () => ({
+      status: 200,
+      text: await d.metrics.registry.metrics(),
+      contentType: d.metrics.registry.contentType,
+    }));
+}
+
+function parseLimit(value: string | null): number {
+  if (value === null || value === '') return HISTORY_DEFAULT_LIMIT;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1)
+    throw new ChatError('bad_request', 'limit must be a positive integer');
+  return Math.min(Number(value), HISTORY_MAX_LIMIT);
+}

@@ -1,0 +1,318 @@
+/**
+ * The WebSocket side of a node: authenticates upgrades, runs each connection's frames through the
+ * rate limit and the protocol, expires silent devices, and moves sessions away on request.
+ *
+ *   upgrade ──401/503──▶ refused
+ *      │ token ok
+ *      ▼
+ *   welcome ──frames──▶ (ping|send|sync|read|presence.subscribe) ──▶ answer or error
+ *      │ 3 × heartbeat silent, slow reader, 1008/1009, shed/drain (reconnect frame, then close)
+ *      ▼
+ *   closed ──▶ presence offline when it was the device's last connection
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { ChatError, isChatError } from '../../common/errors.ts';
+import { parseMessageId } from '../../common/ids.ts';
+import {
+  type ClientFrame,
+  type ClientId,
+  FrameError,
+  MAX_FRAME_BYTES,
+  PRESENCE_SUBSCRIBE_MAX,
+  parseClientFrame,
+  SYNC_DEFAULT_LIMIT,
+  SYNC_MAX_LIMIT,
+} from '../../common/protocol.ts';
+import type { PresenceBackend } from '../backends/types.ts';
+import type { Messaging } from '../chat/messaging.ts';
+import { bearer, type TokenClaims, type Tokens } from '../chat/tokens.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { CLOSE, Connection } from './connection.ts';
+import { LocalSessions } from './local-sessions.ts';
+
+export interface GatewayOptions {
+  nodeId: number;
+  heartbeatMs: number;
+  framesPerSecond: number;
+  frameBurst: number;
+  maxBufferedBytes: number;
+  tokens: Tokens;
+  messaging: Messaging;
+  presence: PresenceBackend;
+  metrics: Metrics;
+  log: Logger;
+  clock?: () => number;
+}
+
+export interface MoveRequest {
+  count: number;
+  reason: 'rebalance' | 'drain';
+  /** Reconnects spread at this rate (sessions per second). */
+  ratePerSec: number;
+  url?: string;
+}
+
+/** Rate-limited frames in a row after which the connection is closed with 1008. */
+const MAX_STRIKES = 50;
+/** How long a moved client has to leave before the node closes its connection. */
+const MOVE_GRACE_MS = 10_000;
+
+export class Gateway {
+  readonly sessions: LocalSessions;
+  private readonly o: GatewayOptions;
+  private readonly clock: () => number;
+  private readonly wss: WebSocketServer;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly moveTimers = new Set<NodeJS.Timeout>();
+  draining = false;
+
+  constructor(options: GatewayOptions) {
+    this.o = options;
+    this.clock = options.clock ?? Date.now;
+    this.sessions = new LocalSessions(options.metrics, this.clock);
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    options.presence.onChange((p) => this.sessions.presenceChanged(p));
+    this.sweeper = setInterval(() => this.sweep(), Math.max(20, Math.floor(options.heartbeatMs / 4)));
+    this.sweeper.unref();
+  }
+
+  /** Handles an HTTP upgrade for `/v1/ws`; answers 401 for a bad token and 503 while draining. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    socket.on('error', () => socket.destroy());
+    if (this.draining) {
+      refuse(socket, 503, 'node is draining; reconnect through discovery');
+      return;
+    }
+    const token = bearer(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
+    this.o.tokens.verify(token).then(
+      (claims) => {
+        if (!claims) return refuse(socket, 401, 'missing or invalid token');
+        if (this.draining) return refuse(socket, 503, 'node is draining; reconnect through discovery');
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, claims));
+      },
+      () => refuse(socket, 500, 'internal error'),
+    );
+  }
+
+  private accept(ws: WebSocket, claims: TokenClaims): void {
+    const now = this.clock();
+    const c = new Connection({
+      ws,
+      userId: claims.userId,
+      deviceId: claims.deviceId,
+      now,
+      framesPerSecond: this.o.framesPerSecond,
+      frameBurst: this.o.frameBurst,
+      maxBufferedBytes: this.o.maxBufferedBytes,
+      metrics: this.o.metrics,
+      onSlow: (conn) => this.drop(conn, 'slow_reader'),
+    });
+    this.sessions.add(c);
+    ws.on('message', (data, isBinary) => this.onFrame(c, data, isBinary));
+    ws.on('close', (code) => this.onClose(c, code));
+    ws.on('error', (err) => {
+      // ws closes with 1009 itself for frames over maxPayload; other errors are the peer's fault.
+      this.o.metrics.disconnects.inc({
+        reason:
+          (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too_big' : 'protocol',
+      });
+    });
+    c.send({
+      type: 'welcome',
+      userId: c.userId,
+      deviceId: c.deviceId,
+      nodeId: this.o.nodeId,
+      heartbeatMs: this.o.heartbeatMs,
+    });
+    void this.o.presence
+      .deviceOnline(c.userId, c.deviceId, this.o.nodeId, now)
+      .catch((err) => this.backendError(err));
+  }
+
+  private onClose(c: Connection, code: number): void {
+    c.closed = true;
+    this.sessions.remove(c);
+    this.o.log.debug({ userId: c.userId, deviceId: c.deviceId, code }, 'connection closed');
+    // Another connection of the same device (a quick reconnect) keeps the device online.
+    if (this.sessions.hasDevice(c.userId, c.deviceId, c)) return;
+    void this.o.presence
+      .deviceOffline(c.userId, c.deviceId, c.lastFrameAt)
+      .catch((err) => this.backendError(err));
+  }
+
+  private onFrame(c: Connection, data: RawData, isBinary: boolean): void {
+    const now = this.clock();
+    c.lastFrameAt = now;
+    if (!c.bucket.take(now)) {
+      if (++c.strikes > MAX_STRIKES) this.drop(c, 'rate_limited', CLOSE.policy);
+      else this.error(c, new ChatError('rate_limited', 'too many frames; slow down'));
+      return;
+    }
+    c.strikes = 0;
+    if (isBinary) {
+      this.error(c, new ChatError('bad_request', 'frames must be text (JSON), not binary'));
+      return;
+    }
+    let frame: ClientFrame;
+    try {
+      frame = parseClientFrame(data.toString());
+    } catch (err) {
+      this.error(c, err);
+      return;
+    }
+    this.o.metrics.framesIn.inc({ type: frame.type });
+    this.dispatch(c, frame).catch((err) => this.error(c, err, frame.id));
+  }
+
+  private async dispatch(c: Connection, frame: ClientFrame): Promise<void> {
+    switch (frame.type) {
+      case 'ping':
+        return c.send({ type: 'pong' });
+      case 'send': {
+        const m = await this.o.messaging.send(c, frame);
+        const sent = {
+          type: 'sent' as const,
+          messageId: m.messageId,
+          conversation: m.conversation,
+          ts: m.ts,
+        };
+        return c.send(frame.id === undefined ? sent : { ...sent, id: frame.id });
+      }
+      case 'sync': {
+        const limit = Math.min(frame.limit ?? SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT);
+        const page = await this.o.messaging.sync(c.userId, parseMessageId(frame.since, 'since'), limit);
+        return c.send({ type: 'sync', messages: page.messages, more: page.more });
+      }
+      case 'read':
+        await this.o.messaging.read(c, frame.conversation, parseMessageId(frame.upTo, 'upTo'));
+        return;
+      case 'presence.subscribe': {
+        const fresh = frame.users.filter((u) => !c.watching.has(u));
+        if (c.watching.size + fresh.length > PRESENCE_SUBSCRIBE_MAX) {
+          throw new ChatError('bad_request', `a connection watches at most ${PRESENCE_SUBSCRIBE_MAX} users`);
+        }
+        this.sessions.watch(c, fresh);
+        for (const p of await this.o.presence.get([...new Set(frame.users)]))
+          c.send({ type: 'presence', ...p });
+        return;
+      }
+    }
+  }
+
+  private error(c: Connection, err: unknown, id?: ClientId): void {
+    const frameId = err instanceof FrameError ? err.frameId : id;
+    let code: ChatError['code'] = 'internal';
+    let message = 'internal error';
+    if (isChatError(err)) {
+      code = err.code;
+      message = err.message;
+    } else {
+      this.o.log.error({ err, userId: c.userId }, 'frame failed');
+    }
+    this.o.metrics.errors.inc({ code });
+    c.send(
+      frameId === undefined
+        ? { type: 'error', code, message }
+        : { type: 'error', id: frameId, code, message },
+    );
+  }
+
+  private drop(c: Connection, reason: string, code: number = CLOSE.policy): void {
+    if (c.closed) return;
+    this.o.metrics.disconnects.inc({ reason });
+    this.o.log.info({ userId: c.userId, deviceId: c.deviceId, reason }, 'connection dropped');
+    if (reason === 'slow_reader') c.terminate();
+    else c.close(code, reason);
+    c.closed = true;
+  }
+
+  /** Expires devices silent for 3 heartbeats and reports activity to the presence backend. */
+  private sweep(): void {
+    const now = this.clock();
+    const deadline = now - 3 * this.o.heartbeatMs;
+    const reportAfter = Math.floor(this.o.heartbeatMs / 2);
+    for (const c of this.sessions.all()) {
+      if (c.lastFrameAt < deadline) {
+        this.o.metrics.disconnects.inc({ reason: 'heartbeat_timeout' });
+        c.terminate();
+      } else if (c.lastFrameAt > c.reportedActiveAt && now - c.reportedActiveAt >= reportAfter) {
+        c.reportedActiveAt = c.lastFrameAt;
+        void this.o.presence
+          .deviceActive(c.userId, c.deviceId, c.lastFrameAt)
+          .catch((err) => this.backendError(err));
+      }
+    }
+  }
+
+  /**
+   * Asks up to `count` connections to reconnect elsewhere, spread over time at `ratePerSec`
+   * (`afterMs` grows with each one, with jitter), and closes those still here after a grace period.
+   * Returns how many were asked.
+   */
+  move(req: MoveRequest): number {
+    const now = this.clock();
+    const spacing = 1000 / Math.max(0.001, req.ratePerSec);
+    let asked = 0;
+    for (const c of this.sessions.all()) {
+      if (asked >= req.count) break;
+      if (c.closed || c.movingAt > 0) continue;
+      const afterMs = Math.round(asked * spacing + Math.random() * spacing);
+      c.movingAt = now;
+      c.send(
+        req.url
+          ? { type: 'reconnect', url: req.url, reason: req.reason, afterMs }
+          : { type: 'reconnect', reason: req.reason, afterMs },
+      );
+      const timer = setTimeout(() => {
+        this.moveTimers.delete(timer);
+        if (!c.closed) c.close(CLOSE.goingAway, req.reason);
+      }, afterMs + MOVE_GRACE_MS);
+      timer.unref();
+      this.moveTimers.add(timer);
+      asked++;
+    }
+    return asked;
+  }
+
+  /** Connections not yet asked to move. */
+  get settled(): number {
+    let n = 0;
+    for (const c of this.sessions.all()) if (c.movingAt === 0) n++;
+    return n;
+  }
+
+  private backendError(err: unknown): void {
+    this.o.log.warn({ err: (err as Error).message }, 'presence backend call failed');
+  }
+
+  /** Closes every connection (1001) and stops timers. */
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const t of this.moveTimers) clearTimeout(t);
+    for (const c of [...this.sessions.all()]) c.close(CLOSE.goingAway, 'node shutting down');
+    // Connections that do not finish the closing handshake promptly are cut.
+    const cut = setTimeout(() => {
+      for (const c of [...this.sessions.all()]) c.terminate();
+    }, 1000);
+    cut.unref();
+  }
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({
+    error: { code: status === 401 ? 'unauthorized' : status === 503 ? 'unavailable' : 'internal', message },
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Internal Server Error'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

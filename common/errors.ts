@@ -1,0 +1,56 @@
+/**
+ * Typed errors with a stable `code`. The codes of PROTOCOL.md reach clients as they are; the others
+ * are additions documented in docs/protocol-notes.md.
+ */
+export const ERROR_CODES = [
+  'bad_request',
+  'too_long',
+  'empty',
+  'not_member',
+  'unknown_recipient',
+  'rate_limited',
+  'unauthorized',
+  'internal',
+  // additions
+  'username_taken',
+  'group_full',
+  'not_found',
+  'forbidden',
+  'unavailable',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** HTTP status for each code, used by the HTTP API. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  too_long: 413,
+  empty: 400,
+  not_member: 403,
+  unknown_recipient: 404,
+  rate_limited: 429,
+  unauthorized: 401,
+  internal: 500,
+  username_taken: 409,
+  group_full: 409,
+  not_found: 404,
+  forbidden: 403,
+  unavailable: 503,
+};
+
+/** An error whose code and message may be shown to the client that caused it. */
+export class ChatError extends Error {
+  override name = 'ChatError';
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options?: { status?: number; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options?.status ?? HTTP_STATUS[code];
+  }
+}
+
+export function isChatError(err: unknown): err is ChatError {
+  return err instanceof ChatError;
+}

@@ -1,0 +1,128 @@
+/**
+ * The chat node's configuration contract (DESIGN.md). Each key is read from `--kebab-flag`,
+ * `CHAT_CONSTANT_CASE` or the JSON file named by `--config`/`CHAT_CONFIG`. The operator, the Helm
+ * chart and the README table are generated from or checked against this one table.
+ */
+import { hostname } from 'node:os';
+import { bool, ConfigError, type ConfigOf, int, list, loadConfig, str, url } from './config.ts';
+import { MAX_NODE_ID } from './snowflake.ts';
+
+export const nodeConfigSpec = {
+  host: str('Listen address for HTTP and WebSocket.', '0.0.0.0'),
+  port: int('Listen port for HTTP and WebSocket (0 picks a free port).', 8080, 0, 65535),
+  publicUrl: url(
+    'Base URL this node advertises in discovery. Default http://<host>:<port>, with the machine hostname when host is 0.0.0.0.',
+  ),
+  dataDir: str('Where the embedded store keeps its files (and the generated JWT secret).', './data'),
+  nodeId: int(
+    'Snowflake node id. Default: leased from the registry, or 0 when embedded.',
+    undefined,
+    0,
+    MAX_NODE_ID,
+  ),
+  cluster: str('The ChatCluster this node belongs to (namespace of the node registry).', 'default'),
+  zone: str('Zone advertised in the node registry; discovery prefers nodes of the client zone.'),
+  natsUrl: url('NATS server URL. Set: messages go through JetStream. Unset: embedded bus.'),
+  redisUrl: url('Redis URL. Set: presence, sessions and node registry in Redis. Unset: in process.'),
+  cassandraContactPoints: list(
+    'Cassandra contact points (host[:port], comma-separated). Set: history in Cassandra.',
+  ),
+  cassandraKeyspace: str('Cassandra keyspace.', 'chat'),
+  cassandraLocalDc: str('Cassandra local data center.', 'datacenter1'),
+  cassandraReplication: int('Replication factor used when the keyspace is created.', 3, 1, 15),
+  jwtSecret: {
+    ...str(
+      'Token signing secret (at least 32 characters). Default: generated once and kept in the data dir when embedded; required otherwise.',
+    ),
+    secret: true,
+  },
+  tokenTtlSec: int(
+    'Lifetime of the tokens issued by POST /v1/sessions, in seconds.',
+    7 * 24 * 3600,
+    60,
+    365 * 24 * 3600,
+  ),
+  adminToken: { ...str('Bearer token for the /admin API. Unset: the admin API is disabled.'), secret: true },
+  heartbeatMs: int(
+    'Heartbeat interval announced in welcome; a device is offline after 3 missed intervals.',
+    10_000,
+    50,
+    600_000,
+  ),
+  pushWebhookUrl: url(
+    'Push provider: POST a JSON notification here for each offline recipient. Unset: log only.',
+  ),
+  pushMaxAttempts: int(
+    'Attempts per push notification before it is dropped (exponential backoff between).',
+    5,
+    1,
+    20,
+  ),
+  pushQueueSize: int(
+    'Push notifications waiting to be sent; beyond it the oldest are dropped and counted.',
+    10_000,
+    1,
+    10_000_000,
+  ),
+  capacity: int(
+    'Connections this node is sized for; discovery balances by connections ÷ capacity.',
+    50_000,
+    1,
+    10_000_000,
+  ),
+  framesPerSecond: int(
+    'Per-connection rate limit: frames per second (also per user for POST /v1/messages).',
+    200,
+    1,
+    1_000_000,
+  ),
+  frameBurst: int('Per-connection rate limit: burst size.', 400, 1, 1_000_000),
+  signupsPerMinute: int('Accounts one address may create per minute.', 300, 1, 1_000_000),
+  loginsPerMinute: int('Logins one address may attempt per minute.', 600, 1, 1_000_000),
+  maxBufferedBytes: int(
+    'A connection whose unsent data exceeds this is closed (slow reader).',
+    8 * 1024 * 1024,
+    65_536,
+    1 << 30,
+  ),
+  logLevel: str('Log level.', 'info', {
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+  }),
+  logPretty: bool('Human-readable logs instead of JSON lines.', false),
+} as const;
+
+export type NodeConfig = ConfigOf<typeof nodeConfigSpec>;
+
+export interface NodeConfigSources {
+  env?: Record<string, string | undefined>;
+  flags?: Record<string, unknown>;
+  file?: string;
+}
+
+/** Loads and validates the chat node config; throws ConfigError naming the key. */
+export function loadNodeConfig(sources: NodeConfigSources = {}): NodeConfig {
+  const file = sources.file ?? sources.env?.CHAT_CONFIG;
+  const cfg = loadConfig(nodeConfigSpec, { env: sources.env, flags: sources.flags, file });
+  if (cfg.jwtSecret !== undefined && cfg.jwtSecret.length < 32) {
+    throw new ConfigError('CHAT_JWT_SECRET: must be at least 32 characters');
+  }
+  const real = cfg.natsUrl || cfg.redisUrl || (cfg.cassandraContactPoints?.length ?? 0) > 0;
+  if (real && cfg.jwtSecret === undefined) {
+    throw new ConfigError(
+      'CHAT_JWT_SECRET: required when NATS, Redis or Cassandra is configured (nodes must share it)',
+    );
+  }
+  if (
+    (cfg.cassandraContactPoints?.length ?? 0) > 0 &&
+    !/^[a-z][a-z0-9_]{0,47}$/.test(cfg.cassandraKeyspace)
+  ) {
+    throw new ConfigError('CHAT_CASSANDRA_KEYSPACE: must be a lowercase identifier of at most 48 characters');
+  }
+  return { ...cfg, publicUrl: cfg.publicUrl?.replace(/\/+$/, '') };
+}
+
+/** The URL a node advertises when CHAT_PUBLIC_URL is unset, once its real port is known. */
+export function defaultPublicUrl(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '::' ? hostname() : host;
+  return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
+}

@@ -1,0 +1,236 @@
+/**
+ * The client contract of PROTOCOL.md (v1) as types and validators. Chat nodes, the client SDK, the CLI,
+ * tests and benchmarks all import these; nobody redefines them.
+ */
+import { z } from 'zod';
+import { ChatError, type ErrorCode } from './errors.ts';
+import { MESSAGE_ID, OPAQUE_ID } from './ids.ts';
+
+/** Largest frame a node accepts from a client; bigger frames close the connection with 1009. */
+export const MAX_FRAME_BYTES = 2 * 1024 * 1024;
+export const MAX_GROUP_MEMBERS = 100;
+export const SYNC_DEFAULT_LIMIT = 100;
+export const SYNC_MAX_LIMIT = 1000;
+export const HISTORY_DEFAULT_LIMIT = 50;
+export const HISTORY_MAX_LIMIT = 200;
+export const PRESENCE_SUBSCRIBE_MAX = 1000;
+
+/** A stored message as it travels on the wire. */
+export interface Message {
+  messageId: string;
+  conversation: string;
+  from: string;
+  to?: string;
+  group?: string;
+  text: string;
+  ts: number;
+}
+
+export type PresenceStatus = 'online' | 'offline';
+
+export interface PresenceInfo {
+  userId: string;
+  status: PresenceStatus;
+  lastActiveAt: number | null;
+}
+
+// ---- client → server ---------------------------------------------------------------------------
+
+const opaqueId = z.string().regex(OPAQUE_ID, 'must be 1 to 64 characters of [A-Za-z0-9_.-]');
+const messageId = z.string().regex(MESSAGE_ID, 'must be a message id (a decimal string)');
+/** The client's own id of a send: a string or a number, echoed back as it came. */
+const clientId = z.union([z.string().min(1).max(128), z.number().finite()]);
+
+const sendFrame = z
+  .object({
+    type: z.literal('send'),
+    id: clientId.optional(),
+    to: opaqueId.optional(),
+    group: opaqueId.optional(),
+    // Text is checked by validateText so that length errors get their own codes.
+    text: z.unknown(),
+  })
+  .refine((f) => (f.to === undefined) !== (f.group === undefined), {
+    message: 'exactly one of "to" or "group" is required',
+  });
+
+const syncFrame = z.object({
+  type: z.literal('sync'),
+  id: clientId.optional(),
+  since: messageId,
+  limit: z.number().int().positive().optional(),
+});
+
+const readFrame = z.object({
+  type: z.literal('read'),
+  id: clientId.optional(),
+  conversation: z.string().min(1).max(200),
+  upTo: messageId,
+});
+
+const presenceSubscribeFrame = z.object({
+  type: z.literal('presence.subscribe'),
+  id: clientId.optional(),
+  users: z.array(opaqueId).max(PRESENCE_SUBSCRIBE_MAX, `at most ${PRESENCE_SUBSCRIBE_MAX} users`),
+});
+
+const pingFrame = z.object({ type: z.literal('ping'), id: clientId.optional() });
+
+const clientFrame = z.discriminatedUnion('type', [
+  sendFrame,
+  syncFrame,
+  readFrame,
+  presenceSubscribeFrame,
+  pingFrame,
+]);
+
+export type SendFrame = z.infer<typeof sendFrame>;
+export type SyncFrame = z.infer<typeof syncFrame>;
+export type ReadFrame = z.infer<typeof readFrame>;
+export type PresenceSubscribeFrame = z.infer<typeof presenceSubscribeFrame>;
+export type ClientFrame = z.infer<typeof clientFrame>;
+export type ClientId = string | number;
+
+export const CLIENT_FRAME_TYPES = ['send', 'sync', 'read', 'presence.subscribe', 'ping'] as const;
+
+/** The error for a frame that failed validation; `id` is echoed when the frame had a usable one. */
+export class FrameError extends ChatError {
+  override name = 'FrameError';
+  readonly frameId: ClientId | undefined;
+  constructor(code: ErrorCode, message: string, frameId?: ClientId) {
+    super(code, message);
+    this.frameId = frameId;
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.join('.');
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+/** Parses one text frame from a client, or throws a FrameError with code `bad_request`. */
+export function parseClientFrame(raw: string): ClientFrame {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new FrameError('bad_request', 'frame is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FrameError('bad_request', 'frame must be a JSON object');
+  }
+  const obj = value as Record<string, unknown>;
+  const id = clientId.safeParse(obj.id).success ? (obj.id as ClientId) : undefined;
+  if (typeof obj.type !== 'string') throw new FrameError('bad_request', 'frame has no "type"', id);
+  if (!(CLIENT_FRAME_TYPES as readonly string[]).includes(obj.type)) {
+    throw new FrameError('bad_request', `unknown frame type "${obj.type.slice(0, 40)}"`, id);
+  }
+  const parsed = clientFrame.safeParse(value);
+  if (!parsed.success) {
+    throw new FrameError('bad_request', parsed.error.issues.map(describeIssue).join('; '), id);
+  }
+  return parsed.data;
+}
+
+// ---- server → client ---------------------------------------------------------------------------
+
+export interface WelcomeFrame {
+  type: 'welcome';
+  userId: string;
+  deviceId: string;
+  nodeId: number;
+  heartbeatMs: number;
+}
+export interface SentFrame {
+  type: 'sent';
+  id?: ClientId;
+  messageId: string;
+  conversation: string;
+  ts: number;
+}
+export interface MessageFrame extends Message {
+  type: 'message';
+}
+export interface SyncAnswerFrame {
+  type: 'sync';
+  messages: Message[];
+  more: boolean;
+}
+export interface PresenceFrame extends PresenceInfo {
+  type: 'presence';
+}
+export interface ReadEventFrame {
+  type: 'read';
+  conversation: string;
+  upTo: string;
+  userId: string;
+  deviceId: string;
+}
+export interface ReconnectFrame {
+  type: 'reconnect';
+  url?: string;
+  reason: 'rebalance' | 'drain';
+  afterMs: number;
+}
+export interface PongFrame {
+  type: 'pong';
+}
+export interface ErrorFrame {
+  type: 'error';
+  id?: ClientId;
+  code: ErrorCode;
+  message: string;
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | SentFrame
+  | MessageFrame
+  | SyncAnswerFrame
+  | PresenceFrame
+  | ReadEventFrame
+  | ReconnectFrame
+  | PongFrame
+  | ErrorFrame;
+
+// ---- HTTP bodies -------------------------------------------------------------------------------
+
+/** Usernames: 1 to 64 characters, no whitespace or control characters. */
+export const usernameSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[^\s\p{Cc}]+$/u, 'must not contain whitespace or control characters');
+export const passwordSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(1024, 'must be at most 1024 characters');
+
+export const createUserBody = z.object({ username: usernameSchema, password: passwordSchema });
+export const createSessionBody = z.object({
+  username: z.string().max(64),
+  password: z.string().max(1024),
+  deviceId: opaqueId.optional(),
+});
+export const createGroupBody = z.object({
+  name: z.string().max(200).optional(),
+  members: z.array(opaqueId).max(1000).optional(),
+});
+export const addMemberBody = z.object({ userId: opaqueId });
+export const postMessageBody = z
+  .object({
+    id: clientId.optional(),
+    to: opaqueId.optional(),
+    group: opaqueId.optional(),
+    text: z.unknown(),
+  })
+  .refine((f) => (f.to === undefined) !== (f.group === undefined), {
+    message: 'exactly one of "to" or "group" is required',
+  });
+
+/** Validates an HTTP JSON body, throwing `bad_request` with every problem named. */
+export function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new ChatError('bad_request', parsed.error.issues.map(describeIssue).join('; '));
+  return parsed.data;
+}
