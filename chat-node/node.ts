@@ -105,7 +105,10 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
 
   const server: Server = createServer((req, res) => {
     router.handle(req, res).then(
-      ({ route, status }) => metrics.httpRequests.inc({ route, status }),
+      ({ route, status, code }) => {
+        metrics.httpRequests.inc({ route, status });
+        if (code) metrics.errors.inc({ code });
+      },
       (err) => log.error({ err }, 'http handler failed'),
     );
   });

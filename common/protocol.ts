@@ -48,7 +48,7 @@ const sendFrame = z
     to: opaqueId.optional(),
     group: opaqueId.optional(),
     // Text is checked by validateText so that length errors get their own codes.
-    text: z.unknown(),
+    text: z.unknown().optional(),
   })
   .refine((f) => (f.to === undefined) !== (f.group === undefined), {
     message: 'exactly one of "to" or "group" is required',
@@ -222,7 +222,7 @@ export const postMessageBody = z
     id: clientId.optional(),
     to: opaqueId.optional(),
     group: opaqueId.optional(),
-    text: z.unknown(),
+    text: z.unknown().optional(),
   })
   .refine((f) => (f.to === undefined) !== (f.group === undefined), {
     message: 'exactly one of "to" or "group" is required',

@@ -21,7 +21,7 @@ export interface SendRequest {
   id?: ClientId;
   to?: string;
   group?: string;
-  text: unknown;
+  text?: unknown;
 }
 
 /** Room left in a `sync` answer for the frame's own fields. */

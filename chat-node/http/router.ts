@@ -67,7 +67,10 @@ export class Router {
   }
 
   /** Serves one request; returns the route name for metrics. */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<{ route: string; status: number }> {
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<{ route: string; status: number; code?: string }> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     let reply: Reply;
     let name = 'unmatched';
@@ -93,7 +96,8 @@ export class Router {
       if (reply.status === 500) console.error(err);
     }
     send(res, reply);
-    return { route: name, status: reply.status };
+    const code = (reply.body as { error?: { code?: string } } | undefined)?.error?.code;
+    return { route: name, status: reply.status, code };
   }
 }
 
