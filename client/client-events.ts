@@ -1,0 +1,36 @@
+/** What ChatClient reports, and the states it goes through (see the diagram in chat-client.ts). */
+import type {
+  Message,
+  PresenceInfo,
+  ReadEventFrame,
+  ReconnectFrame,
+  WelcomeFrame,
+} from '../common/protocol.ts';
+import type { ChatClientError } from './errors.ts';
+
+export type ClientState = 'idle' | 'connecting' | 'open' | 'waiting' | 'closed';
+
+/** The events of ChatClient and what each carries. */
+export interface ChatClientEvents {
+  /** A node accepted the connection (after every reconnect too). */
+  welcome: WelcomeFrame;
+  /** A message, live or synced, once per messageId (within the dedupe's memory). */
+  message: Message;
+  /** A read cursor of the user moved on one of its devices. */
+  read: ReadEventFrame;
+  /** A subscribed user's presence, right after subscribing and at every change. */
+  presence: PresenceInfo;
+  /** The node asked the client to move; the client does so by itself. */
+  reconnect: ReconnectFrame;
+  /** A socket opened (the handshake was accepted); `url` is the node's socket URL, without any token. */
+  connected: { url: string };
+  /** A socket that had opened is gone; `willReconnect` tells whether the client comes back by itself. */
+  disconnected: { code: number; reason: string; willReconnect: boolean };
+  /** The sync after a connection reached the end; `messages` counts the new ones it delivered. */
+  synced: { maxMessageId: string; messages: number };
+  /**
+   * Something went wrong that no returned promise reports: an `error` frame tied to no pending send, a
+   * failed connection attempt (code `network`, or discovery's HTTP code), a protocol violation.
+   */
+  error: ChatClientError;
+}

@@ -1,0 +1,138 @@
+/**
+ * Sends waiting for their `sent`: kept across disconnects and written again with the same client id,
+ * which the server uses to answer a repeat with the message it already stored.
+ */
+import type { ClientId, SendFrame, SentFrame } from '../common/protocol.ts';
+import { ChatClientError } from './errors.ts';
+
+type IdentifiedSend = SendFrame & { id: ClientId };
+
+interface Entry {
+  frame: IdentifiedSend;
+  /** Written on the current connection and not answered yet. */
+  written: boolean;
+  resolve(frame: SentFrame): void;
+  reject(error: Error): void;
+}
+
+/**
+ * A bounded queue: at most `capacity` sends wait, at most `window` of them are written and unanswered
+ * at a time, so a burst (or a re-send after reconnecting) stays under the server's rate limit; and a
+ * pause, for when the server said it was over that limit anyway.
+ */
+export class PendingSends {
+  readonly capacity: number;
+  readonly window: number;
+  // Map order is insertion order: sends are written, and re-written, in the order they were made.
+  private readonly entries = new Map<string, Entry>();
+  private written = 0;
+  private pauseTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(capacity: number, window: number) {
+    this.capacity = capacity;
+    this.window = window;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Sends written and not answered yet. */
+  get inFlight(): number {
+    return this.written;
+  }
+
+  /** Queues `frame`; the promise settles with its answer. Rejects `queue_full` or `duplicate_id` at once. */
+  add(frame: IdentifiedSend): Promise<SentFrame> {
+    const key = String(frame.id);
+    if (this.entries.has(key)) {
+      return Promise.reject(
+        new ChatClientError('duplicate_id', `a send with id ${key} is already waiting`, {
+          frameId: frame.id,
+        }),
+      );
+    }
+    if (this.entries.size >= this.capacity) {
+      return Promise.reject(
+        new ChatClientError('queue_full', `${this.capacity} sends are already waiting for their answer`, {
+          frameId: frame.id,
+        }),
+      );
+    }
+    return new Promise<SentFrame>((resolve, reject) => {
+      this.entries.set(key, { frame, written: false, resolve, reject });
+    });
+  }
+
+  get paused(): boolean {
+    return this.pauseTimer !== undefined;
+  }
+
+  /** Nothing is writable for `ms`; then `resumed` is called. */
+  pause(ms: number, resumed: () => void): void {
+    this.resume();
+    this.pauseTimer = setTimeout(() => {
+      this.pauseTimer = undefined;
+      resumed();
+    }, ms);
+  }
+
+  /** Ends a pause now, without calling its `resumed`. */
+  resume(): void {
+    clearTimeout(this.pauseTimer);
+    this.pauseTimer = undefined;
+  }
+
+  /** The frames to write now, in order, counted as written; as many as the window has room for. */
+  takeWritable(): IdentifiedSend[] {
+    const out: IdentifiedSend[] = [];
+    if (this.paused) return out;
+    for (const entry of this.entries.values()) {
+      if (this.written >= this.window) break;
+      if (entry.written) continue;
+      entry.written = true;
+      this.written++;
+      out.push(entry.frame);
+    }
+    return out;
+  }
+
+  /** Counts every written send as unwritten: the connection it went out on may have lost it. */
+  rewind(): void {
+    for (const entry of this.entries.values()) entry.written = false;
+    this.written = 0;
+  }
+
+  /** Resolves the send `frame.id` answers; false when no send waits for that id (a repeat's answer). */
+  resolve(frame: SentFrame): boolean {
+    const entry = this.remove(frame.id);
+    entry?.resolve(frame);
+    return entry !== undefined;
+  }
+
+  /** Rejects the send with `id`; false when none waits for it. */
+  reject(id: ClientId, error: Error): boolean {
+    const entry = this.remove(id);
+    entry?.reject(error);
+    return entry !== undefined;
+  }
+
+  /** Rejects every send and ends any pause. */
+  rejectAll(error: Error): void {
+    this.resume();
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    this.written = 0;
+    for (const entry of entries) entry.reject(error);
+  }
+
+  private remove(id: ClientId | undefined): Entry | undefined {
+    if (id === undefined) return undefined;
+    const key = String(id);
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    this.entries.delete(key);
+    if (entry.written) this.written--;
+    return entry;
+  }
+}

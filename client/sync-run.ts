@@ -1,0 +1,81 @@
+/**
+ * One sync after a connection: `sync` pages from `since`, each next page from the highest id of the
+ * last, until the server says `more: false`. Every message goes through the client's dedupe.
+ */
+import type { Message, SyncAnswerFrame, SyncFrame } from '../common/protocol.ts';
+import { parseId } from './message-ids.ts';
+
+export interface SyncRunHooks {
+  /** Writes a frame on the connection the run belongs to. */
+  send(frame: SyncFrame): void;
+  /** Takes one message; true when it was new to the client. */
+  accept(message: Message): boolean;
+  /** The last page arrived; `fresh` counts the new messages of the whole run. */
+  done(fresh: number): void;
+  /** A page did not come within the time limit; the run is over. */
+  timedOut(): void;
+  /** The server broke the contract; the run ends as if done. */
+  violation(message: string): void;
+}
+
+export class SyncRun {
+  private since: bigint;
+  private readonly limit: number;
+  private readonly timeoutMs: number;
+  private readonly hooks: SyncRunHooks;
+  private fresh = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private over = false;
+
+  constructor(since: bigint, options: { limit: number; timeoutMs: number }, hooks: SyncRunHooks) {
+    this.since = since;
+    this.limit = options.limit;
+    this.timeoutMs = options.timeoutMs;
+    this.hooks = hooks;
+  }
+
+  /** Asks for the first page. */
+  start(): void {
+    this.request();
+  }
+
+  /** Takes the answer to the page asked for. */
+  page(frame: SyncAnswerFrame): void {
+    if (this.over) return;
+    clearTimeout(this.timer);
+    let highest = this.since;
+    for (const m of Array.isArray(frame.messages) ? frame.messages : []) {
+      const id = parseId(m?.messageId);
+      if (id !== undefined && id > highest) highest = id;
+      if (this.hooks.accept(m)) this.fresh++;
+      // A listener of the message may have closed the client.
+      if (this.over) return;
+    }
+    if (frame.more === true) {
+      if (highest > this.since) {
+        this.since = highest;
+        this.request();
+        return;
+      }
+      // Asking again from the same id would loop forever.
+      this.hooks.violation('the server answered a sync with more: true and no newer message');
+    }
+    this.stop();
+    this.hooks.done(this.fresh);
+  }
+
+  /** Ends the run: no more pages asked for, answers ignored, no timer left. */
+  stop(): void {
+    this.over = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private request(): void {
+    this.timer = setTimeout(() => {
+      this.stop();
+      this.hooks.timedOut();
+    }, this.timeoutMs);
+    this.hooks.send({ type: 'sync', since: this.since.toString(), limit: this.limit });
+  }
+}
