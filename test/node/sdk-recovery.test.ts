@@ -44,7 +44,7 @@ describe('the client SDK against a real node', () => {
 
   beforeEach(async () => {
     t = await startTestNode({ heartbeatMs: 1000 });
-    [alice, bob] = await createUsers(t.baseUrl, 2);
+    [alice, bob] = (await createUsers(t.baseUrl, 2)) as [TestUser, TestUser];
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) c.close();
