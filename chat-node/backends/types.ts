@@ -72,8 +72,11 @@ export interface UserEvent {
 
 /** Durable acceptance of messages and their delivery to every node. */
 export interface MessageBus {
-  /** Resolves once the messages are durable: they survive any single crash from then on. */
-  publish(envelope: Envelope): Promise<void>;
+  /**
+   * Resolves once the message is durable: it survives any single crash from then on. Returns the
+   * message as stored: the earlier one when the envelope's dedup key was already published.
+   */
+  publish(envelope: Envelope): Promise<Message>;
   /** Called on every node for each accepted message, at least once, to deliver to local devices. */
   onMessage(handler: (envelope: Envelope) => void): void;
   publishEvent(event: UserEvent): Promise<void>;

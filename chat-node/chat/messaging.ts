@@ -92,7 +92,8 @@ export class Messaging {
     else message.group = req.group;
     const envelope: Envelope = { message, recipients };
     if (dedupKey !== undefined) envelope.dedupKey = dedupKey;
-    await timed(this.metrics, 'publish', () => this.bus.publish(envelope));
+    const stored = await timed(this.metrics, 'publish', () => this.bus.publish(envelope));
+    if (stored.messageId !== message.messageId) return stored; // a resend the bus had already taken
     this.metrics.messagesIn.inc();
     void this.notifyOffline(envelope).catch(() => {});
     return message;

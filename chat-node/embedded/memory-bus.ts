@@ -3,11 +3,12 @@
  * in the same event-loop turn are committed in one transaction (group commit), so one fsync serves
  * them all; then every local handler gets each message.
  */
+import type { Message } from '../../common/protocol.ts';
 import type { Envelope, MessageBus, Store, UserEvent } from '../backends/types.ts';
 
 interface Pending {
   envelope: Envelope;
-  resolve: () => void;
+  resolve: (m: Message) => void;
   reject: (err: unknown) => void;
 }
 
@@ -26,7 +27,7 @@ export class EmbeddedBus implements MessageBus {
     this.store = store;
   }
 
-  publish(envelope: Envelope): Promise<void> {
+  publish(envelope: Envelope): Promise<Message> {
     if (this.closed) return Promise.reject(new Error('message bus is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ envelope, resolve, reject });
@@ -47,7 +48,7 @@ export class EmbeddedBus implements MessageBus {
         continue;
       }
       for (const p of batch) {
-        p.resolve();
+        p.resolve(p.envelope.message);
         for (const h of this.messageHandlers) h(p.envelope);
       }
     }

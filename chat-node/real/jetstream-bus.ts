@@ -1,0 +1,249 @@
+/**
+ * The production message bus: NATS JetStream.
+ *
+ *   send ──publish(msgID = dedup key or message id)──▶ stream CHAT_<cluster> ──ack──▶ `sent`
+ *                                                         │
+ *                     ┌───────────────────────────────────┼─────────────────────────────────┐
+ *                     ▼                                   ▼                                 ▼
+ *   durable pull consumer "store-writer"        ordered consumer per node          (core subject for events)
+ *   shared by all nodes: batch → Store,         from "new": every node sees        read cursors: chat.<c>.event
+ *   ack after the write (at least once,         every message, delivers to its
+ *   the Store is idempotent)                    local devices
+ *
+ * A message is durable once JetStream acks it (file storage); the stream is a buffer in front of the
+ * store, bounded by age and bytes with `discard: new`, so a full stream refuses sends instead of
+ * dropping unwritten messages.
+ */
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Message } from '../../common/protocol.ts';
+import type { Envelope, MessageBus, Store, UserEvent } from '../backends/types.ts';
+import type { Logger } from '../logger.ts';
+
+export interface JetStreamBusOptions {
+  url: string;
+  cluster: string;
+  store: Store;
+  log: Logger;
+  /** How long JetStream remembers a msgID for de-duplication. Default 10 minutes. */
+  duplicateWindowMs?: number;
+  /** Stream limits: the stream is a buffer in front of the store. Defaults: 7 days, 8 GiB. */
+  maxAgeMs?: number;
+  maxBytes?: number;
+  /** Messages the store writer takes per fetch. Default 256. */
+  writerBatch?: number;
+}
+
+const NS_PER_MS = 1_000_000;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class JetStreamBus implements MessageBus {
+  private readonly o: Required<Omit<JetStreamBusOptions, 'store' | 'log'>> &
+    Pick<JetStreamBusOptions, 'store' | 'log'>;
+  private nc!: NatsConnection;
+  private js!: JetStreamClient;
+  private jsm!: JetStreamManager;
+  private readonly stream: string;
+  private readonly subject: string;
+  private readonly eventSubject: string;
+  private readonly messageHandlers: ((e: Envelope) => void)[] = [];
+  private readonly eventHandlers: ((e: UserEvent) => void)[] = [];
+  private readonly loops: Promise<void>[] = [];
+  private readonly iterators: ConsumerMessages[] = [];
+  private eventSub?: Subscription;
+  private connected = false;
+  private closed = false;
+
+  private constructor(options: JetStreamBusOptions) {
+    this.o = {
+      duplicateWindowMs: 10 * 60_000,
+      maxAgeMs: 7 * 24 * 3600_000,
+      maxBytes: 8 * 1024 ** 3,
+      writerBatch: 256,
+      ...options,
+    };
+    const c = options.cluster.replace(/[^A-Za-z0-9_-]/g, '_');
+    this.stream = `CHAT_${c}`;
+    this.subject = `chat.${c}.msg`;
+    this.eventSubject = `chat.${c}.event`;
+  }
+
+  /** Connects, creates or updates the stream and the writer consumer, and starts consuming. */
+  static async open(options: JetStreamBusOptions): Promise<JetStreamBus> {
+    const bus = new JetStreamBus(options);
+    await bus.start();
+    return bus;
+  }
+
+  private async start(): Promise<void> {
+    this.nc = await connect({
+      servers: this.o.url,
+      name: `chat-node-${this.o.cluster}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      pingInterval: 5000,
+    });
+    this.connected = true;
+    void this.watchStatus();
+    this.jsm = await jetstreamManager(this.nc);
+    this.js = jetstream(this.nc);
+    const config = {
+      subjects: [this.subject],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.New,
+      max_age: this.o.maxAgeMs * NS_PER_MS,
+      max_bytes: this.o.maxBytes,
+      max_msg_size: 1024 * 1024,
+      duplicate_window: this.o.duplicateWindowMs * NS_PER_MS,
+      num_replicas: 1,
+    };
+    try {
+      await this.jsm.streams.info(this.stream);
+      await this.jsm.streams.update(this.stream, config);
+    } catch {
+      await this.jsm.streams.add({ name: this.stream, ...config });
+    }
+    await this.jsm.consumers
+      .add(this.stream, {
+        durable_name: 'store-writer',
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: 30_000 * NS_PER_MS,
+        max_ack_pending: 10_000,
+        deliver_policy: DeliverPolicy.All,
+      })
+      .catch(async (err) => {
+        // Already there with the same config is fine; anything else is not.
+        await this.jsm.consumers.info(this.stream, 'store-writer').catch(() => Promise.reject(err));
+      });
+    let deliveryStarted!: () => void;
+    const started = new Promise<void>((resolve) => {
+      deliveryStarted = resolve;
+    });
+    this.loops.push(this.runWriter(), this.runDelivery(deliveryStarted));
+    // From here on, every published message reaches this node's handlers.
+    await started;
+    this.eventSub = this.nc.subscribe(this.eventSubject, {
+      callback: (err, msg) => {
+        if (err) return;
+        const event = JSON.parse(decoder.decode(msg.data)) as UserEvent;
+        for (const h of this.eventHandlers) h(event);
+      },
+    });
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'staleConnection') this.connected = false;
+      if (s.type === 'reconnect') this.connected = true;
+      if (s.type === 'disconnect' || s.type === 'reconnect')
+        this.o.log.warn({ nats: s.type }, `NATS ${s.type}`);
+    }
+  }
+
+  async publish(envelope: Envelope): Promise<Message> {
+    const ack = await this.js.publish(this.subject, encoder.encode(JSON.stringify(envelope)), {
+      msgID: envelope.dedupKey ?? envelope.message.messageId,
+      expect: { streamName: this.stream },
+      timeout: 10_000,
+    });
+    if (!ack.duplicate) return envelope.message;
+    // A resend of a dedup key inside the window: the ack names the original's sequence.
+    const original = await this.jsm.streams.getMessage(this.stream, { seq: ack.seq });
+    if (!original) return envelope.message;
+    return (JSON.parse(decoder.decode(original.data)) as Envelope).message;
+  }
+
+  /** Writes every stored message into the store, acking after the write; retries the rest later. */
+  private async runWriter(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const consumer = await this.js.consumers.get(this.stream, 'store-writer');
+        const iter = await consumer.consume({ max_messages: this.o.writerBatch });
+        this.iterators.push(iter);
+        let batch: { env: Envelope; ack: () => void; nak: () => void }[] = [];
+        for await (const m of iter) {
+          batch.push({ env: m.json<Envelope>(), ack: () => m.ack(), nak: () => m.nak(1000) });
+          if (batch.length < this.o.writerBatch && iter.getPending() > 0) continue;
+          const current = batch;
+          batch = [];
+          try {
+            await this.o.store.saveMessages(current.map((b) => b.env));
+            for (const b of current) b.ack();
+          } catch (err) {
+            this.o.log.warn(
+              { err: (err as Error).message, n: current.length },
+              'store write failed; will retry',
+            );
+            for (const b of current) b.nak();
+          }
+        }
+      } catch (err) {
+        if (!this.closed) this.o.log.warn({ err: (err as Error).message }, 'store writer restarting');
+      }
+      if (!this.closed) await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** Every node reads every new message to deliver it to its local devices. */
+  private async runDelivery(started: () => void): Promise<void> {
+    let nextSeq = 0;
+    while (!this.closed) {
+      try {
+        const consumer = await this.js.consumers.get(
+          this.stream,
+          nextSeq > 0
+            ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: nextSeq }
+            : { deliver_policy: DeliverPolicy.New },
+        );
+        const iter = await consumer.consume();
+        this.iterators.push(iter);
+        started();
+        for await (const m of iter) {
+          nextSeq = m.seq + 1;
+          const env = m.json<Envelope>();
+          for (const h of this.messageHandlers) h(env);
+        }
+      } catch (err) {
+        if (!this.closed) this.o.log.warn({ err: (err as Error).message }, 'delivery consumer restarting');
+      }
+      if (!this.closed) await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  onMessage(handler: (envelope: Envelope) => void): void {
+    this.messageHandlers.push(handler);
+  }
+
+  async publishEvent(event: UserEvent): Promise<void> {
+    this.nc.publish(this.eventSubject, encoder.encode(JSON.stringify(event)));
+  }
+
+  onEvent(handler: (event: UserEvent) => void): void {
+    this.eventHandlers.push(handler);
+  }
+
+  isReady(): boolean {
+    return this.connected && !this.closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.eventSub?.unsubscribe();
+    for (const it of this.iterators) it.stop();
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+}
