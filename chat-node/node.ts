@@ -12,6 +12,7 @@ import { Groups } from './chat/groups.ts';
 import { Messaging } from './chat/messaging.ts';
 import { PushDispatcher } from './chat/push-dispatcher.ts';
 import { loadOrCreateSecret, Tokens } from './chat/tokens.ts';
+import { type AdminControls, addAdminRoutes } from './http/admin.ts';
 import { createApi } from './http/api.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -81,6 +82,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
   bus.onEvent((e) => gateway.sessions.deliverEvent(e));
 
   let url = config.publicUrl ?? '';
+  // Replaced once the node listens and knows its URL.
+  let announce: () => Promise<void> = async () => {};
   let closing = false;
   const notReady = (): string | undefined => {
     if (closing) return 'shutting down';
@@ -102,6 +105,28 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     limits: config,
     clock,
   });
+
+  const admin: AdminControls = {
+    load: () => ({
+      nodeId,
+      url,
+      connections: gateway.sessions.size,
+      capacity: config.capacity,
+      draining: gateway.draining,
+      moving: gateway.sessions.size - gateway.settled,
+    }),
+    shed: (count, ratePerSec, toUrl) => gateway.move({ count, reason: 'rebalance', ratePerSec, url: toUrl }),
+    drain: (ratePerSec) => {
+      gateway.draining = true;
+      void announce();
+      return gateway.move({ count: Number.POSITIVE_INFINITY, reason: 'drain', ratePerSec });
+    },
+    undrain: () => {
+      gateway.draining = false;
+      void announce();
+    },
+  };
+  addAdminRoutes(router, config.adminToken, admin);
 
   const server: Server = createServer((req, res) => {
     router.handle(req, res).then(
@@ -147,7 +172,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     startedAt,
     updatedAt: clock(),
   });
-  const announce = () =>
+  announce = () =>
     registry.announce(info()).catch((err) => log.warn({ err: (err as Error).message }, 'announce failed'));
   await announce();
   const announcer = setInterval(announce, ANNOUNCE_MS);
@@ -166,9 +191,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     push,
     backends,
     async drain({ ratePerSec = 500, timeoutMs = 15_000 } = {}) {
-      gateway.draining = true;
+      admin.drain(ratePerSec);
       await announce();
-      gateway.move({ count: Number.POSITIVE_INFINITY, reason: 'drain', ratePerSec });
       const deadline = clock() + timeoutMs;
       while (gateway.sessions.size > 0 && clock() < deadline) await new Promise((r) => setTimeout(r, 50));
     },

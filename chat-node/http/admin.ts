@@ -1,0 +1,79 @@
+/**
+ * The node's admin API, for the operator and chatctl: load, shedding N sessions, draining. Enabled
+ * only when CHAT_ADMIN_TOKEN is set; every call needs `Authorization: Bearer <admin token>`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { ChatError } from '../../common/errors.ts';
+import { parseBody } from '../../common/protocol.ts';
+import { bearer } from '../chat/tokens.ts';
+import type { Request, Router } from './router.ts';
+
+export interface LoadReport {
+  nodeId: number;
+  url: string;
+  connections: number;
+  capacity: number;
+  draining: boolean;
+  /** Connections asked to reconnect elsewhere that are still here. */
+  moving: number;
+}
+
+export interface AdminControls {
+  load(): LoadReport;
+  /** Asks `count` sessions to move at `ratePerSec`; returns how many were asked. */
+  shed(count: number, ratePerSec: number, url?: string): number;
+  /** Stops taking sessions and asks every one to move; returns how many were asked. */
+  drain(ratePerSec: number): number;
+  /** Takes sessions again. */
+  undrain(): void;
+}
+
+const shedBody = z.object({
+  count: z.number().int().positive().max(10_000_000),
+  ratePerSec: z.number().positive().max(100_000).optional(),
+  url: z.url().optional(),
+});
+const drainBody = z.object({ ratePerSec: z.number().positive().max(100_000).optional() });
+
+/** Default pace of moves: clients reconnect at most this many per second. */
+export const DEFAULT_MOVE_RATE = 200;
+
+export function addAdminRoutes(
+  router: Router,
+  adminToken: string | undefined,
+  controls: AdminControls,
+): Router {
+  const expected = adminToken ? Buffer.from(adminToken) : undefined;
+  const auth = (r: Request) => {
+    if (!expected) throw new ChatError('not_found', 'the admin API is disabled (set CHAT_ADMIN_TOKEN)');
+    const given = Buffer.from(bearer(r.req.headers.authorization) ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new ChatError('unauthorized', 'missing or wrong admin token');
+    }
+  };
+  const optionalJson = async (r: Request) =>
+    (r.req.headers['content-length'] ?? '0') === '0' ? {} : r.json();
+  return router
+    .on('GET', '/admin/v1/load', async (r) => {
+      auth(r);
+      return { status: 200, body: controls.load() };
+    })
+    .on('POST', '/admin/v1/shed', async (r) => {
+      auth(r);
+      const b = parseBody(shedBody, await r.json());
+      const asked = controls.shed(b.count, b.ratePerSec ?? DEFAULT_MOVE_RATE, b.url);
+      return { status: 202, body: { asked, ...controls.load() } };
+    })
+    .on('POST', '/admin/v1/drain', async (r) => {
+      auth(r);
+      const b = parseBody(drainBody, await optionalJson(r));
+      const asked = controls.drain(b.ratePerSec ?? DEFAULT_MOVE_RATE);
+      return { status: 202, body: { asked, ...controls.load() } };
+    })
+    .on('POST', '/admin/v1/undrain', async (r) => {
+      auth(r);
+      controls.undrain();
+      return { status: 200, body: controls.load() };
+    });
+}
