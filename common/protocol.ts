@@ -58,7 +58,8 @@ const syncFrame = z.object({
   type: z.literal('sync'),
   id: clientId.optional(),
   since: messageId,
-  limit: z.number().int().positive().optional(),
+  // Any positive integer: larger than SYNC_MAX_LIMIT is clamped, even beyond 2^53.
+  limit: z.number().positive().refine(Number.isInteger, 'must be an integer').optional(),
 });
 
 const readFrame = z.object({

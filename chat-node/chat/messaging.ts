@@ -24,6 +24,13 @@ export interface SendRequest {
   text?: unknown;
 }
 
+/**
+ * The largest id a message can have: Snowflake ids take 63 bits, and stores keep them as signed
+ * 64-bit integers. Wire ids up to 2^64 - 1 are valid; larger `since`/`before`/`upTo` are clamped.
+ */
+const MAX_MESSAGE_ID = (1n << 63n) - 1n;
+const clampId = (id: bigint): bigint => (id > MAX_MESSAGE_ID ? MAX_MESSAGE_ID : id);
+
 /** Room left in a `sync` answer for the frame's own fields. */
 const SYNC_FRAME_BUDGET = MAX_FRAME_BYTES - 4096;
 
@@ -135,7 +142,7 @@ export class Messaging {
 
   /** The user's messages with id > since, oldest first, trimmed so the answer fits in one frame. */
   async sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }> {
-    const page = await timed(this.metrics, 'sync', () => this.store.sync(userId, since, limit));
+    const page = await timed(this.metrics, 'sync', () => this.store.sync(userId, clampId(since), limit));
     let bytes = 0;
     for (let i = 0; i < page.messages.length; i++) {
       bytes += Buffer.byteLength(JSON.stringify(page.messages[i])) + 1;
@@ -152,13 +159,15 @@ export class Messaging {
     limit: number,
   ): Promise<Message[]> {
     await this.assertParticipant(userId, conversation);
-    return timed(this.metrics, 'history', () => this.store.history(conversation, before, limit));
+    // Every message is older than a `before` past the largest id.
+    const upper = before !== undefined && before > MAX_MESSAGE_ID ? undefined : before;
+    return timed(this.metrics, 'history', () => this.store.history(conversation, upper, limit));
   }
 
   /** Moves the device's read cursor; true if it moved (then the user's other devices are told). */
   async read(reader: Sender, conversation: string, upTo: bigint): Promise<boolean> {
     await this.assertParticipant(reader.userId, conversation);
-    const moved = await this.store.setReadCursor(reader.userId, reader.deviceId, conversation, upTo);
+    const moved = await this.store.setReadCursor(reader.userId, reader.deviceId, conversation, clampId(upTo));
     if (moved) {
       await this.bus.publishEvent({
         userIds: [reader.userId],

@@ -195,7 +195,8 @@ export class Gateway {
         await this.o.messaging.read(c, frame.conversation, parseMessageId(frame.upTo, 'upTo'));
         return;
       case 'presence.subscribe': {
-        const fresh = frame.users.filter((u) => !c.watching.has(u));
+        // A user named twice, or already watched, is not a new one.
+        const fresh = [...new Set(frame.users)].filter((u) => !c.watching.has(u));
         if (c.watching.size + fresh.length > PRESENCE_SUBSCRIBE_MAX) {
           throw new ChatError('bad_request', `a connection watches at most ${PRESENCE_SUBSCRIBE_MAX} users`);
         }

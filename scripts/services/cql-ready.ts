@@ -10,7 +10,8 @@ const client = new cassandra.Client({
 try {
   const rs = await client.execute('SELECT release_version, data_center FROM system.local');
   const row = rs.first();
-  if (row?.get('data_center') !== 'datacenter1') throw new Error(`unexpected data center ${row?.get('data_center')}`);
+  if (row?.get('data_center') !== 'datacenter1')
+    throw new Error(`unexpected data center ${row?.get('data_center')}`);
   process.exitCode = 0;
 } catch {
   process.exitCode = 1;

@@ -1,89 +1,126 @@
 #!/usr/bin/env bash
 # npm run services:up — installs what is missing and starts the real backends on loopback:
 #   NATS with JetStream (Debian nats-server), Redis (Debian redis-server), and Apache Cassandra 5.0
-#   (jars from Maven Central, run on JDK 17). Idempotent: running services are left alone.
+#   (jars from Maven Central, run on JDK 17). Idempotent: services already running are left alone.
 # Writes .services/env with the CHAT_* lines a chat node needs to join them.
 #
-# Ports (environment overrides):
+# Settings (environment):
 #   CHAT_SVC_NATS_PORT=14222  CHAT_SVC_NATS_MONITOR_PORT=18222  CHAT_SVC_REDIS_PORT=16379
-#   CHAT_SVC_CQL_PORT=19042   CHAT_SVC_CASSANDRA_STORAGE_PORT=17000
-# Other: CHAT_SVC_ONLY="nats redis" starts a subset; CHAT_SVC_TIMEOUT_S=180 bounds each readiness wait.
+#   CHAT_SVC_CQL_PORT=19042   CHAT_SVC_CASSANDRA_STORAGE_PORT=17000  CHAT_SVC_CASSANDRA_JMX_PORT=17199
+#   CHAT_SVC_ONLY="nats redis" starts a subset; CHAT_SVC_TIMEOUT_S=180 bounds each readiness wait;
+#   CHAT_SVC_DIR=.services is where data, logs and pid files go.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-svc="$root/.services"
-. "$here/common.sh"
+. "$(cd "$(dirname "$0")" && pwd)/common.sh"
 
-only="${CHAT_SVC_ONLY:-nats redis cassandra}"
-timeout_s="${CHAT_SVC_TIMEOUT_S:-180}"
+# Prints a JDK 17 java binary (Cassandra 5.0 runs on 11 or 17; 18+ breaks its security manager use).
+java17() {
+  local j
+  for j in /usr/lib/jvm/java-17-openjdk-amd64/bin/java /usr/lib/jvm/java-17-openjdk-*/bin/java \
+    /usr/lib/jvm/temurin-17-*/bin/java; do
+    [ -x "$j" ] && {
+      echo "$j"
+      return 0
+    }
+  done
+  return 1
+}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
 install_debian_packages() {
   local missing=()
-  command -v nats-server >/dev/null || missing+=(nats-server)
-  command -v redis-server >/dev/null || missing+=(redis-server)
-  if [[ " $only " == *" cassandra "* ]] && ! java17 >/dev/null; then missing+=(openjdk-17-jre-headless); fi
+  wanted nats && ! command -v nats-server >/dev/null && missing+=(nats-server)
+  wanted redis && ! command -v redis-server >/dev/null && missing+=(redis-server)
+  wanted cassandra && ! java17 >/dev/null && missing+=(openjdk-17-jre-headless)
+  wanted cassandra && ! command -v mvn >/dev/null && missing+=(maven)
   [ ${#missing[@]} -eq 0 ] && return
-  log "installing ${missing[*]} (apt-get)"
-  apt-get update -qq
-  # Debian starts a package's service on install; forbid it, we run our own on other ports.
-  local had_policy=0
-  [ -e /usr/sbin/policy-rc.d ] && had_policy=1
-  [ $had_policy -eq 1 ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  [ $had_policy -eq 1 ] || rm -f /usr/sbin/policy-rc.d
+  log "installing ${missing[*]} (apt-get; once per machine)"
+  as_root apt-get update -qq || die "apt-get update failed; install ${missing[*]} by hand"
+  # Debian starts a package's service on install; forbid it while installing, we run our own.
+  local policy=/usr/sbin/policy-rc.d ours_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod +x "$policy"
+    ours_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >/dev/null || die "apt-get install ${missing[*]} failed"
+  [ $ours_policy -eq 1 ] && as_root rm -f "$policy"
+  # A package's own service may have started anyway (no policy support): it listens on the default
+  # ports, not ours, so it does not disturb us.
+  return 0
 }
 
 install_cassandra() {
   if compgen -G "$svc/cassandra/lib/cassandra-all-*.jar" >/dev/null; then return; fi
-  command -v mvn >/dev/null || { log "installing maven (apt-get)"; apt-get update -qq; apt-get install -y -qq maven >/dev/null; }
-  log "fetching Cassandra jars from Maven Central (first run only; Maven caches them)"
+  log "fetching Cassandra 5.0 jars with Maven (first run only; ~100 MB, cached in ~/.m2)"
   mvn -q -B -f "$here/cassandra/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$svc/cassandra/lib" -DincludeScope=runtime
+    -DoutputDirectory="$svc/cassandra/lib.tmp" -DincludeScope=runtime || die "Maven could not fetch Cassandra"
+  rm -rf "$svc/cassandra/lib"
+  mv "$svc/cassandra/lib.tmp" "$svc/cassandra/lib"
 }
 
 start_nats() {
-  local dir="$svc/nats" pid="$svc/nats/nats.pid"
+  local dir="$svc/nats"
   mkdir -p "$dir/jetstream"
-  if running "$pid"; then log "nats already running (pid $(cat "$pid"))"; return; fi
+  if ours "$dir/nats.pid" "$NATS_PATTERN"; then
+    log "nats already running (pid $(cat "$dir/nats.pid"))"
+    return
+  fi
+  listening "$NATS_PORT" && die "port $NATS_PORT is taken by another program (set CHAT_SVC_NATS_PORT)"
   log "starting nats-server on 127.0.0.1:$NATS_PORT (JetStream in $dir/jetstream)"
-  nohup nats-server -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -js -sd "$dir/jetstream" \
-    --pid "$pid" >"$dir/nats.log" 2>&1 &
-  wait_until "nats" "$dir/nats.log" curl -sf "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true"
+  spawn "$dir/nats.pid" "$dir/nats.log" nats-server -a 127.0.0.1 -p "$NATS_PORT" \
+    -m "$NATS_MONITOR_PORT" -js -sd "$dir/jetstream"
+  local start=$SECONDS
+  wait_ready nats "$dir/nats.pid" "$NATS_PATTERN" "$dir/nats.log" \
+    curl -sf "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true"
+  log "nats ready after $((SECONDS - start)) s"
 }
 
 start_redis() {
-  local dir="$svc/redis" pid="$svc/redis/redis.pid"
+  local dir="$svc/redis"
   mkdir -p "$dir"
-  if running "$pid"; then log "redis already running (pid $(cat "$pid"))"; return; fi
+  if ours "$dir/redis.pid" "$REDIS_PATTERN"; then
+    log "redis already running (pid $(cat "$dir/redis.pid"))"
+    return
+  fi
+  listening "$REDIS_PORT" && die "port $REDIS_PORT is taken by another program (set CHAT_SVC_REDIS_PORT)"
   log "starting redis-server on 127.0.0.1:$REDIS_PORT"
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-    --pidfile "$pid" --logfile "$dir/redis.log" --dir "$dir"
-  wait_until "redis" "$dir/redis.log" redis_ping
+  spawn "$dir/redis.pid" "$dir/redis.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+    --save "" --appendonly no --dir "$dir"
+  local start=$SECONDS
+  wait_ready redis "$dir/redis.pid" "$REDIS_PATTERN" "$dir/redis.log" redis_ping
+  log "redis ready after $((SECONDS - start)) s"
 }
 
 redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]; }
 
 start_cassandra() {
-  local dir="$svc/cassandra" pid="$svc/cassandra/cassandra.pid" java
+  local dir="$svc/cassandra" java jamm
   mkdir -p "$dir/logs" "$dir/data"
-  if running "$pid"; then log "cassandra already running (pid $(cat "$pid"))"; return; fi
+  if ours "$dir/cassandra.pid" "$CASSANDRA_PATTERN"; then
+    log "cassandra already running (pid $(cat "$dir/cassandra.pid"))"
+    return
+  fi
+  listening "$CQL_PORT" && die "port $CQL_PORT is taken by another program (set CHAT_SVC_CQL_PORT)"
   java="$(java17)" || die "JDK 17 not found (Cassandra 5.0 needs 11 or 17)"
+  jamm="$(compgen -G "$dir/lib/jamm-*.jar" | head -1)" || die "jamm jar missing in $dir/lib"
   sed -e "s|@DIR@|$dir/data|g" -e "s|@CQL_PORT@|$CQL_PORT|g" -e "s|@STORAGE_PORT@|$STORAGE_PORT|g" \
     "$here/cassandra/cassandra.yaml" >"$dir/cassandra.yaml"
   log "starting cassandra on 127.0.0.1:$CQL_PORT (JDK: $java; takes 15-40 s)"
-  local jamm
-  jamm="$(compgen -G "$dir/lib/jamm-*.jar" | head -1)"
   # shellcheck disable=SC2046 # one JVM option per line
-  nohup "$java" $(grep -v '^#' "$here/cassandra/jvm.options" | grep -v '^$') \
+  spawn "$dir/cassandra.pid" "$dir/logs/stdout.log" "$java" \
+    $(grep -v '^#' "$here/cassandra/jvm.options" | grep -v '^$') \
     -javaagent:"$jamm" \
+    -Dcassandra.jmx.local.port="$JMX_PORT" \
     -Dcassandra.config="file://$dir/cassandra.yaml" \
     -Dcassandra.storagedir="$dir/data" \
     -Dcassandra.logdir="$dir/logs" \
-    -Dcassandra-pidfile="$pid" \
     -Dlogback.configurationFile="$here/cassandra/logback.xml" \
-    -cp "$dir/lib/*" org.apache.cassandra.service.CassandraDaemon >"$dir/logs/stdout.log" 2>&1 &
-  echo $! >"$pid"
-  wait_until "cassandra" "$dir/logs/system.log" node "$here/cql-ready.ts" "127.0.0.1:$CQL_PORT"
+    -cp "$dir/lib/*" org.apache.cassandra.service.CassandraDaemon
+  local start=$SECONDS
+  wait_ready cassandra "$dir/cassandra.pid" "$CASSANDRA_PATTERN" "$dir/logs/stdout.log" \
+    "$root/node_modules/.bin/node" "$here/cql-ready.ts" "127.0.0.1:$CQL_PORT"
+  log "cassandra ready after $((SECONDS - start)) s"
 }
 
 write_env() {
@@ -99,9 +136,9 @@ write_env() {
 
 mkdir -p "$svc"
 install_debian_packages
-[[ " $only " == *" cassandra "* ]] && install_cassandra
-[[ " $only " == *" nats "* ]] && start_nats
-[[ " $only " == *" redis "* ]] && start_redis
-[[ " $only " == *" cassandra "* ]] && start_cassandra
+if wanted cassandra; then install_cassandra; fi
+if wanted nats; then start_nats; fi
+if wanted redis; then start_redis; fi
+if wanted cassandra; then start_cassandra; fi
 write_env
-log "ready"
+log "ready (stop with: npm run services:down)"

@@ -97,6 +97,33 @@ export class TestSocket {
     }
   }
 
+  /** Like `next`, for the next unread frame whose type is any of `types` (e.g. a `sent` or an `error`). */
+  async nextOf(
+    types: readonly string[],
+    match: (f: Frame) => boolean = () => true,
+    timeoutMs = 5000,
+  ): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.frames.findIndex((f) => types.includes(f.type) && match(f));
+      if (i >= 0) return this.frames.splice(i, 1)[0]!;
+      const what = types.join(' or ');
+      if (this.closed)
+        throw new Error(
+          `socket closed (${this.closed.code}) while waiting for ${what}; saw ${this.describe()}`,
+        );
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; saw ${this.describe()}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
   /** Resolves with the close code once the server closes the connection. */
   async waitClosed(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
     const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,133 @@
+/**
+ * Chat nodes as real processes (`node chat-node/main.ts`) joined to the real services of
+ * `.services/env`, for cluster tests that restart or SIGKILL nodes. Each test cluster gets its own
+ * CHAT_CLUSTER and Cassandra keyspace, so tests never see each other's data.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const MAIN = join(ROOT, 'chat-node', 'main.ts');
+
+/** The CHAT_* lines written by `npm run services:up`. */
+export function servicesEnv(): Record<string, string> {
+  const file = join(ROOT, '.services', 'env');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run services:up\` first`);
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
+export interface NodeProcess {
+  index: number;
+  child: ChildProcess;
+  url: string;
+  port: number;
+  nodeId: number;
+  /** Log lines (JSON) printed so far. */
+  logs: string[];
+}
+
+export interface TestCluster {
+  name: string;
+  env: Record<string, string>;
+  adminToken: string;
+  nodes: (NodeProcess | undefined)[];
+  /** Starts node `index` (again), on its previous port if it had one. */
+  start(index: number, extraEnv?: Record<string, string>): Promise<NodeProcess>;
+  /** Stops node `index` with the signal and waits for it to exit. */
+  stop(index: number, signal?: NodeJS.Signals): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startCluster(
+  size: number,
+  extraEnv: Record<string, string> = {},
+): Promise<TestCluster> {
+  const name = `t${randomBytes(4).toString('hex')}`;
+  const adminToken = randomBytes(24).toString('hex');
+  const env = {
+    ...servicesEnv(),
+    CHAT_CLUSTER: name,
+    CHAT_CASSANDRA_KEYSPACE: `chat_${name}`,
+    CHAT_CASSANDRA_REPLICATION: '1',
+    CHAT_JWT_SECRET: randomBytes(32).toString('hex'),
+    CHAT_ADMIN_TOKEN: adminToken,
+    CHAT_HOST: '127.0.0.1',
+    CHAT_SIGNUPS_PER_MINUTE: '100000',
+    CHAT_LOGINS_PER_MINUTE: '100000',
+    CHAT_LOG_LEVEL: 'info',
+    ...extraEnv,
+  };
+  const dirs: string[] = [];
+  const ports: number[] = [];
+  const cluster: TestCluster = {
+    name,
+    env,
+    adminToken,
+    nodes: [],
+    async start(index, more = {}) {
+      const dataDir = mkdtempSync(join(tmpdir(), `chat-${name}-${index}-`));
+      dirs.push(dataDir);
+      const child = spawn(process.execPath, [MAIN], {
+        env: {
+          ...process.env,
+          ...env,
+          CHAT_PORT: String(ports[index] ?? 0),
+          CHAT_DATA_DIR: dataDir,
+          ...more,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const logs: string[] = [];
+      child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+      const node = await new Promise<NodeProcess>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`node ${index} did not start in 60 s:\n${logs.join('\n')}`)),
+          60_000,
+        );
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          logs.push(line);
+          try {
+            const entry = JSON.parse(line) as { url?: string; nodeId?: number; msg: string };
+            if (entry.url && entry.msg.includes('listening')) {
+              clearTimeout(timer);
+              const port = Number(new URL(entry.url).port);
+              resolve({ index, child, url: entry.url, port, nodeId: entry.nodeId ?? -1, logs });
+            }
+          } catch {
+            // not a JSON line
+          }
+        });
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`node ${index} exited with ${code}:\n${logs.join('\n')}`));
+        });
+      });
+      ports[index] = node.port;
+      cluster.nodes[index] = node;
+      return node;
+    },
+    async stop(index, signal = 'SIGTERM') {
+      const node = cluster.nodes[index];
+      if (!node || node.child.exitCode !== null || node.child.signalCode !== null) return;
+      const exited = new Promise((r) => node.child.once('exit', r));
+      node.child.kill(signal);
+      await exited;
+      cluster.nodes[index] = undefined;
+    },
+    async close() {
+      await Promise.all(cluster.nodes.map((_, i) => cluster.stop(i, 'SIGKILL')));
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    },
+  };
+  for (let i = 0; i < size; i++) await cluster.start(i);
+  return cluster;
+}
