@@ -1,4 +1,4 @@
-/** Which node a new client should use: a pure function of the registry's view. */
+/** Which node a new client should use. */
 import type { NodeInfo } from './backends/types.ts';
 
 /**
@@ -19,4 +19,31 @@ export function pickNode(nodes: readonly NodeInfo[], zone?: string): NodeInfo | 
     }
   }
   return best;
+}
+
+/**
+ * Discovery as one node answers it. Registry entries are refreshed every few seconds, so a burst of
+ * clients would all be sent to the node that was least loaded at the last refresh; this counts the
+ * clients this node sent to each node since that node's entry was last updated and adds them to its
+ * load, so a burst spreads at once.
+ */
+export class Discovery {
+  private readonly sent = new Map<number, { updatedAt: number; count: number }>();
+
+  pick(nodes: readonly NodeInfo[], zone?: string): NodeInfo | undefined {
+    const seen = new Set<number>();
+    const adjusted = nodes.map((n) => {
+      seen.add(n.nodeId);
+      const s = this.sent.get(n.nodeId);
+      if (!s || s.updatedAt !== n.updatedAt) return n;
+      return { ...n, connections: n.connections + s.count };
+    });
+    for (const id of this.sent.keys()) if (!seen.has(id)) this.sent.delete(id);
+    const chosen = pickNode(adjusted, zone);
+    if (!chosen) return undefined;
+    const s = this.sent.get(chosen.nodeId);
+    if (s && s.updatedAt === chosen.updatedAt) s.count++;
+    else this.sent.set(chosen.nodeId, { updatedAt: chosen.updatedAt, count: 1 });
+    return nodes.find((n) => n.nodeId === chosen.nodeId);
+  }
 }

@@ -25,6 +25,11 @@ export interface NodeDeps {
   clock?: () => number;
   /** Backends built by the caller instead of wiring.ts (tests of a backend). */
   backends?: Backends;
+  /**
+   * Called when the node can no longer run safely (it lost its Snowflake node id). Default: log and
+   * exit the process with status 1, so that its supervisor restarts it with a fresh id.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 export interface ChatNode {
@@ -50,7 +55,13 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     deps.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty, name: 'chat-node' });
   const metrics = deps.metrics ?? createMetrics();
   const clock = deps.clock ?? Date.now;
-  const backends = deps.backends ?? (await createBackends(config, log));
+  const onFatal =
+    deps.onFatal ??
+    ((err: Error) => {
+      log.fatal({ err: err.message }, 'stopping: the node cannot go on safely');
+      process.exit(1);
+    });
+  const backends = deps.backends ?? (await createBackends(config, log, { onFatal }));
   const { store, bus, presence, registry, nodeId } = backends;
 
   const tokens = new Tokens(config.jwtSecret ?? loadOrCreateSecret(config.dataDir), config.tokenTtlSec);
@@ -213,6 +224,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
       });
       await Promise.allSettled([bus.close(), presence.close(), registry.close()]);
       await store.close();
+      await backends.release().catch(() => {});
       log.info({ nodeId }, 'chat node stopped');
     },
   };

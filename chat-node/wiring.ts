@@ -1,38 +1,103 @@
 /**
- * The one place that chooses backends: embedded ones by default, real ones when their URLs are set.
- * Every other module sees only the interfaces of backends/types.ts.
+ * The one place that chooses backends: embedded ones by default, real ones when their URLs are set
+ * (NATS and Cassandra together, Redis on its own). Every other module sees only the interfaces of
+ * backends/types.ts.
  */
-import { ConfigError } from '../common/config.ts';
 import type { NodeConfig } from '../common/node-config.ts';
-import type { Backends } from './backends/types.ts';
+import type { Backends, MessageBus, NodeRegistry, PresenceBackend, Store } from './backends/types.ts';
 import { EmbeddedBus } from './embedded/memory-bus.ts';
 import { MemoryPresence } from './embedded/memory-presence.ts';
 import { MemoryRegistry } from './embedded/memory-registry.ts';
 import { LogPush, WebhookPush } from './embedded/push-providers.ts';
 import { SqliteStore } from './embedded/sqlite-store.ts';
 import type { Logger } from './logger.ts';
+import { CassandraStore } from './real/cassandra-store.ts';
+import { JetStreamBus } from './real/jetstream-bus.ts';
+import { leaseNodeId } from './real/node-id-lease.ts';
+import { RedisPresence } from './real/redis-presence.ts';
+import { RedisRegistry } from './real/redis-registry.ts';
 
-export async function createBackends(config: NodeConfig, log: Logger): Promise<Backends> {
-  const real = {
-    CHAT_NATS_URL: config.natsUrl,
-    CHAT_REDIS_URL: config.redisUrl,
-    CHAT_CASSANDRA_CONTACT_POINTS: config.cassandraContactPoints?.join(','),
+/** How long a node's registry entry and node-id lease outlive its last refresh. */
+const REGISTRY_TTL_MS = 10_000;
+const LEASE_TTL_MS = 15_000;
+
+export interface WiringHooks {
+  /** The node lost its Snowflake node id to another process: it must stop issuing ids. */
+  onFatal(err: Error): void;
+}
+
+export async function createBackends(config: NodeConfig, log: Logger, hooks: WiringHooks): Promise<Backends> {
+  const opened: { close(): Promise<void> }[] = [];
+  const keep = <T extends { close(): Promise<void> }>(b: T): T => {
+    opened.push(b);
+    return b;
   };
-  const asked = Object.entries(real).filter(([, v]) => v);
-  if (asked.length > 0) {
-    throw new ConfigError(
-      `${asked.map(([k]) => k).join(', ')}: this build has only the embedded backends; unset these variables to run a single node`,
-    );
+  try {
+    const lease = config.redisUrl
+      ? keep(
+          await leaseNodeId({
+            url: config.redisUrl,
+            cluster: config.cluster,
+            requested: config.nodeId,
+            ttlMs: LEASE_TTL_MS,
+            log,
+            onLost: (id) => hooks.onFatal(new Error(`lost the lease on Snowflake node id ${id}`)),
+          }).then((l) => ({ ...l, close: () => l.release() })),
+        )
+      : undefined;
+    const nodeId = lease?.nodeId ?? config.nodeId ?? 0;
+
+    let store: Store;
+    let bus: MessageBus;
+    if (config.natsUrl && config.cassandraContactPoints) {
+      store = keep(
+        await CassandraStore.open({
+          contactPoints: config.cassandraContactPoints,
+          localDataCenter: config.cassandraLocalDc,
+          keyspace: config.cassandraKeyspace,
+          replication: config.cassandraReplication,
+          log,
+        }),
+      );
+      bus = keep(await JetStreamBus.open({ url: config.natsUrl, cluster: config.cluster, store, log }));
+    } else {
+      store = keep(new SqliteStore(config.dataDir));
+      bus = new EmbeddedBus(store);
+    }
+
+    let presence: PresenceBackend;
+    let registry: NodeRegistry;
+    if (config.redisUrl) {
+      const common = { url: config.redisUrl, cluster: config.cluster, log };
+      presence = keep(await RedisPresence.open({ ...common, expireMs: 3 * config.heartbeatMs }));
+      registry = keep(await RedisRegistry.open({ ...common, ttlMs: REGISTRY_TTL_MS }));
+    } else {
+      presence = new MemoryPresence({ expireMs: 3 * config.heartbeatMs });
+      registry = new MemoryRegistry();
+    }
+
+    const push = config.pushWebhookUrl ? new WebhookPush(config.pushWebhookUrl) : new LogPush(log);
+    return {
+      store,
+      bus,
+      presence,
+      registry,
+      push,
+      nodeId,
+      release: async () => {
+        await lease?.close();
+      },
+      kinds: {
+        store: config.cassandraContactPoints ? 'cassandra' : 'sqlite',
+        bus: config.natsUrl ? 'jetstream' : 'embedded',
+        presence: config.redisUrl ? 'redis' : 'memory',
+        registry: config.redisUrl ? 'redis' : 'memory',
+        push: push.name,
+      },
+    };
+  } catch (err) {
+    // Whatever opened before the failure is closed, so a failed start leaves nothing running.
+    await Promise.allSettled(opened.reverse().map((b) => b.close()));
+    throw err;
   }
-  const store = new SqliteStore(config.dataDir);
-  const push = config.pushWebhookUrl ? new WebhookPush(config.pushWebhookUrl) : new LogPush(log);
-  return {
-    store,
-    bus: new EmbeddedBus(store),
-    presence: new MemoryPresence({ expireMs: 3 * config.heartbeatMs }),
-    registry: new MemoryRegistry(),
-    push,
-    nodeId: config.nodeId ?? 0,
-    kinds: { store: 'sqlite', bus: 'embedded', presence: 'memory', registry: 'memory', push: push.name },
-  };
 }

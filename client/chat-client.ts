@@ -43,6 +43,14 @@ import { ReconnectTimer } from './reconnect-timer.ts';
 import { SeenMessages } from './seen-messages.ts';
 import { SyncRun } from './sync-run.ts';
 
+/** Error codes that say "not now" rather than "never": the send is tried again. */
+const TRANSIENT = new Set<string>(['internal', 'unavailable']);
+/** Transient failures of one send before it is rejected (backoff 0.25 s doubling to 5 s: ~45 s). */
+const MAX_SEND_FAILURES = 12;
+
+/** How long to wait before asking again for a sync page the node could not answer. */
+const SYNC_RETRY_MS = 500;
+
 export class ChatClient {
   private readonly o: ResolvedOptions;
   private readonly api: ChatApi;
@@ -60,6 +68,8 @@ export class ChatClient {
   private attempt = 0;
   private waiters: { resolve(frame: WelcomeFrame): void; reject(error: Error): void }[] = [];
   private sync: SyncRun | undefined;
+  /** The next write of sends that the node answered with a transient error. */
+  private sendRetry: ReturnType<typeof setTimeout> | undefined;
 
   /** Checks the options (see ChatClientOptions for each default); connects on `connect()`. */
   constructor(options: ChatClientOptions) {
@@ -314,6 +324,22 @@ export class ChatClient {
 
   private errorFrame(frame: ErrorFrame): void {
     const error = new ChatClientError(frame.code, frame.message, { frameId: frame.id });
+    if (this.sync?.owns(frame.id)) {
+      // The node could not answer the sync yet: ask again soon, on the same connection.
+      this.sync.retryLater(SYNC_RETRY_MS);
+      this.events.emit('error', error);
+      return;
+    }
+    if (frame.id !== undefined && TRANSIENT.has(frame.code)) {
+      // The node could not make the message durable now (its bus is down, say): the same id goes
+      // out again after a backoff, and the node answers a repeat with the message if it got stored.
+      const failures = this.pending.retry(frame.id, MAX_SEND_FAILURES);
+      if (failures !== undefined) {
+        clearTimeout(this.sendRetry);
+        this.sendRetry = setTimeout(() => this.flushSends(), Math.min(5000, 250 * 2 ** (failures - 1)));
+        return;
+      }
+    }
     if (frame.id !== undefined && this.pending.reject(frame.id, error)) {
       this.flushSends();
       return;
@@ -416,6 +442,7 @@ export class ChatClient {
   private shutdown(error: ChatClientError, report = false): void {
     this.status = 'closed';
     this.timer.cancel();
+    clearTimeout(this.sendRetry);
     this.stopSync();
     const conn = this.conn;
     this.conn = undefined;

@@ -11,6 +11,8 @@ interface Entry {
   frame: IdentifiedSend;
   /** Written on the current connection and not answered yet. */
   written: boolean;
+  /** Times the server answered it with a transient error (`internal`, `unavailable`). */
+  failures: number;
   resolve(frame: SentFrame): void;
   reject(error: Error): void;
 }
@@ -60,7 +62,7 @@ export class PendingSends {
       );
     }
     return new Promise<SentFrame>((resolve, reject) => {
-      this.entries.set(key, { frame, written: false, resolve, reject });
+      this.entries.set(key, { frame, written: false, failures: 0, resolve, reject });
     });
   }
 
@@ -108,6 +110,22 @@ export class PendingSends {
     const entry = this.remove(frame.id);
     entry?.resolve(frame);
     return entry !== undefined;
+  }
+
+  /**
+   * The server could not take the send for now: it becomes unwritten, to go out again at the next
+   * flush. Returns its failure count, or undefined when none waits for `id` or it has failed
+   * `maxFailures` times already (then the caller rejects it).
+   */
+  retry(id: ClientId, maxFailures: number): number | undefined {
+    const entry = this.entries.get(String(id));
+    if (!entry || entry.failures >= maxFailures) return undefined;
+    entry.failures++;
+    if (entry.written) {
+      entry.written = false;
+      this.written--;
+    }
+    return entry.failures;
   }
 
   /** Rejects the send with `id`; false when none waits for it. */

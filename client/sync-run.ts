@@ -26,6 +26,10 @@ export class SyncRun {
   private fresh = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private over = false;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  /** The id of the page request in flight; answers carry no id, errors do. */
+  private pageId: string | undefined;
+  private pages = 0;
 
   constructor(since: bigint, options: { limit: number; timeoutMs: number }, hooks: SyncRunHooks) {
     this.since = since;
@@ -68,7 +72,25 @@ export class SyncRun {
   stop(): void {
     this.over = true;
     clearTimeout(this.timer);
+    clearTimeout(this.retry);
     this.timer = undefined;
+  }
+
+  /** True if `frameId` is the id of this run's page request (an `error` answer to it). */
+  owns(frameId: unknown): boolean {
+    return !this.over && frameId === this.pageId;
+  }
+
+  /**
+   * The node could not answer the page (e.g. `internal` while its store catches up): asks for the
+   * same page again after `delayMs`, within the run's time limit, which keeps running.
+   */
+  retryLater(delayMs: number): void {
+    if (this.over) return;
+    this.pageId = undefined;
+    this.retry = setTimeout(() => {
+      if (!this.over) this.send();
+    }, delayMs);
   }
 
   private request(): void {
@@ -76,6 +98,11 @@ export class SyncRun {
       this.stop();
       this.hooks.timedOut();
     }, this.timeoutMs);
-    this.hooks.send({ type: 'sync', since: this.since.toString(), limit: this.limit });
+    this.send();
+  }
+
+  private send(): void {
+    this.pageId = `sync.${++this.pages}`;
+    this.hooks.send({ type: 'sync', id: this.pageId, since: this.since.toString(), limit: this.limit });
   }
 }

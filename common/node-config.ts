@@ -112,10 +112,17 @@ export function loadNodeConfig(sources: NodeConfigSources = {}): NodeConfig {
       'CHAT_JWT_SECRET: required when NATS, Redis or Cassandra is configured (nodes must share it)',
     );
   }
-  if (
-    (cfg.cassandraContactPoints?.length ?? 0) > 0 &&
-    !/^[a-z][a-z0-9_]{0,47}$/.test(cfg.cassandraKeyspace)
-  ) {
+  const cassandra = (cfg.cassandraContactPoints?.length ?? 0) > 0;
+  if (Boolean(cfg.natsUrl) !== cassandra) {
+    // JetStream's store writer is shared by the cluster, so the store must be too; and a shared
+    // store without the bus would not deliver across nodes.
+    throw new ConfigError(
+      cfg.natsUrl
+        ? 'CHAT_CASSANDRA_CONTACT_POINTS: required when CHAT_NATS_URL is set (messages go through JetStream into Cassandra)'
+        : 'CHAT_NATS_URL: required when CHAT_CASSANDRA_CONTACT_POINTS is set (messages go through JetStream into Cassandra)',
+    );
+  }
+  if (cassandra && !/^[a-z][a-z0-9_]{0,47}$/.test(cfg.cassandraKeyspace)) {
     throw new ConfigError('CHAT_CASSANDRA_KEYSPACE: must be a lowercase identifier of at most 48 characters');
   }
   return { ...cfg, publicUrl: cfg.publicUrl?.replace(/\/+$/, '') };

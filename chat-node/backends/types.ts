@@ -77,6 +77,12 @@ export interface MessageBus {
    * message as stored: the earlier one when the envelope's dedup key was already published.
    */
   publish(envelope: Envelope): Promise<Message>;
+  /**
+   * Resolves once every message accepted before the call is readable from the store, so that a
+   * `sync` or history read right after a reconnect misses nothing the store writer has not caught
+   * up with. Rejects if that takes longer than `timeoutMs`.
+   */
+  settled(timeoutMs: number): Promise<void>;
   /** Called on every node for each accepted message, at least once, to deliver to local devices. */
   onMessage(handler: (envelope: Envelope) => void): void;
   publishEvent(event: UserEvent): Promise<void>;
@@ -143,6 +149,8 @@ export interface Backends {
   push: PushProvider;
   /** The Snowflake node id this node may use. */
   nodeId: number;
+  /** Gives the node id back (the lease in the registry), once the node has stopped issuing ids. */
+  release(): Promise<void>;
   /** Names for logs and /readyz, e.g. { bus: 'embedded' }. */
   kinds: Record<string, string>;
 }

@@ -31,6 +31,9 @@ export interface SendRequest {
 const MAX_MESSAGE_ID = (1n << 63n) - 1n;
 const clampId = (id: bigint): bigint => (id > MAX_MESSAGE_ID ? MAX_MESSAGE_ID : id);
 
+/** How long a sync or history read waits for the store writer to catch up. */
+const SETTLE_TIMEOUT_MS = 5000;
+
 /** Room left in a `sync` answer for the frame's own fields. */
 const SYNC_FRAME_BUDGET = MAX_FRAME_BYTES - 4096;
 
@@ -142,6 +145,7 @@ export class Messaging {
 
   /** The user's messages with id > since, oldest first, trimmed so the answer fits in one frame. */
   async sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }> {
+    await this.storeCaughtUp();
     const page = await timed(this.metrics, 'sync', () => this.store.sync(userId, clampId(since), limit));
     let bytes = 0;
     for (let i = 0; i < page.messages.length; i++) {
@@ -159,9 +163,22 @@ export class Messaging {
     limit: number,
   ): Promise<Message[]> {
     await this.assertParticipant(userId, conversation);
+    await this.storeCaughtUp();
     // Every message is older than a `before` past the largest id.
     const upper = before !== undefined && before > MAX_MESSAGE_ID ? undefined : before;
     return timed(this.metrics, 'history', () => this.store.history(conversation, upper, limit));
+  }
+
+  /**
+   * Reads after a reconnect must see every acknowledged message, also those the store writer has
+   * not written yet: wait for it (bounded), else refuse with `internal` so the client retries.
+   */
+  private async storeCaughtUp(): Promise<void> {
+    try {
+      await timed(this.metrics, 'settle', () => this.bus.settled(SETTLE_TIMEOUT_MS));
+    } catch (err) {
+      throw new ChatError('internal', `history is not up to date yet, retry: ${(err as Error).message}`);
+    }
   }
 
   /** Moves the device's read cursor; true if it moved (then the user's other devices are told). */

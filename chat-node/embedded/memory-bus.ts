@@ -38,6 +38,9 @@ export class EmbeddedBus implements MessageBus {
     });
   }
 
+  /** Sends are stored before they are acknowledged: nothing acknowledged is ever unwritten. */
+  async settled(_timeoutMs: number): Promise<void> {}
+
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);

@@ -17,7 +17,7 @@ import type { Accounts } from '../chat/accounts.ts';
 import type { Groups } from '../chat/groups.ts';
 import type { Messaging } from '../chat/messaging.ts';
 import { bearer, type TokenClaims, type Tokens } from '../chat/tokens.ts';
-import { pickNode } from '../discovery.ts';
+import { Discovery } from '../discovery.ts';
 import type { Metrics } from '../metrics.ts';
 import { KeyedBuckets, WindowLimiter } from '../rate-limit.ts';
 import { type Reply, type Request, Router } from './router.ts';
@@ -45,6 +45,7 @@ export function createApi(d: ApiDeps): Router {
   const signups = new WindowLimiter({ limit: d.limits.signupsPerMinute, windowMs: 60_000, now: clock() });
   const logins = new WindowLimiter({ limit: d.limits.loginsPerMinute, windowMs: 60_000, now: clock() });
   const sends = new KeyedBuckets(d.limits.framesPerSecond, d.limits.frameBurst);
+  const discovery = new Discovery();
 
   const auth = async (r: Request): Promise<TokenClaims> => {
     const claims = await d.tokens.verify(bearer(r.req.headers.authorization));
@@ -110,7 +111,8 @@ export function createApi(d: ApiDeps): Router {
     })
     .on('GET', '/v1/discovery', async (r) => {
       await auth(r);
-      const node = pickNode(await d.registry.list(), r.url.searchParams.get('zone') ?? undefined) ?? d.self();
+      const node =
+        discovery.pick(await d.registry.list(), r.url.searchParams.get('zone') ?? undefined) ?? d.self();
       return ok({ nodeId: node.nodeId, url: node.url });
     })
     .on('GET', '/v1/presence', async (r) => {

@@ -46,6 +46,9 @@ export interface JetStreamBusOptions {
 }
 
 const NS_PER_MS = 1_000_000;
+/** The durable consumer that all nodes share to write the stream into the store. */
+const WRITER = 'store-writer';
+const WRITER_ACK_WAIT_MS = 5000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -61,7 +64,8 @@ export class JetStreamBus implements MessageBus {
   private readonly messageHandlers: ((e: Envelope) => void)[] = [];
   private readonly eventHandlers: ((e: UserEvent) => void)[] = [];
   private readonly loops: Promise<void>[] = [];
-  private readonly iterators: ConsumerMessages[] = [];
+  /** The consumers' current subscriptions; stopped (and so made again) after a reconnect. */
+  private readonly iterators = new Set<ConsumerMessages>();
   private eventSub?: Subscription;
   private connected = false;
   private closed = false;
@@ -116,17 +120,19 @@ export class JetStreamBus implements MessageBus {
     } catch {
       await this.jsm.streams.add({ name: this.stream, ...config });
     }
+    // A message taken by a writer that died comes back after ack_wait; sync and history wait for
+    // it (settled), so keep it short: a batch write takes milliseconds, a redelivery is harmless.
+    const writer = { ack_wait: WRITER_ACK_WAIT_MS * NS_PER_MS, max_ack_pending: 10_000 };
     await this.jsm.consumers
       .add(this.stream, {
-        durable_name: 'store-writer',
+        durable_name: WRITER,
         ack_policy: AckPolicy.Explicit,
-        ack_wait: 30_000 * NS_PER_MS,
-        max_ack_pending: 10_000,
         deliver_policy: DeliverPolicy.All,
+        ...writer,
       })
       .catch(async (err) => {
-        // Already there with the same config is fine; anything else is not.
-        await this.jsm.consumers.info(this.stream, 'store-writer').catch(() => Promise.reject(err));
+        // Already there (made by another node or an older version): bring its settings up to date.
+        await this.jsm.consumers.update(this.stream, WRITER, writer).catch(() => Promise.reject(err));
       });
     let deliveryStarted!: () => void;
     const started = new Promise<void>((resolve) => {
@@ -147,7 +153,13 @@ export class JetStreamBus implements MessageBus {
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
       if (s.type === 'disconnect' || s.type === 'staleConnection') this.connected = false;
-      if (s.type === 'reconnect') this.connected = true;
+      if (s.type === 'reconnect') {
+        this.connected = true;
+        // A restarted server has forgotten the pull requests and the per-node ordered consumers;
+        // the client would notice only after missed heartbeats. Start both loops again now: the
+        // delivery loop resumes after the last message it handed over, the writer from its ack floor.
+        for (const it of this.iterators) it.stop();
+      }
       if (s.type === 'disconnect' || s.type === 'reconnect')
         this.o.log.warn({ nats: s.type }, `NATS ${s.type}`);
     }
@@ -166,33 +178,67 @@ export class JetStreamBus implements MessageBus {
     return (JSON.parse(decoder.decode(original.data)) as Envelope).message;
   }
 
-  /** Writes every stored message into the store, acking after the write; retries the rest later. */
+  /**
+   * Waits until the store writer has acknowledged every message the stream held at the call: its
+   * ack floor reaches the stream's last sequence as of now. One request per check; checks back off.
+   */
+  async settled(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const target = (await this.jsm.streams.info(this.stream)).state.last_seq;
+    for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
+      const info = await this.jsm.consumers.info(this.stream, WRITER);
+      if (info.ack_floor.stream_seq >= target) return;
+      if (Date.now() + wait > deadline) {
+        throw new Error(
+          `the store writer is behind: ${target - info.ack_floor.stream_seq} messages not yet stored`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  /**
+   * Writes every stream message into the store, acking each after its write; a failed write is
+   * nak'ed and comes back later. Messages that arrive while a write is in flight wait and go in the
+   * next write together (natural batching: one message alone is written at once, a burst in
+   * batches of up to `writerBatch`). JetStream bounds what is waiting by `max_ack_pending`.
+   */
   private async runWriter(): Promise<void> {
+    type Item = { env: Envelope; ack: () => void; nak: () => void };
+    let waiting: Item[] = [];
+    let writing = false;
+    const write = async (): Promise<void> => {
+      while (waiting.length > 0) {
+        const batch = waiting.splice(0, this.o.writerBatch);
+        try {
+          await this.o.store.saveMessages(batch.map((b) => b.env));
+          for (const b of batch) b.ack();
+        } catch (err) {
+          this.o.log.warn({ err: (err as Error).message, n: batch.length }, 'store write failed; will retry');
+          for (const b of batch) b.nak();
+        }
+      }
+      writing = false;
+    };
     while (!this.closed) {
+      let iter: ConsumerMessages | undefined;
       try {
-        const consumer = await this.js.consumers.get(this.stream, 'store-writer');
-        const iter = await consumer.consume({ max_messages: this.o.writerBatch });
-        this.iterators.push(iter);
-        let batch: { env: Envelope; ack: () => void; nak: () => void }[] = [];
+        const consumer = await this.js.consumers.get(this.stream, WRITER);
+        iter = await consumer.consume({ max_messages: this.o.writerBatch });
+        this.iterators.add(iter);
         for await (const m of iter) {
-          batch.push({ env: m.json<Envelope>(), ack: () => m.ack(), nak: () => m.nak(1000) });
-          if (batch.length < this.o.writerBatch && iter.getPending() > 0) continue;
-          const current = batch;
-          batch = [];
-          try {
-            await this.o.store.saveMessages(current.map((b) => b.env));
-            for (const b of current) b.ack();
-          } catch (err) {
-            this.o.log.warn(
-              { err: (err as Error).message, n: current.length },
-              'store write failed; will retry',
-            );
-            for (const b of current) b.nak();
+          waiting.push({ env: m.json<Envelope>(), ack: () => m.ack(), nak: () => m.nak(1000) });
+          if (!writing) {
+            writing = true;
+            void write();
           }
         }
       } catch (err) {
         if (!this.closed) this.o.log.warn({ err: (err as Error).message }, 'store writer restarting');
       }
+      if (iter) this.iterators.delete(iter);
+      // Messages not written yet were delivered on the old subscription: JetStream redelivers them.
+      waiting = [];
       if (!this.closed) await new Promise((r) => setTimeout(r, 500));
     }
   }
@@ -201,6 +247,7 @@ export class JetStreamBus implements MessageBus {
   private async runDelivery(started: () => void): Promise<void> {
     let nextSeq = 0;
     while (!this.closed) {
+      let iter: ConsumerMessages | undefined;
       try {
         const consumer = await this.js.consumers.get(
           this.stream,
@@ -208,8 +255,8 @@ export class JetStreamBus implements MessageBus {
             ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: nextSeq }
             : { deliver_policy: DeliverPolicy.New },
         );
-        const iter = await consumer.consume();
-        this.iterators.push(iter);
+        iter = await consumer.consume();
+        this.iterators.add(iter);
         started();
         for await (const m of iter) {
           nextSeq = m.seq + 1;
@@ -219,6 +266,7 @@ export class JetStreamBus implements MessageBus {
       } catch (err) {
         if (!this.closed) this.o.log.warn({ err: (err as Error).message }, 'delivery consumer restarting');
       }
+      if (iter) this.iterators.delete(iter);
       if (!this.closed) await new Promise((r) => setTimeout(r, 500));
     }
   }

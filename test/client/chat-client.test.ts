@@ -115,7 +115,7 @@ describe('ChatClient', () => {
     const peer = await connectVia(client, server);
     const [m1, m2, m3] = [message('one'), message('two'), message('three')];
 
-    expect(await peer.next('sync')).toEqual({ type: 'sync', since: '0', limit: 2 });
+    expect(await peer.next('sync')).toEqual({ type: 'sync', id: 'sync.1', since: '0', limit: 2 });
     peer.send({ type: 'sync', messages: [m1, m2], more: true });
     expect(await peer.next('sync')).toMatchObject({ since: m2.messageId });
     peer.send({ type: 'sync', messages: [m3], more: true });
@@ -125,6 +125,22 @@ describe('ChatClient', () => {
 
     expect(seen.messages.map((m) => m.text)).toEqual(['one', 'two', 'three']);
     expect(seen.synced[0]).toEqual({ maxMessageId: m3.messageId, messages: 3 });
+  });
+
+  it('asks for a sync page again, on the same connection, when the node answers it with an error', async () => {
+    const server = await startServer();
+    const { client, seen } = clientOf(server, { maxMessageId: '0' });
+    const peer = await connectVia(client, server);
+    const first = await peer.next('sync');
+    peer.send({ type: 'error', id: first.id, code: 'internal', message: 'store catching up' });
+    const again = await peer.next('sync');
+    expect(again).toMatchObject({ since: '0' });
+    expect(again.id).not.toBe(first.id);
+    const m = message('late');
+    peer.send({ type: 'sync', messages: [m], more: false });
+    await until(() => seen.synced.length === 1, 'synced');
+    expect(seen.messages.map((x) => x.text)).toEqual(['late']);
+    expect(seen.errors.map((e) => e.code)).toEqual(['internal']);
   });
 
   it('stops paging, with a protocol error, when the server says more without a newer message', async () => {
@@ -170,6 +186,20 @@ describe('ChatClient', () => {
       code: 'not_member',
       frameId: 'c1',
     });
+    expect(seen.errors).toEqual([]);
+  });
+
+  it('writes a send again, with the same id, after the node answers it with a transient internal error', async () => {
+    const server = await startServer();
+    const { client, seen } = clientOf(server);
+    const peer = await connectVia(client, server);
+    const sending = client.send({ id: 'c1', to: 'u2', text: 'hi' });
+    await peer.next('send');
+    peer.send({ type: 'error', id: 'c1', code: 'internal', message: 'bus unavailable' });
+    const again = await peer.next('send');
+    expect(again).toMatchObject({ id: 'c1', to: 'u2', text: 'hi' });
+    peer.send({ type: 'sent', id: 'c1', messageId: '9', conversation: 'dm:u1:u2', ts: 1 });
+    await expect(sending).resolves.toMatchObject({ messageId: '9' });
     expect(seen.errors).toEqual([]);
   });
 

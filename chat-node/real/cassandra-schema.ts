@@ -1,0 +1,150 @@
+/**
+ * The Cassandra schema of CassandraStore (the data model is drawn in cassandra-store.ts), its
+ * migrations (idempotent statements that every node runs on every start, several nodes at once) and
+ * the statements the store runs.
+ *
+ * Two nodes that create one table at the same moment through different coordinators would otherwise
+ * give it two different table ids (a schema disagreement that breaks writes); each table therefore
+ * gets a deterministic id derived from `<keyspace>.<table>`, so concurrent creations are identical and
+ * merge. The driver waits for schema agreement after each statement.
+ */
+import { createHash } from 'node:crypto';
+import type cassandra from 'cassandra-driver';
+import { snowflakeTime } from '../../common/snowflake.ts';
+import type { Logger } from '../logger.ts';
+
+/** Messages and inboxes are partitioned by UTC day of the Snowflake timestamp. */
+export const BUCKET_MS = 86_400_000;
+
+/** The bucket (UTC day number since the Unix epoch) of a message id. */
+export function bucketOf(id: bigint): number {
+  return Math.floor(snowflakeTime(id) / BUCKET_MS);
+}
+
+/** Columns of a message, in this order, in `messages`, `inbox` and `messages_by_dedup`. */
+const MESSAGE_COLUMNS = 'message_id, conversation, sender, to_user, group_id, text, ts';
+const MESSAGE_DEFS =
+  'message_id bigint, conversation text, sender text, to_user text, group_id text, text text, ts bigint';
+
+/** Table name → definition (without the `CREATE TABLE IF NOT EXISTS <ks>.<name>` head). */
+const TABLES: [string, string][] = [
+  ['users', '(user_id text PRIMARY KEY, username text, password_hash text, created_at bigint)'],
+  // Written first, with IF NOT EXISTS: the owner of a username. Holds the whole record for logins.
+  ['users_by_name', '(username text PRIMARY KEY, user_id text, password_hash text, created_at bigint)'],
+  // members: user id → joined_at. Written only with LWTs (IF NOT EXISTS / IF version = ?).
+  [
+    'groups',
+    '(group_id text PRIMARY KEY, name text, created_by text, created_at bigint, members map<text, bigint>, version bigint)',
+  ],
+  [
+    'messages',
+    `(${MESSAGE_DEFS}, bucket int, PRIMARY KEY ((conversation, bucket), message_id))
+     WITH CLUSTERING ORDER BY (message_id DESC)`,
+  ],
+  [
+    'conversation_buckets',
+    '(conversation text, bucket int, PRIMARY KEY (conversation, bucket)) WITH CLUSTERING ORDER BY (bucket DESC)',
+  ],
+  [
+    'inbox',
+    `(user_id text, bucket int, ${MESSAGE_DEFS}, PRIMARY KEY ((user_id, bucket), message_id))
+     WITH CLUSTERING ORDER BY (message_id ASC)`,
+  ],
+  ['user_buckets', '(user_id text, bucket int, PRIMARY KEY (user_id, bucket))'],
+  ['messages_by_dedup', `(dedup_key text PRIMARY KEY, ${MESSAGE_DEFS})`],
+  [
+    'read_cursors',
+    '(user_id text, device_id text, conversation text, up_to bigint, PRIMARY KEY ((user_id), device_id, conversation))',
+  ],
+  // Written USING TIMESTAMP = the id's millisecond: the cell with the highest id wins (see the store).
+  ['node_high_water', '(node_id int PRIMARY KEY, max_id bigint)'],
+];
+
+const KEYSPACE_NAME = /^[a-z][a-z0-9_]{0,47}$/;
+
+/** A UUID that depends only on the keyspace and table names. */
+function tableId(keyspace: string, table: string): string {
+  const h = createHash('sha256').update(`chat-platform:${keyspace}.${table}`).digest('hex');
+  // Version 8 (custom) with the RFC 4122 variant bits.
+  const variant = ((Number.parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The statements that bring a keyspace up to date, in order. */
+export function migrationStatements(keyspace: string, replication: number): string[] {
+  if (!KEYSPACE_NAME.test(keyspace)) throw new Error(`invalid Cassandra keyspace name: ${keyspace}`);
+  if (!Number.isInteger(replication) || replication < 1) {
+    throw new Error(`invalid replication factor: ${replication}`);
+  }
+  // SimpleStrategy keeps the configuration to one number; a production cluster spread over several
+  // racks or data centers should create the keyspace itself with NetworkTopologyStrategy.
+  const create = `CREATE KEYSPACE IF NOT EXISTS ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${replication}}`;
+  return [
+    create,
+    ...TABLES.map(([name, def]) => {
+      const id = `ID = ${tableId(keyspace, name)}`;
+      const withId = def.includes(' WITH ') ? def.replace(' WITH ', ` WITH ${id} AND `) : `${def} WITH ${id}`;
+      return `CREATE TABLE IF NOT EXISTS ${keyspace}.${name} ${withId}`;
+    }),
+  ];
+}
+
+/** Runs every migration; each is idempotent, and a failed one is retried a few times. */
+export async function migrate(
+  client: cassandra.Client,
+  keyspace: string,
+  replication: number,
+  log: Logger,
+): Promise<void> {
+  const started = Date.now();
+  for (const statement of migrationStatements(keyspace, replication)) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.execute(statement);
+        break;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        log.warn({ err, attempt }, 'cassandra migration failed; retrying');
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+  }
+  log.info({ keyspace, ms: Date.now() - started }, 'cassandra schema up to date');
+}
+
+/** Every CQL statement, with the keyspace written in (all are prepared on first use). */
+export function statements(ks: string) {
+  const M = MESSAGE_COLUMNS;
+  const V7 = '?, ?, ?, ?, ?, ?, ?';
+  return {
+    claimUsername: `INSERT INTO ${ks}.users_by_name (username, user_id, password_hash, created_at)
+      VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+    insertUser: `INSERT INTO ${ks}.users (user_id, username, password_hash, created_at) VALUES (?, ?, ?, ?)`,
+    userByName: `SELECT * FROM ${ks}.users_by_name WHERE username = ?`,
+    userExists: `SELECT user_id FROM ${ks}.users WHERE user_id = ?`,
+    insertGroup: `INSERT INTO ${ks}.groups (group_id, name, created_by, created_at, members, version)
+      VALUES (?, ?, ?, ?, ?, 0) IF NOT EXISTS`,
+    group: `SELECT * FROM ${ks}.groups WHERE group_id = ?`,
+    addMember: `UPDATE ${ks}.groups SET members[?] = ?, version = ? WHERE group_id = ? IF version = ?`,
+    removeMember: `UPDATE ${ks}.groups SET members = members - ?, version = ? WHERE group_id = ? IF version = ?`,
+    insertMessage: `INSERT INTO ${ks}.messages (${M}, bucket) VALUES (${V7}, ?)`,
+    insertConversationBucket: `INSERT INTO ${ks}.conversation_buckets (conversation, bucket) VALUES (?, ?)`,
+    insertInbox: `INSERT INTO ${ks}.inbox (user_id, bucket, ${M}) VALUES (?, ?, ${V7})`,
+    insertUserBucket: `INSERT INTO ${ks}.user_buckets (user_id, bucket) VALUES (?, ?)`,
+    insertDedup: `INSERT INTO ${ks}.messages_by_dedup (dedup_key, ${M}) VALUES (?, ${V7})`,
+    raiseHighWater: `INSERT INTO ${ks}.node_high_water (node_id, max_id) VALUES (?, ?) USING TIMESTAMP ?`,
+    byDedup: `SELECT ${M} FROM ${ks}.messages_by_dedup WHERE dedup_key = ?`,
+    userBuckets: `SELECT bucket FROM ${ks}.user_buckets WHERE user_id = ? AND bucket >= ?`,
+    inbox: `SELECT ${M} FROM ${ks}.inbox WHERE user_id = ? AND bucket = ? AND message_id > ? LIMIT ?`,
+    conversationBuckets: `SELECT bucket FROM ${ks}.conversation_buckets WHERE conversation = ?`,
+    conversationBucketsUpTo: `SELECT bucket FROM ${ks}.conversation_buckets WHERE conversation = ? AND bucket <= ?`,
+    history: `SELECT ${M} FROM ${ks}.messages WHERE conversation = ? AND bucket = ? LIMIT ?`,
+    historyBefore: `SELECT ${M} FROM ${ks}.messages
+      WHERE conversation = ? AND bucket = ? AND message_id < ? LIMIT ?`,
+    moveCursor: `UPDATE ${ks}.read_cursors SET up_to = ? WHERE user_id = ? AND device_id = ? AND conversation = ?
+      IF up_to < ?`,
+    createCursor: `INSERT INTO ${ks}.read_cursors (user_id, device_id, conversation, up_to)
+      VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+    highWater: `SELECT max_id FROM ${ks}.node_high_water WHERE node_id = ?`,
+  };
+}

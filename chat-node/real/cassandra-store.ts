@@ -1,0 +1,389 @@
+/**
+ * The production store: Apache Cassandra. Every partition stays bounded as time goes on: messages and
+ * inboxes are split by UTC day (`bucket`, BUCKET_MS in cassandra-schema.ts), and two small index
+ * partitions (one row per active day) name the non-empty days so that reads never walk empty ones.
+ *
+ *   users ──────────── user_id ──▶ record            users_by_name ─── username ──▶ record (LWT: unique)
+ *   groups ─────────── group_id ─▶ name, members map, version (LWT: compare-and-set on version)
+ *   messages ────────── (conversation, day) ─▶ message_id DESC ─▶ message     ◀── history
+ *   conversation_buckets conversation ─▶ day DESC (days with messages)
+ *   inbox ───────────── (user_id, day) ─▶ message_id ASC ─▶ message (copy)     ◀── sync
+ *   user_buckets ────── user_id ─▶ day ASC (days with inbox rows)
+ *   messages_by_dedup ─ dedup_key ─▶ message
+ *   read_cursors ────── user_id ─▶ (device_id, conversation) ─▶ up_to (LWT: only forward)
+ *   node_high_water ─── node_id ─▶ max_id (the highest id wins by write timestamp)
+ *
+ * saveMessages writes the day indexes first, then the rows (one partition per statement, a bounded
+ * number in flight, never a multi-partition batch), so a reader that finds a row also finds its day.
+ * Every write is an upsert of the same content for the same id: saving twice is harmless. Tables
+ * written with lightweight transactions (users_by_name, groups, read_cursors) are never written
+ * without one, as Cassandra requires for LWTs to be correct.
+ */
+import cassandra from 'cassandra-driver';
+import { ChatError } from '../../common/errors.ts';
+import type { Message } from '../../common/protocol.ts';
+import { snowflakeNode, snowflakeTime } from '../../common/snowflake.ts';
+import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../backends/types.ts';
+import type { Logger } from '../logger.ts';
+import { bucketOf, migrate, statements } from './cassandra-schema.ts';
+
+export interface CassandraStoreOptions {
+  /** `host:port` strings. */
+  contactPoints: string[];
+  localDataCenter: string;
+  keyspace: string;
+  /** Replication factor used when the keyspace is created. */
+  replication: number;
+  log: Logger;
+}
+
+/** Writes in flight at once per saveMessages call. */
+const WRITE_CONCURRENCY = 32;
+/** Compare-and-set attempts before a contended group or cursor update gives up. */
+const CAS_ATTEMPTS = 16;
+/** Day buckets read in parallel at most while paging through sync or history. */
+const MAX_BUCKETS_AHEAD = 8;
+/** (user, day) and (conversation, day) index rows this process remembers having written. */
+const KNOWN_BUCKETS_CAP = 100_000;
+
+const WRITE = { prepare: true, isIdempotent: true } as const;
+const READ = { prepare: true, isIdempotent: true } as const;
+/** LWTs are not idempotent: a retried one could report that its own write did not apply. */
+const LWT = { prepare: true, isIdempotent: false } as const;
+
+type Query = { query: string; params: unknown[] };
+
+function toMessage(row: cassandra.types.Row): Message {
+  const m: Message = {
+    messageId: (row.get('message_id') as bigint).toString(),
+    conversation: row.get('conversation') as string,
+    from: row.get('sender') as string,
+    text: row.get('text') as string,
+    ts: Number(row.get('ts') as bigint),
+  };
+  const to = row.get('to_user') as string | null;
+  const group = row.get('group_id') as string | null;
+  if (to !== null && to !== undefined) m.to = to;
+  if (group !== null && group !== undefined) m.group = group;
+  return m;
+}
+
+/** A message's columns in MESSAGE_COLUMNS order; absent fields stay unset (no tombstones). */
+function messageParams(m: Message): unknown[] {
+  return [BigInt(m.messageId), m.conversation, m.from, m.to, m.group, m.text, BigInt(m.ts)];
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; rejects on the first failure. */
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * Reads day buckets in order (1, then 2, 4… at a time) until `want` rows are found or the buckets run
+ * out; `read(bucket, n)` returns at most n rows of one bucket, in the wanted order.
+ */
+async function walkBuckets<R>(
+  buckets: readonly number[],
+  want: number,
+  read: (bucket: number, n: number) => Promise<R[]>,
+): Promise<R[]> {
+  const out: R[] = [];
+  let width = 1;
+  for (
+    let i = 0;
+    i < buckets.length && out.length < want;
+    i += width, width = Math.min(width * 2, MAX_BUCKETS_AHEAD)
+  ) {
+    const need = want - out.length;
+    const pages = await Promise.all(buckets.slice(i, i + width).map((b) => read(b, need)));
+    for (const page of pages) out.push(...page);
+  }
+  return out.slice(0, want);
+}
+
+function isCasTimeout(err: unknown): boolean {
+  return (
+    err instanceof cassandra.errors.ResponseError &&
+    err.code === cassandra.types.responseErrorCodes.writeTimeout &&
+    (err as { writeType?: string }).writeType === 'CAS'
+  );
+}
+
+function backoff(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.random() * 10 * Math.min(attempt + 1, 5)));
+}
+
+export class CassandraStore implements Store {
+  private readonly client: cassandra.Client;
+  private readonly log: Logger;
+  private readonly q: ReturnType<typeof statements>;
+  private readonly knownBuckets = new Set<string>();
+  private closed = false;
+
+  private constructor(client: cassandra.Client, keyspace: string, log: Logger) {
+    this.client = client;
+    this.log = log;
+    this.q = statements(keyspace);
+  }
+
+  /** Connects, brings the schema up to date (idempotent, safe from several nodes at once). */
+  static async open(options: CassandraStoreOptions): Promise<CassandraStore> {
+    const client = new cassandra.Client({
+      contactPoints: options.contactPoints,
+      localDataCenter: options.localDataCenter,
+      // Maps as Map: member ids such as `constructor` or `__proto__` are not object properties.
+      encoding: { map: Map, useBigIntAsLong: true, useBigIntAsVarint: true, useUndefinedAsUnset: true },
+      queryOptions: {
+        prepare: true,
+        consistency: cassandra.types.consistencies.localQuorum,
+        serialConsistency: cassandra.types.consistencies.localSerial,
+      },
+      socketOptions: { connectTimeout: 10_000, readTimeout: 15_000 },
+    });
+    try {
+      await client.connect();
+      await migrate(client, options.keyspace, options.replication, options.log);
+    } catch (err) {
+      await client.shutdown().catch(() => {});
+      throw err;
+    }
+    return new CassandraStore(client, options.keyspace, options.log);
+  }
+
+  private run(query: string, params: unknown[], options: cassandra.QueryOptions = READ) {
+    return this.client.execute(query, params, options);
+  }
+
+  /**
+   * Runs a lightweight transaction; undefined when its outcome is unknown (Paxos contention or a
+   * timeout: it may still apply), after a short pause; the caller reads again and decides. Throws
+   * after CAS_ATTEMPTS unknown outcomes.
+   */
+  private async cas(query: string, params: unknown[], attempt: number) {
+    try {
+      return await this.client.execute(query, params, LWT);
+    } catch (err) {
+      if (!isCasTimeout(err) || attempt + 1 >= CAS_ATTEMPTS) throw err;
+      this.log.debug({ err, attempt }, 'lightweight transaction outcome unknown; reading again');
+      await backoff(attempt);
+      return undefined;
+    }
+  }
+
+  async createUser(user: UserRecord): Promise<void> {
+    const { userId, username, passwordHash } = user;
+    const createdAt = BigInt(user.createdAt);
+    let rs: cassandra.types.ResultSet | undefined;
+    for (let attempt = 0; rs === undefined; attempt++) {
+      rs = await this.cas(this.q.claimUsername, [username, userId, passwordHash, createdAt], attempt);
+    }
+    // Not applied: taken, unless by this very user (a retry of a claim whose answer was lost).
+    if (!rs.wasApplied() && rs.first()?.get('user_id') !== userId) {
+      throw new ChatError('username_taken', 'that username is taken');
+    }
+    // A crash right here leaves the name claimed without a users row; a retry with the same id repairs it.
+    await this.run(this.q.insertUser, [userId, username, passwordHash, createdAt], WRITE);
+  }
+
+  async userByUsername(username: string): Promise<UserRecord | undefined> {
+    const row = (await this.run(this.q.userByName, [username])).first();
+    if (!row) return undefined;
+    return {
+      userId: row.get('user_id'),
+      username: row.get('username'),
+      passwordHash: row.get('password_hash'),
+      createdAt: Number(row.get('created_at') as bigint),
+    };
+  }
+
+  async existingUsers(userIds: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    await forEachLimit([...new Set(userIds)], WRITE_CONCURRENCY, async (id) => {
+      if ((await this.run(this.q.userExists, [id])).rowLength > 0) found.add(id);
+    });
+    return found;
+  }
+
+  async createGroup(group: GroupRecord): Promise<void> {
+    const members = new Map(group.members.map((u) => [u, BigInt(group.createdAt)]));
+    const params = [group.groupId, group.name, group.createdBy, BigInt(group.createdAt), members];
+    for (let attempt = 0; ; attempt++) {
+      const rs = await this.cas(this.q.insertGroup, params, attempt);
+      if (rs === undefined) continue;
+      // Not applied after an unknown outcome: the row found may be this very create.
+      const ours = attempt > 0 && rs.first()?.get('created_by') === group.createdBy;
+      if (rs.wasApplied() || ours) return;
+      throw new Error(`group ${group.groupId} already exists`);
+    }
+  }
+
+  private async groupRow(groupId: string) {
+    const row = (await this.run(this.q.group, [groupId])).first();
+    if (!row) return undefined;
+    const members = (row.get('members') ?? new Map()) as Map<string, bigint>;
+    return { row, members, version: row.get('version') as bigint };
+  }
+
+  async group(groupId: string): Promise<GroupRecord | undefined> {
+    const g = await this.groupRow(groupId);
+    if (!g) return undefined;
+    // Join order, then user id: the order of the embedded store.
+    const members = [...g.members]
+      .sort(([a, ja], [b, jb]) => (ja !== jb ? Number(ja - jb) : a < b ? -1 : 1))
+      .map(([u]) => u);
+    return {
+      groupId,
+      name: g.row.get('name'),
+      createdBy: g.row.get('created_by'),
+      createdAt: Number(g.row.get('created_at') as bigint),
+      members,
+    };
+  }
+
+  /** Read, check, then `UPDATE … IF version = ?`; a lost race reads again (bounded). */
+  async addMember(
+    groupId: string,
+    userId: string,
+    maxMembers: number,
+    now: number,
+  ): Promise<AddMemberResult> {
+    let unknown = false; // an earlier attempt may have added the user
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const g = await this.groupRow(groupId);
+      if (!g) return 'no_group';
+      if (g.members.has(userId)) return unknown ? 'added' : 'already_member';
+      if (g.members.size >= maxMembers) return 'full';
+      const params = [userId, BigInt(now), g.version + 1n, groupId, g.version];
+      const rs = await this.cas(this.q.addMember, params, attempt);
+      if (rs?.wasApplied()) return 'added';
+      unknown ||= rs === undefined;
+      if (rs) await backoff(attempt);
+    }
+    this.log.warn({ groupId, attempts: CAS_ATTEMPTS }, 'addMember: too much contention');
+    throw new ChatError('unavailable', 'the group is busy; try again');
+  }
+
+  async removeMember(groupId: string, userId: string): Promise<void> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const g = await this.groupRow(groupId);
+      if (!g?.members.has(userId)) return;
+      const params = [[userId], g.version + 1n, groupId, g.version];
+      const rs = await this.cas(this.q.removeMember, params, attempt);
+      if (rs?.wasApplied()) return;
+      if (rs) await backoff(attempt);
+    }
+    throw new ChatError('unavailable', 'the group is busy; try again');
+  }
+
+  async saveMessages(envelopes: readonly Envelope[]): Promise<void> {
+    const indexes = new Map<string, Query>();
+    const rows: Query[] = [];
+    const highWater = new Map<number, bigint>();
+    const index = (kind: 'c' | 'u', key: string, bucket: number) => {
+      const known = `${kind}|${bucket}|${key}`;
+      const query = kind === 'c' ? this.q.insertConversationBucket : this.q.insertUserBucket;
+      if (!this.knownBuckets.has(known)) indexes.set(known, { query, params: [key, bucket] });
+    };
+    for (const { message, recipients, dedupKey } of envelopes) {
+      const id = BigInt(message.messageId);
+      const bucket = bucketOf(id);
+      const columns = messageParams(message);
+      index('c', message.conversation, bucket);
+      rows.push({ query: this.q.insertMessage, params: [...columns, bucket] });
+      for (const userId of new Set(recipients)) {
+        index('u', userId, bucket);
+        rows.push({ query: this.q.insertInbox, params: [userId, bucket, ...columns] });
+      }
+      if (dedupKey !== undefined) rows.push({ query: this.q.insertDedup, params: [dedupKey, ...columns] });
+      const node = snowflakeNode(id);
+      if (id > (highWater.get(node) ?? -1n)) highWater.set(node, id);
+    }
+    for (const [node, id] of highWater) {
+      // Last write wins by timestamp, then by the larger value: the highest id stays, whatever the order.
+      rows.push({ query: this.q.raiseHighWater, params: [node, id, BigInt(snowflakeTime(id)) * 1000n] });
+    }
+    // The day indexes first: a reader that finds a row must find its day too.
+    await forEachLimit([...indexes], WRITE_CONCURRENCY, async ([known, { query, params }]) => {
+      await this.run(query, params, WRITE);
+      if (this.knownBuckets.size >= KNOWN_BUCKETS_CAP) this.knownBuckets.clear();
+      this.knownBuckets.add(known);
+    });
+    await forEachLimit(rows, WRITE_CONCURRENCY, ({ query, params }) => this.run(query, params, WRITE));
+  }
+
+  async messageByDedupKey(dedupKey: string): Promise<Message | undefined> {
+    const row = (await this.run(this.q.byDedup, [dedupKey])).first();
+    return row ? toMessage(row) : undefined;
+  }
+
+  async sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }> {
+    const index = await this.run(this.q.userBuckets, [userId, bucketOf(since)]);
+    const buckets = index.rows.map((r) => r.get('bucket') as number);
+    const rows = await walkBuckets(buckets, limit + 1, async (bucket, n) => {
+      return (await this.run(this.q.inbox, [userId, bucket, since, n])).rows;
+    });
+    return { messages: rows.slice(0, limit).map(toMessage), more: rows.length > limit };
+  }
+
+  async history(conversation: string, before: bigint | undefined, limit: number): Promise<Message[]> {
+    const index =
+      before === undefined
+        ? await this.run(this.q.conversationBuckets, [conversation])
+        : await this.run(this.q.conversationBucketsUpTo, [conversation, bucketOf(before)]);
+    const buckets = index.rows.map((r) => r.get('bucket') as number);
+    const rows = await walkBuckets(buckets, limit, async (bucket, n) => {
+      const rs =
+        before === undefined
+          ? await this.run(this.q.history, [conversation, bucket, n])
+          : await this.run(this.q.historyBefore, [conversation, bucket, before, n]);
+      return rs.rows;
+    });
+    return rows.map(toMessage);
+  }
+
+  /** `UPDATE … IF up_to < ?`; a missing row is created with IF NOT EXISTS; a lost race tries again. */
+  async setReadCursor(
+    userId: string,
+    deviceId: string,
+    conversation: string,
+    upTo: bigint,
+  ): Promise<boolean> {
+    const key = [userId, deviceId, conversation];
+    // After an unknown outcome, "moved" is the safer answer: a repeated read event is harmless.
+    let unknown = false;
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const moved = await this.cas(this.q.moveCursor, [upTo, ...key, upTo], attempt);
+      if (moved === undefined) {
+        unknown = true;
+        continue;
+      }
+      if (moved.wasApplied()) return true;
+      const current = moved.first()?.get('up_to') as bigint | null | undefined;
+      if (current !== null && current !== undefined) return unknown; // already at or past upTo
+      const created = await this.cas(this.q.createCursor, [...key, upTo], attempt);
+      if (created?.wasApplied()) return true;
+      unknown ||= created === undefined;
+      // Otherwise another writer created the row in between: compare with its value.
+    }
+    throw new ChatError('unavailable', 'the read cursor is busy; try again');
+  }
+
+  async maxMessageId(nodeId: number): Promise<bigint> {
+    const row = (await this.run(this.q.highWater, [nodeId])).first();
+    return (row?.get('max_id') as bigint | undefined) ?? 0n;
+  }
+
+  isReady(): boolean {
+    return !this.closed && this.client.getState().getConnectedHosts().length > 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.client.shutdown();
+  }
+}

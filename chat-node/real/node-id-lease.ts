@@ -1,0 +1,184 @@
+/**
+ * Snowflake node ids (0–1023) leased in Redis, so no two live nodes of a cluster share one.
+ *
+ *   chat:{<cluster>}:node-id:<id>   the holder's instance token (host:pid:random), PX ttlMs
+ *
+ *   claim (SET NX PX) ──▶ held ──every ttl/3: renew if GET = token (PEXPIRE)──▶ held
+ *                          │  no key (Redis restarted empty, or it expired while Redis was
+ *                          │  unreachable): claimed again at once (SET NX PX) ──▶ held
+ *                          │ renewal finds another token
+ *                          ▼
+ *                        lost: onLost(nodeId), renewals stop; the node must stop issuing ids
+ *
+ * A Redis restart or outage is not fatal: every node takes its own id back at its next renewal.
+ * The one window left: a node that starts while Redis is back but before an old holder's renewal
+ * could take that id; the old holder then sees another token and stops (onLost), so two live nodes
+ * share an id for at most one renewal interval. A StatefulSet ordinal (CHAT_NODE_ID) has no window.
+ *   release: DEL only while the key still holds our token.
+ *
+ * Without `requested` the first free id is claimed, in one script so concurrent starters never race.
+ * With `requested` (CHAT_NODE_ID, e.g. a StatefulSet ordinal) exactly that id is claimed, waiting up
+ * to one ttl for a previous holder that died (a restarted pod) to expire.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import { MAX_NODE_ID } from '../../common/snowflake.ts';
+import type { Logger } from '../logger.ts';
+import { closeRedis, clusterPrefix, defineScript, openRedis, type Script } from './redis-registry.ts';
+
+/** KEYS[1]: id 0's key (routes the script to the cluster's slot). ARGV: key prefix, token, max id, ttl. */
+const CLAIM_FIRST_FREE_LUA = `
+for id = 0, tonumber(ARGV[3]) do
+  if redis.call('SET', ARGV[1] .. id, ARGV[2], 'NX', 'PX', ARGV[4]) then return id end
+end
+return -1`;
+
+/** 1: renewed; 0: another token holds the key; 2: there was no key, it is ours again. */
+const RENEW_LUA = `
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if v then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 2`;
+
+const RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export interface NodeIdLeaseOptions {
+  url: string;
+  cluster: string;
+  /** The id to claim (CHAT_NODE_ID). Unset: the first free one. */
+  requested?: number;
+  /** How long a lease outlives its holder's last renewal; renewed every ttlMs/3. */
+  ttlMs: number;
+  log: Logger;
+  /** The lease was lost (taken over or expired while unrenewed): the id is no longer exclusive. */
+  onLost: (nodeId: number) => void;
+}
+
+export interface NodeIdLease {
+  nodeId: number;
+  /** Stops renewing and frees the id if this instance still holds it. */
+  release(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Claims exactly `id`, waiting up to one ttl (plus a margin) for an expiring holder. Returns when the
+ * successful SET was sent.
+ */
+async function claimRequested(
+  redis: Redis,
+  key: string,
+  token: string,
+  o: NodeIdLeaseOptions & { requested: number },
+): Promise<number> {
+  const deadline = Date.now() + o.ttlMs + Math.max(100, o.ttlMs / 10);
+  let holder: string | null = null;
+  for (;;) {
+    const sentAt = Date.now();
+    if ((await redis.set(key, token, 'PX', o.ttlMs, 'NX')) === 'OK') return sentAt;
+    holder = (await redis.get(key)) ?? holder;
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    const pttl = await redis.pttl(key);
+    await sleep(Math.min(left, Math.max(20, pttl + 5)));
+  }
+  throw new Error(
+    `CHAT_NODE_ID=${o.requested}: node id ${o.requested} of cluster "${o.cluster}" is held by another live instance (${holder ?? 'unknown'}); give each node its own CHAT_NODE_ID, or unset it to lease a free id`,
+  );
+}
+
+/** Leases a Snowflake node id for this instance; see the diagram at the top of this file. */
+export async function leaseNodeId(options: NodeIdLeaseOptions): Promise<NodeIdLease> {
+  const { requested, ttlMs, log } = options;
+  if (!(ttlMs >= 30)) throw new RangeError(`node id lease ttlMs must be at least 30, got ${ttlMs}`);
+  if (requested !== undefined && !(Number.isInteger(requested) && requested >= 0 && requested <= MAX_NODE_ID))
+    throw new RangeError(`CHAT_NODE_ID must be an integer from 0 to ${MAX_NODE_ID}, got ${requested}`);
+  const prefix = `${clusterPrefix(options.cluster)}node-id:`;
+  const token = `${hostname()}:${process.pid}:${randomBytes(8).toString('hex')}`;
+  // A renewal stuck on a dead connection must not outlive its tick.
+  const redis = await openRedis({
+    url: options.url,
+    log,
+    role: 'node-id-lease',
+    commandTimeoutMs: Math.max(1000, Math.floor(ttlMs / 3)),
+  });
+
+  let nodeId: number;
+  // The key's expiry was set no earlier than this: the lease is ours until heldSince + ttlMs.
+  let heldSince = Date.now();
+  try {
+    if (requested === undefined) {
+      const claim = defineScript(redis, 'chatClaimNodeId', 1, CLAIM_FIRST_FREE_LUA);
+      nodeId = Number(await claim(`${prefix}0`, prefix, token, MAX_NODE_ID, ttlMs));
+      if (nodeId < 0)
+        throw new Error(
+          `no free Snowflake node id in cluster "${options.cluster}": all ${MAX_NODE_ID + 1} ids are leased by live nodes`,
+        );
+    } else {
+      heldSince = await claimRequested(redis, `${prefix}${requested}`, token, { ...options, requested });
+      nodeId = requested;
+    }
+  } catch (err) {
+    await closeRedis(redis);
+    throw err;
+  }
+
+  const key = `${prefix}${nodeId}`;
+  const renew: Script = defineScript(redis, 'chatRenewNodeId', 1, RENEW_LUA);
+  const releaseScript: Script = defineScript(redis, 'chatReleaseNodeId', 1, RELEASE_LUA);
+  let renewing = false;
+  let released = false;
+  let lost = false;
+  let failing = false;
+  const lose = (reason: 'taken', why: string) => {
+    if (lost || released) return;
+    lost = true;
+    clearInterval(timer);
+    log.error({ nodeId, reason }, `node id ${nodeId} lease lost: ${why}`);
+    options.onLost(nodeId);
+  };
+  const tick = async () => {
+    if (renewing || released || lost) return;
+    renewing = true;
+    const sentAt = Date.now();
+    try {
+      const r = Number(await renew(key, token, ttlMs));
+      if (failing) log.info({ nodeId }, 'node id lease renewed again');
+      failing = false;
+      if (r === 0) return lose('taken', 'another instance holds it');
+      if (r === 2 || sentAt - heldSince >= ttlMs)
+        log.warn({ nodeId, unrenewedMs: sentAt - heldSince }, `node id ${nodeId} lease claimed again`);
+      heldSince = sentAt;
+    } catch (err) {
+      if (!failing)
+        log.warn({ nodeId, err: (err as Error).message }, 'node id lease renewal failed; retrying');
+      failing = true;
+    } finally {
+      renewing = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), Math.max(10, Math.floor(ttlMs / 3)));
+  timer.unref();
+  log.info({ nodeId, requested: requested !== undefined }, `leased Snowflake node id ${nodeId}`);
+
+  return {
+    nodeId,
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(timer);
+      try {
+        if (!lost) await releaseScript(key, token);
+      } catch (err) {
+        log.warn({ nodeId, err: (err as Error).message }, 'node id lease release failed; it will expire');
+      } finally {
+        await closeRedis(redis);
+      }
+    },
+  };
+}

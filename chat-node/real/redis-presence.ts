@@ -1,0 +1,357 @@
+/**
+ * Presence and the session registry in Redis, shared by every node of a cluster. Same rules as
+ * MemoryPresence: a user is online while any device is; a device expires `expireMs` after its last
+ * activity, even when the node that held it died without saying so.
+ *
+ *   chat:{<cluster>}:presence:dev:<userId>    hash deviceId → "<nodeId>:<lastActiveAt>" (the sessions)
+ *   chat:{<cluster>}:presence:last:<userId>   lastActiveAt (ms), PX lastSeenTtlMs (30 days), refreshed
+ *                                             on every write
+ *   chat:{<cluster>}:presence:expiry          sorted set "<userId>/<deviceId>" by expiry time
+ *   chat:{<cluster>}:presence:changes         pub/sub channel of status changes (PresenceInfo JSON)
+ *
+ * Every transition is one Lua script that updates the hash, the expiry set and lastActiveAt and
+ * publishes the change, so two nodes racing on one user cannot both (or neither) announce it.
+ *
+ *   offline ──first device online──▶ online ──last device offline, or expired by a sweep──▶ offline
+ *
+ * Each node sweeps the expiry set every expireMs/3 in bounded batches; the sweep script removes what
+ * it claims, so exactly one node handles each expired device.
+ */
+import type { Redis } from 'ioredis';
+import type { PresenceInfo } from '../../common/protocol.ts';
+import type { PresenceBackend } from '../backends/types.ts';
+import type { Logger } from '../logger.ts';
+import {
+  closeRedis,
+  clusterPrefix,
+  defineScript,
+  duplicateRedis,
+  openRedis,
+  type Script,
+} from './redis-registry.ts';
+
+/** Lua shared by the scripts below. ARGV layout differs per script; helpers take explicit values. */
+const LUA_HELPERS = `
+local function bump_last(key, at, ttl)
+  local last = tonumber(redis.call('GET', key) or '0')
+  if at > last then last = at end
+  redis.call('SET', key, string.format('%d', last), 'PX', ttl)
+  return last
+end
+local function announce(channel, user, status, last)
+  redis.call('PUBLISH', channel, cjson.encode({userId = user, status = status, lastActiveAt = last}))
+end
+local function go_online(dev, last_key, expiry, user, device, node, at, expire_ms, ttl, channel)
+  local was_online = redis.call('HLEN', dev) > 0
+  redis.call('HSET', dev, device, node .. ':' .. string.format('%d', at))
+  redis.call('ZADD', expiry, at + expire_ms, user .. '/' .. device)
+  local last = bump_last(last_key, at, ttl)
+  if not was_online then announce(channel, user, 'online', last) return 1 end
+  return 0
+end
+`;
+
+/** KEYS: dev, last, expiry. ARGV: user, device, node, at, expireMs, lastTtl, channel. 1 if it announced. */
+const ONLINE_LUA = `${LUA_HELPERS}
+return go_online(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
+  ARGV[6], ARGV[7])`;
+
+/**
+ * Same KEYS and ARGV as online, node may be ''. Moves the device's activity forward. A device this
+ * node holds but Redis lost (swept during a stall, or a Redis restart without persistence) is added
+ * back, which announces the user online again; without a node an unknown device is ignored.
+ */
+const ACTIVE_LUA = `${LUA_HELPERS}
+local at = tonumber(ARGV[4])
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if not cur then
+  if ARGV[3] == '' then return 0 end
+  return go_online(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], at, tonumber(ARGV[5]), ARGV[6], ARGV[7])
+end
+local node, prev = string.match(cur, '^(%d+):(%d+)$')
+if at > tonumber(prev) then
+  redis.call('HSET', KEYS[1], ARGV[2], node .. ':' .. string.format('%d', at))
+  redis.call('ZADD', KEYS[3], at + tonumber(ARGV[5]), ARGV[1] .. '/' .. ARGV[2])
+end
+bump_last(KEYS[2], at, ARGV[6])
+return 0`;
+
+/**
+ * KEYS: dev, last, expiry. ARGV: user, device, node ('' = any), at, lastTtl, channel. A device now
+ * held by another node (it reconnected there before this node saw it leave) is left alone.
+ */
+const OFFLINE_LUA = `${LUA_HELPERS}
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if not cur then return 0 end
+if ARGV[3] ~= '' and string.match(cur, '^(%d+):') ~= ARGV[3] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[1] .. '/' .. ARGV[2])
+local last = bump_last(KEYS[2], tonumber(ARGV[4]), ARGV[5])
+if redis.call('HLEN', KEYS[1]) == 0 then announce(ARGV[6], ARGV[1], 'offline', last) return 1 end
+return 0`;
+
+/**
+ * KEYS: expiry. ARGV: now, batch size, dev key prefix, last key prefix, channel. Claims (removes) up to
+ * a batch of expired devices and announces users left without a device. Returns how many it claimed.
+ * The per-user keys are built here, not passed: they share the expiry set's hash tag (same slot).
+ */
+const SWEEP_LUA = `${LUA_HELPERS}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  local user, device = string.match(member, '^(.*)/([^/]*)$')
+  local dev = ARGV[3] .. user
+  if redis.call('HDEL', dev, device) == 1 and redis.call('HLEN', dev) == 0 then
+    announce(ARGV[5], user, 'offline', tonumber(redis.call('GET', ARGV[4] .. user) or '0'))
+  end
+end
+return #due`;
+
+/** Expired devices one sweep script call claims, and calls per tick: bounds each tick's work. */
+const SWEEP_BATCH = 500;
+const SWEEP_MAX_BATCHES = 20;
+const DEFAULT_LAST_SEEN_TTL_MS = 30 * 24 * 3600_000;
+
+export interface RedisPresenceOptions {
+  url: string;
+  cluster: string;
+  /** A device is dropped this long after its last activity (the gateway uses 3 heartbeats). */
+  expireMs: number;
+  log: Logger;
+  clock?: () => number;
+  /** How long a user's lastActiveAt is kept after their last activity. Default 30 days. */
+  lastSeenTtlMs?: number;
+}
+
+export interface DeviceSession {
+  deviceId: string;
+  nodeId: number;
+  lastActiveAt: number;
+}
+
+export class RedisPresence implements PresenceBackend {
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private readonly o: Required<Omit<RedisPresenceOptions, 'url' | 'cluster'>>;
+  private readonly prefix: string;
+  private readonly channel: string;
+  private readonly expiryKey: string;
+  private readonly scripts: { online: Script; active: Script; offline: Script; sweep: Script };
+  private readonly handlers: ((p: PresenceInfo) => void)[] = [];
+  /** Devices this instance put online → their node id, so offline/active act only on our own. */
+  private readonly held = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+  private sweeping = false;
+  private sweepFailing = false;
+  private closed = false;
+
+  private constructor(cmd: Redis, sub: Redis, options: RedisPresenceOptions) {
+    this.cmd = cmd;
+    this.sub = sub;
+    this.o = {
+      expireMs: options.expireMs,
+      log: options.log,
+      clock: options.clock ?? Date.now,
+      lastSeenTtlMs: options.lastSeenTtlMs ?? DEFAULT_LAST_SEEN_TTL_MS,
+    };
+    this.prefix = `${clusterPrefix(options.cluster)}presence:`;
+    this.channel = `${this.prefix}changes`;
+    this.expiryKey = `${this.prefix}expiry`;
+    this.scripts = {
+      online: defineScript(cmd, 'chatPresenceOnline', 3, ONLINE_LUA),
+      active: defineScript(cmd, 'chatPresenceActive', 3, ACTIVE_LUA),
+      offline: defineScript(cmd, 'chatPresenceOffline', 3, OFFLINE_LUA),
+      sweep: defineScript(cmd, 'chatPresenceSweep', 1, SWEEP_LUA),
+    };
+    sub.on('message', (channel: string, message: string) => {
+      if (channel === this.channel) this.deliver(message);
+    });
+    this.timer = setInterval(() => void this.sweep(), Math.max(50, Math.floor(options.expireMs / 3)));
+    this.timer.unref();
+  }
+
+  /** Connects (a command connection and a subscriber) and starts sweeping. */
+  static async open(options: RedisPresenceOptions): Promise<RedisPresence> {
+    if (!(options.expireMs > 0))
+      throw new RangeError(`presence expireMs must be positive, got ${options.expireMs}`);
+    const cmd = await openRedis({ url: options.url, log: options.log, role: 'presence' });
+    let sub: Redis | undefined;
+    let presence: RedisPresence | undefined;
+    try {
+      sub = await duplicateRedis(cmd, { url: options.url, log: options.log, role: 'presence-sub' });
+      presence = new RedisPresence(cmd, sub, options);
+      await sub.subscribe(presence.channel);
+      return presence;
+    } catch (err) {
+      if (presence) await presence.close();
+      else {
+        if (sub) await closeRedis(sub);
+        await closeRedis(cmd);
+      }
+      throw err;
+    }
+  }
+
+  private keys(userId: string): [dev: string, last: string, expiry: string] {
+    return [`${this.prefix}dev:${userId}`, `${this.prefix}last:${userId}`, this.expiryKey];
+  }
+
+  private deliver(message: string): void {
+    let p: PresenceInfo;
+    try {
+      const raw = JSON.parse(message) as {
+        userId: string;
+        status: PresenceInfo['status'];
+        lastActiveAt: number;
+      };
+      p = {
+        userId: raw.userId,
+        status: raw.status,
+        lastActiveAt: raw.lastActiveAt > 0 ? raw.lastActiveAt : null,
+      };
+    } catch {
+      this.o.log.warn({ channel: this.channel }, 'unparsable presence change ignored');
+      return;
+    }
+    for (const h of this.handlers) {
+      try {
+        h(p);
+      } catch (err) {
+        this.o.log.error({ err: (err as Error).message }, 'presence change handler threw');
+      }
+    }
+  }
+
+  async deviceOnline(userId: string, deviceId: string, nodeId: number, now: number): Promise<void> {
+    this.held.set(`${userId}/${deviceId}`, nodeId);
+    await this.scripts.online(
+      ...this.keys(userId),
+      userId,
+      deviceId,
+      nodeId,
+      Math.floor(now),
+      this.o.expireMs,
+      this.o.lastSeenTtlMs,
+      this.channel,
+    );
+  }
+
+  async deviceActive(userId: string, deviceId: string, now: number): Promise<void> {
+    await this.scripts.active(
+      ...this.keys(userId),
+      userId,
+      deviceId,
+      this.held.get(`${userId}/${deviceId}`) ?? '',
+      Math.floor(now),
+      this.o.expireMs,
+      this.o.lastSeenTtlMs,
+      this.channel,
+    );
+  }
+
+  async deviceOffline(userId: string, deviceId: string, now: number): Promise<void> {
+    const id = `${userId}/${deviceId}`;
+    const nodeId = this.held.get(id);
+    this.held.delete(id);
+    await this.scripts.offline(
+      ...this.keys(userId),
+      userId,
+      deviceId,
+      nodeId ?? '',
+      Math.floor(Math.min(now, this.o.clock())),
+      this.o.lastSeenTtlMs,
+      this.channel,
+    );
+  }
+
+  /**
+   * Drops devices whose expiry passed (their node stopped reporting them) and announces users left
+   * offline. Runs every expireMs/3 on every node; returns how many devices this call claimed.
+   */
+  async sweep(): Promise<number> {
+    if (this.sweeping || this.closed || this.cmd.status !== 'ready') return 0;
+    this.sweeping = true;
+    let claimed = 0;
+    try {
+      for (let i = 0; i < SWEEP_MAX_BATCHES; i++) {
+        const n = Number(
+          await this.scripts.sweep(
+            this.expiryKey,
+            Math.floor(this.o.clock()),
+            SWEEP_BATCH,
+            `${this.prefix}dev:`,
+            `${this.prefix}last:`,
+            this.channel,
+          ),
+        );
+        claimed += n;
+        if (n < SWEEP_BATCH) break;
+      }
+      this.sweepFailing = false;
+    } catch (err) {
+      if (!this.sweepFailing) this.o.log.warn({ err: (err as Error).message }, 'presence sweep failed');
+      this.sweepFailing = true;
+    } finally {
+      this.sweeping = false;
+    }
+    return claimed;
+  }
+
+  private live(value: string, now: number): { nodeId: number; lastActiveAt: number } | undefined {
+    const sep = value.indexOf(':');
+    const lastActiveAt = Number(value.slice(sep + 1));
+    if (lastActiveAt + this.o.expireMs <= now) return undefined;
+    return { nodeId: Number(value.slice(0, sep)), lastActiveAt };
+  }
+
+  /** One round trip: MGET of lastActiveAt plus HVALS of each user's devices. */
+  async get(userIds: readonly string[]): Promise<PresenceInfo[]> {
+    if (userIds.length === 0) return [];
+    const pipeline = this.cmd.pipeline();
+    pipeline.mget(...userIds.map((u) => this.keys(u)[1]));
+    for (const u of userIds) pipeline.hvals(this.keys(u)[0]);
+    const results = (await pipeline.exec()) ?? [];
+    const firstError = results.find(([err]) => err)?.[0];
+    if (firstError) throw firstError;
+    const lasts = results[0]![1] as (string | null)[];
+    const now = this.o.clock();
+    return userIds.map((userId, i) => {
+      const devices = results[i + 1]![1] as string[];
+      const last = Number(lasts[i] ?? 0);
+      return {
+        userId,
+        status: devices.some((d) => this.live(d, now)) ? 'online' : 'offline',
+        lastActiveAt: last > 0 ? last : null,
+      };
+    });
+  }
+
+  /** The user's live devices and the node each is connected to (the session registry). */
+  async sessions(userId: string): Promise<DeviceSession[]> {
+    const all = (await this.cmd.hgetall(this.keys(userId)[0])) as Record<string, string>;
+    const now = this.o.clock();
+    const out: DeviceSession[] = [];
+    for (const [deviceId, value] of Object.entries(all)) {
+      const d = this.live(value, now);
+      if (d) out.push({ deviceId, ...d });
+    }
+    return out.sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+  }
+
+  onChange(handler: (presence: PresenceInfo) => void): void {
+    this.handlers.push(handler);
+  }
+
+  isReady(): boolean {
+    return !this.closed && this.cmd.status === 'ready';
+  }
+
+  /** Stops sweeping and disconnects. Devices stay in Redis: they expire unless another node renews them. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await closeRedis(this.sub);
+    await closeRedis(this.cmd);
+  }
+}

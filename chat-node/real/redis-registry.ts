@@ -1,0 +1,227 @@
+/**
+ * The live nodes of a cluster, in Redis. Each node's entry is a key with a TTL that `announce`
+ * refreshes (every 2 s from node.ts); an index set names the nodes, and `list()` drops index members
+ * whose key has expired (a node that crashed without `withdraw`).
+ *
+ *   chat:{<cluster>}:node:<nodeId>   NodeInfo as JSON, PX ttlMs
+ *   chat:{<cluster>}:nodes           set of nodeIds (index)
+ *
+ * Every key of a cluster carries the hash tag `{<cluster>}`, so on Redis Cluster they share a slot and
+ * the Lua scripts here and in redis-presence.ts / node-id-lease.ts may touch several of them.
+ *
+ * Also home to `openRedis`, the connection setup the Redis backends share.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { NodeInfo, NodeRegistry } from '../backends/types.ts';
+import type { Logger } from '../logger.ts';
+
+/** `chat:{<cluster>}:`: braces and spaces in the name would break the hash tag. */
+export function clusterPrefix(cluster: string): string {
+  return `chat:{${cluster.replace(/[{}\s]/g, '_')}}:`;
+}
+
+/** The URL without its password, for logs. */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable Redis URL)';
+  }
+}
+
+/** Reconnect delay: 50 ms doubling to a 2 s cap, with up to 100 ms of jitter. */
+function retryStrategy(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 10), 2000) + Math.floor(Math.random() * 100);
+}
+
+/** Logs a lost connection once (not every failed reconnect attempt) and its recovery. */
+function watch(redis: Redis, log: Logger, role: string): void {
+  let up = false;
+  redis.on('ready', () => {
+    if (!up) log.info({ redis: role }, `Redis ${role} connection ready`);
+    up = true;
+  });
+  redis.on('error', (err: Error) => {
+    if (up) log.warn({ redis: role, err: err.message }, `Redis ${role} connection lost; reconnecting`);
+    up = false;
+  });
+  redis.on('close', () => {
+    up = false;
+  });
+}
+
+/** Resolves once `redis` is ready; rejects after `timeoutMs` (the client keeps retrying until then). */
+function ready(redis: Redis, timeoutMs: number, url: string): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let lastError = '';
+    const onError = (err: Error) => {
+      lastError = err.message;
+    };
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = () => done();
+    const timer = setTimeout(
+      () => done(new Error(`Redis at ${safeUrl(url)} not reachable in ${timeoutMs} ms: ${lastError}`)),
+      timeoutMs,
+    );
+    redis.on('ready', onReady);
+    redis.on('error', onError);
+    if (redis.status === 'wait') redis.connect().catch(onError);
+  });
+}
+
+export interface OpenRedisOptions {
+  url: string;
+  log: Logger;
+  /** Names the connection in logs and in `CLIENT LIST`. */
+  role: string;
+  /** How long to wait for the first connection. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Fail a command not answered in this time. Default: no limit. */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * A connected ioredis client that reconnects by itself (capped backoff) and resubscribes its channels
+ * after a reconnect. Commands issued while disconnected wait for at most two reconnect attempts, then
+ * fail, so callers see an outage quickly instead of hanging.
+ */
+export async function openRedis(options: OpenRedisOptions): Promise<Redis> {
+  const redisOptions: RedisOptions = {
+    lazyConnect: true,
+    connectionName: `chat-node-${options.role}`,
+    retryStrategy,
+    maxRetriesPerRequest: 2,
+    autoResubscribe: true,
+  };
+  if (options.commandTimeoutMs) redisOptions.commandTimeout = options.commandTimeoutMs;
+  const redis = new Redis(options.url, redisOptions);
+  watch(redis, options.log, options.role);
+  try {
+    await ready(redis, options.connectTimeoutMs ?? 10_000, options.url);
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+  return redis;
+}
+
+/** A second connection with the same settings (for pub/sub: a subscriber runs no other commands). */
+export async function duplicateRedis(redis: Redis, options: OpenRedisOptions): Promise<Redis> {
+  const copy = redis.duplicate({ connectionName: `chat-node-${options.role}` });
+  watch(copy, options.log, options.role);
+  try {
+    await ready(copy, options.connectTimeoutMs ?? 10_000, options.url);
+  } catch (err) {
+    copy.disconnect();
+    throw err;
+  }
+  return copy;
+}
+
+export type Script = (...args: (string | number)[]) => Promise<unknown>;
+
+/** A Lua script run with EVALSHA (EVAL the first time), as a function of its keys then its args. */
+export function defineScript(redis: Redis, name: string, numberOfKeys: number, lua: string): Script {
+  redis.defineCommand(name, { numberOfKeys, lua });
+  return (redis as unknown as Record<string, Script>)[name]!.bind(redis);
+}
+
+/** Runs a MULTI and throws the first command error (exec() only reports them). */
+export async function execOrThrow(multi: ReturnType<Redis['multi']>): Promise<void> {
+  const results = await multi.exec();
+  if (!results) throw new Error('Redis transaction aborted');
+  for (const [err] of results) if (err) throw err;
+}
+
+/** Closes politely, or drops the socket when Redis is unreachable (quit would wait for it). */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  if (redis.status !== 'ready') {
+    redis.disconnect();
+    return;
+  }
+  await redis.quit().catch(() => redis.disconnect());
+}
+
+/** Returns the live entries (JSON) and removes index members whose key expired, in one step. */
+const LIST_LUA = `
+local live = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local v = redis.call('GET', ARGV[1] .. id)
+  if v then table.insert(live, v) else redis.call('SREM', KEYS[1], id) end
+end
+return live`;
+
+export interface RedisRegistryOptions {
+  url: string;
+  cluster: string;
+  /** How long an entry lives without a refresh. node.ts announces every 2 s. */
+  ttlMs: number;
+  log: Logger;
+}
+
+export class RedisRegistry implements NodeRegistry {
+  private readonly redis: Redis;
+  private readonly ttlMs: number;
+  private readonly index: string;
+  private readonly nodePrefix: string;
+  private readonly listScript: Script;
+  private closed = false;
+
+  private constructor(redis: Redis, options: RedisRegistryOptions) {
+    this.redis = redis;
+    this.ttlMs = options.ttlMs;
+    const prefix = clusterPrefix(options.cluster);
+    this.index = `${prefix}nodes`;
+    this.nodePrefix = `${prefix}node:`;
+    this.listScript = defineScript(redis, 'chatRegistryList', 1, LIST_LUA);
+  }
+
+  static async open(options: RedisRegistryOptions): Promise<RedisRegistry> {
+    if (!(options.ttlMs > 0)) throw new RangeError(`registry ttlMs must be positive, got ${options.ttlMs}`);
+    const redis = await openRedis({ url: options.url, log: options.log, role: 'registry' });
+    return new RedisRegistry(redis, options);
+  }
+
+  async announce(info: NodeInfo): Promise<void> {
+    await execOrThrow(
+      this.redis
+        .multi()
+        .set(this.nodePrefix + info.nodeId, JSON.stringify(info), 'PX', this.ttlMs)
+        .sadd(this.index, String(info.nodeId)),
+    );
+  }
+
+  async list(): Promise<NodeInfo[]> {
+    const live = (await this.listScript(this.index, this.nodePrefix)) as string[];
+    return live.map((json) => JSON.parse(json) as NodeInfo).sort((a, b) => a.nodeId - b.nodeId);
+  }
+
+  async withdraw(nodeId: number): Promise<void> {
+    await execOrThrow(
+      this.redis
+        .multi()
+        .del(this.nodePrefix + nodeId)
+        .srem(this.index, String(nodeId)),
+    );
+  }
+
+  isReady(): boolean {
+    return !this.closed && this.redis.status === 'ready';
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await closeRedis(this.redis);
+  }
+}

@@ -1,0 +1,42 @@
+/** ChatClients that record what the app sees, and bounded polling, for cluster tests. */
+import { ChatClient, type ChatClientOptions, type Message, type PresenceInfo } from '../../client/index.ts';
+
+export interface Recorder {
+  client: ChatClient;
+  /** Every message the app saw (the SDK de-duplicates by messageId). */
+  seen: Message[];
+  presence: PresenceInfo[];
+  /** Socket URLs the client connected to, in order. */
+  connectedTo: string[];
+}
+
+/** A ChatClient with fast reconnects that records messages, presence and where it connected. */
+export function recorder(baseUrl: string, token: string, more: Partial<ChatClientOptions> = {}): Recorder {
+  const client = new ChatClient({ baseUrl, token, backoff: { initialMs: 100, maxMs: 1000 }, ...more });
+  const r: Recorder = { client, seen: [], presence: [], connectedTo: [] };
+  client.on('message', (m) => r.seen.push(m));
+  client.on('presence', (p) => r.presence.push(p));
+  client.on('connected', ({ url }) => r.connectedTo.push(url));
+  return r;
+}
+
+export async function until(
+  what: string,
+  fn: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The ids of `seen` from one sender, checked to hold no duplicate. */
+export function idsFrom(seen: readonly Message[], from: string): Set<string> {
+  const ids = seen.filter((m) => m.from === from).map((m) => m.messageId);
+  const set = new Set(ids);
+  if (set.size !== ids.length)
+    throw new Error(`the app saw a message twice: ${ids.length - set.size} duplicates`);
+  return set;
+}
