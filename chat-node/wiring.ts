@@ -59,7 +59,15 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
           log,
         }),
       );
-      bus = keep(await JetStreamBus.open({ url: config.natsUrl, cluster: config.cluster, store, log }));
+      bus = keep(
+        await JetStreamBus.open({
+          url: config.natsUrl,
+          cluster: config.cluster,
+          store,
+          log,
+          maxBytes: config.natsStreamMaxBytes,
+        }),
+      );
     } else {
       store = keep(new SqliteStore(config.dataDir));
       bus = new EmbeddedBus(store);

@@ -22,10 +22,20 @@ export const nodeConfigSpec = {
   ),
   cluster: str('The ChatCluster this node belongs to (namespace of the node registry).', 'default'),
   zone: str('Zone advertised in the node registry; discovery prefers nodes of the client zone.'),
-  natsUrl: url('NATS server URL. Set: messages go through JetStream. Unset: embedded bus.'),
-  redisUrl: url('Redis URL. Set: presence, sessions and node registry in Redis. Unset: in process.'),
+  natsUrl: url(
+    'NATS server URL. Set (with the Cassandra contact points): messages go through JetStream into Cassandra. Unset: embedded bus.',
+  ),
+  redisUrl: url(
+    'Redis URL. Set: presence, sessions, node registry and node-id leases in Redis. Unset: in process.',
+  ),
   cassandraContactPoints: list(
-    'Cassandra contact points (host[:port], comma-separated). Set: history in Cassandra.',
+    'Cassandra contact points (host[:port], comma-separated). Set (with the NATS URL): history in Cassandra. Unset: SQLite in the data dir.',
+  ),
+  natsStreamMaxBytes: int(
+    'Size bound of the JetStream stream, a buffer of messages not yet written to Cassandra (reserved on the NATS server). When full, sends are refused, never dropped.',
+    1024 ** 3,
+    1024 ** 2,
+    2 ** 50,
   ),
   cassandraKeyspace: str('Cassandra keyspace.', 'chat'),
   cassandraLocalDc: str('Cassandra local data center.', 'datacenter1'),

@@ -38,7 +38,7 @@ export interface JetStreamBusOptions {
   log: Logger;
   /** How long JetStream remembers a msgID for de-duplication. Default 10 minutes. */
   duplicateWindowMs?: number;
-  /** Stream limits: the stream is a buffer in front of the store. Defaults: 7 days, 8 GiB. */
+  /** Stream limits: the stream is a buffer in front of the store. Defaults: 7 days, 1 GiB. */
   maxAgeMs?: number;
   maxBytes?: number;
   /** Messages the store writer takes per fetch. Default 256. */
@@ -74,7 +74,7 @@ export class JetStreamBus implements MessageBus {
     this.o = {
       duplicateWindowMs: 10 * 60_000,
       maxAgeMs: 7 * 24 * 3600_000,
-      maxBytes: 8 * 1024 ** 3,
+      maxBytes: 1024 ** 3,
       writerBatch: 256,
       ...options,
     };

@@ -65,7 +65,14 @@ describe('shedding sessions from a loaded node', () => {
 
     const shed = await admin(0, 'POST', 'shed', { count: 5, ratePerSec: 20 });
     expect(shed.asked).toBe(5);
-    await until('five sessions moved to node 1', async () => (await connections(1)) === 5);
+    await until('five sessions moved to node 1', async () => (await connections(1)) === 5).catch(
+      async (err: Error) => {
+        const where = rs.map((r) => r.connectedTo.map((u) => new URL(u).port).join('>'));
+        throw new Error(
+          `${err.message}; node 1 has ${await connections(1)}, node 0 has ${await connections(0)}; clients went ${where.join(', ')}; node ports ${c.nodes.map((n) => n!.port)}`,
+        );
+      },
+    );
     expect(await connections(0)).toBe(5);
     await new Promise((r) => setTimeout(r, 500));
     sending = false;

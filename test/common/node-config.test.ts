@@ -23,6 +23,7 @@ describe('chat node configuration', () => {
         CHAT_NODE_ID: '7',
         CHAT_HEARTBEAT_MS: '250',
         CHAT_CASSANDRA_CONTACT_POINTS: 'a:9042, b',
+        CHAT_NATS_URL: 'nats://127.0.0.1:4222',
         CHAT_JWT_SECRET: 's'.repeat(32),
       },
     });
@@ -51,6 +52,19 @@ describe('chat node configuration', () => {
     expect(() => loadNodeConfig({ env: { CHAT_NATS_URL: 'nats://127.0.0.1:4222' } })).toThrow(ConfigError);
     expect(() => loadNodeConfig({ env: { CHAT_NATS_URL: 'nats://127.0.0.1:4222' } })).toThrow(
       /CHAT_JWT_SECRET/,
+    );
+  });
+
+  it('refuses NATS without Cassandra and Cassandra without NATS, naming the missing variable', () => {
+    const secret = { CHAT_JWT_SECRET: 's'.repeat(32) };
+    expect(() => loadNodeConfig({ env: { ...secret, CHAT_NATS_URL: 'nats://127.0.0.1:4222' } })).toThrow(
+      /^CHAT_CASSANDRA_CONTACT_POINTS: required when CHAT_NATS_URL is set/,
+    );
+    expect(() => loadNodeConfig({ env: { ...secret, CHAT_CASSANDRA_CONTACT_POINTS: 'a' } })).toThrow(
+      /^CHAT_NATS_URL: required when CHAT_CASSANDRA_CONTACT_POINTS is set/,
+    );
+    expect(loadNodeConfig({ env: { ...secret, CHAT_REDIS_URL: 'redis://127.0.0.1:6379' } }).redisUrl).toBe(
+      'redis://127.0.0.1:6379',
     );
   });
 

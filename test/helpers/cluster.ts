@@ -9,6 +9,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import cassandra from 'cassandra-driver';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'chat-node', 'main.ts');
@@ -64,6 +67,8 @@ export async function startCluster(
     CHAT_SIGNUPS_PER_MINUTE: '100000',
     CHAT_LOGINS_PER_MINUTE: '100000',
     CHAT_LOG_LEVEL: 'info',
+    // JetStream reserves a stream's max bytes on the server: keep test streams small.
+    CHAT_NATS_STREAM_MAX_BYTES: String(64 * 1024 ** 2),
     ...extraEnv,
   };
   const dirs: string[] = [];
@@ -126,8 +131,30 @@ export async function startCluster(
     async close() {
       await Promise.all(cluster.nodes.map((_, i) => cluster.stop(i, 'SIGKILL')));
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
+      await dropClusterData(env);
     },
   };
   for (let i = 0; i < size; i++) await cluster.start(i);
   return cluster;
+}
+
+/** Deletes what a test cluster left in the shared services: its JetStream stream and its keyspace. */
+async function dropClusterData(env: Record<string, string>): Promise<void> {
+  const nc = await connect({ servers: env.CHAT_NATS_URL! });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(`CHAT_${env.CHAT_CLUSTER}`).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+  const [host, port] = env.CHAT_CASSANDRA_CONTACT_POINTS!.split(',')[0]!.split(':');
+  const client = new cassandra.Client({
+    contactPoints: [`${host}:${port ?? 9042}`],
+    localDataCenter: env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
+  });
+  try {
+    await client.execute(`DROP KEYSPACE IF EXISTS ${env.CHAT_CASSANDRA_KEYSPACE}`);
+  } finally {
+    await client.shutdown();
+  }
 }
