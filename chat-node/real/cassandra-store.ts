@@ -143,6 +143,11 @@ export class CassandraStore implements Store {
         serialConsistency: cassandra.types.consistencies.localSerial,
       },
       socketOptions: { connectTimeout: 10_000, readTimeout: 15_000 },
+      // The driver's default waits up to 10 minutes between attempts after a long outage; a chat
+      // node should be back within seconds of Cassandra.
+      policies: {
+        reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(500, 5000, false),
+      },
     });
     try {
       await client.connect();
