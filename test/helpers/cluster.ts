@@ -143,7 +143,9 @@ async function dropClusterData(env: Record<string, string>): Promise<void> {
   const nc = await connect({ servers: env.CHAT_NATS_URL! });
   try {
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(`CHAT_${env.CHAT_CLUSTER}`).catch(() => false);
+    // The stream name as the JetStream bus derives it from the cluster name.
+    const stream = `CHAT_${env.CHAT_CLUSTER!.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    await jsm.streams.delete(stream).catch(() => false);
   } finally {
     await nc.close();
   }
