@@ -73,8 +73,8 @@ export interface Observation {
 export interface Memory {
   /** Autoscaler recommendations inside the stabilization windows. */
   recommendations: Recommendation[];
-  /** Sessions asked to move, with when: the rebalance budget is per minute. */
-  moves: { at: number; count: number }[];
+  /** Sessions asked to move, with when and from which node: the rebalance budget is per minute. */
+  moves: { at: number; count: number; ordinal?: number }[];
 }
 
 export const emptyMemory = (): Memory => ({ recommendations: [], moves: [] });

@@ -1,0 +1,189 @@
+/**
+ * The apply step: server-side apply of the owned objects, the status through the status subresource,
+ * node actions through each node's admin API, and Events. Idempotent: an object already applied with
+ * the same content in the last minute is not sent again, a status that did not change is not written,
+ * and an event repeated within a minute is recorded once.
+ */
+import {
+  type CoreV1Api,
+  type CustomObjectsApi,
+  type KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import type { Logger } from '../chat-node/logger.ts';
+import { type ChatCluster, GROUP, PLURAL, VERSION } from './chatcluster-schema.ts';
+import { FIELD_MANAGER } from './objects.ts';
+import type { ClusterEvent, Decision, KubeObject, NodeAction } from './types.ts';
+
+/** What the apply step writes (least privilege: see rbac.ts). */
+export const RBAC_RULES = [
+  {
+    apiGroups: [''],
+    resources: ['services', 'configmaps', 'serviceaccounts'],
+    verbs: ['get', 'create', 'patch'],
+  },
+  { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'create', 'patch'] },
+  { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'create', 'patch'] },
+  { apiGroups: [''], resources: ['pods'], verbs: ['delete'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+  { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
+];
+
+const REAPPLY_MS = 60_000;
+const EVENT_REPEAT_MS = 60_000;
+const ADMIN_TIMEOUT_MS = 5000;
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export interface ApplierDeps {
+  objects: KubernetesObjectApi;
+  custom: CustomObjectsApi;
+  core: CoreV1Api;
+  log: Logger;
+  clock?: () => number;
+  /** Counts node actions by kind and result (metrics). */
+  onAction?: (kind: NodeAction['kind'], ok: boolean) => void;
+}
+
+export class Applier {
+  private readonly d: ApplierDeps;
+  private readonly clock: () => number;
+  /** object key → [JSON last applied, when]. */
+  private readonly applied = new Map<string, [string, number]>();
+  /** cluster/reason/message → when recorded. */
+  private readonly recorded = new Map<string, number>();
+
+  constructor(deps: ApplierDeps) {
+    this.d = deps;
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  async apply(cluster: ChatCluster, decision: Decision): Promise<void> {
+    for (const object of decision.objects) await this.applyObject(object);
+    await this.writeStatus(cluster, decision.status);
+    const token = decision.actions.some((a) => a.kind !== 'restart')
+      ? await this.adminToken(cluster)
+      : undefined;
+    for (const action of decision.actions) await this.act(cluster, action, token);
+    for (const event of decision.events) await this.record(cluster, event);
+  }
+
+  /** Forgets what was applied for a cluster that is gone. */
+  forget(namespace: string, name: string): void {
+    for (const key of this.applied.keys())
+      if (key.startsWith(`${namespace}/`) && key.includes(`/${name}`)) this.applied.delete(key);
+  }
+
+  private async applyObject(object: KubeObject): Promise<void> {
+    const key = `${object.metadata.namespace}/${object.kind}/${object.metadata.name}`;
+    const json = JSON.stringify(object);
+    const last = this.applied.get(key);
+    if (last && last[0] === json && this.clock() - last[1] < REAPPLY_MS) return;
+    await this.d.objects.patch(
+      object,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+    this.applied.set(key, [json, this.clock()]);
+  }
+
+  private async writeStatus(cluster: ChatCluster, status: Decision['status']): Promise<void> {
+    if (JSON.stringify(cluster.status ?? {}) === JSON.stringify(status)) return;
+    await this.d.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: cluster.metadata.namespace ?? 'default',
+        name: cluster.metadata.name,
+        body: { status },
+      },
+      mergePatch,
+    );
+  }
+
+  private async adminToken(cluster: ChatCluster): Promise<string | undefined> {
+    const ref = cluster.spec.auth.adminTokenRef;
+    if (!ref) return undefined;
+    const secret = await this.d.core.readNamespacedSecret({
+      name: ref.name,
+      namespace: cluster.metadata.namespace ?? 'default',
+    });
+    const value = secret.data?.[ref.key];
+    return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+  }
+
+  private async act(cluster: ChatCluster, action: NodeAction, token: string | undefined): Promise<void> {
+    let ok = false;
+    try {
+      if (action.kind === 'restart') {
+        await this.d.core.deleteNamespacedPod({
+          name: action.podName,
+          namespace: cluster.metadata.namespace ?? 'default',
+        });
+      } else {
+        await this.admin(action, token);
+      }
+      ok = true;
+    } catch (err) {
+      this.d.log.warn({ action, err: (err as Error).message }, `node action ${action.kind} failed`);
+    } finally {
+      this.d.onAction?.(action.kind, ok);
+    }
+  }
+
+  private async admin(
+    action: Exclude<NodeAction, { kind: 'restart' }>,
+    token: string | undefined,
+  ): Promise<void> {
+    const body =
+      action.kind === 'shed'
+        ? { count: action.count, ratePerSec: action.ratePerSec }
+        : action.kind === 'drain'
+          ? { ratePerSec: action.ratePerSec }
+          : undefined;
+    const res = await fetch(`${action.url}/admin/v1/${action.kind}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token ?? ''}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS),
+    });
+    if (!res.ok) throw new Error(`${action.url}: ${res.status} ${await res.text()}`);
+  }
+
+  private async record(cluster: ChatCluster, event: ClusterEvent): Promise<void> {
+    const ns = cluster.metadata.namespace ?? 'default';
+    const key = `${ns}/${cluster.metadata.name}/${event.reason}/${event.message}`;
+    const now = this.clock();
+    const last = this.recorded.get(key);
+    if (last !== undefined && now - last < EVENT_REPEAT_MS) return;
+    this.recorded.set(key, now);
+    for (const [k, at] of this.recorded) if (now - at >= EVENT_REPEAT_MS) this.recorded.delete(k);
+    const at = new Date(now);
+    await this.d.core
+      .createNamespacedEvent({
+        namespace: ns,
+        body: {
+          metadata: { generateName: `${cluster.metadata.name}.` },
+          involvedObject: {
+            apiVersion: cluster.apiVersion,
+            kind: cluster.kind,
+            name: cluster.metadata.name,
+            namespace: ns,
+            uid: cluster.metadata.uid,
+          },
+          reason: event.reason,
+          message: event.message.slice(0, 1024),
+          type: event.type,
+          count: 1,
+          firstTimestamp: at,
+          lastTimestamp: at,
+          source: { component: FIELD_MANAGER },
+        },
+      })
+      .catch((err: Error) => this.d.log.warn({ err: err.message }, 'could not record an event'));
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease, so that of several operator replicas exactly
+ * one acts:
+ *
+ *   follower ──lease absent or expired (renewTime + duration < now): take it──▶ leader
+ *   leader ──renew every duration/3 (optimistic concurrency on resourceVersion)──▶ leader
+ *   leader ──renewal refused or failing past the duration──▶ follower (stops acting at once)
+ *   leader ──stop(): hand the lease back (duration 1 s)──▶ a successor takes over at once
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import type { Logger } from '../chat-node/logger.ts';
+
+/** What leader election needs (least privilege: see rbac.ts). */
+export const RBAC_RULES = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+];
+
+export interface LeaderOptions {
+  api: CoordinationV1Api;
+  namespace: string;
+  name?: string;
+  leaseSeconds?: number;
+  log: Logger;
+  identity?: string;
+  clock?: () => number;
+  onStartedLeading?: () => void;
+  onStoppedLeading?: () => void;
+}
+
+export class LeaderElector {
+  readonly identity: string;
+  private readonly o: LeaderOptions & { name: string; leaseSeconds: number; clock: () => number };
+  private timer: NodeJS.Timeout | undefined;
+  private leading = false;
+  private lastRenewal = 0;
+  private busy = false;
+
+  constructor(options: LeaderOptions) {
+    this.o = { name: 'chatplatform-operator', leaseSeconds: 15, clock: Date.now, ...options };
+    this.identity = options.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  start(): void {
+    void this.tick();
+    this.timer = setInterval(() => void this.tick(), Math.max(200, (this.o.leaseSeconds * 1000) / 3));
+  }
+
+  /** Stops campaigning; a leader hands the lease back so that a successor need not wait. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    while (this.busy) await new Promise((r) => setTimeout(r, 20));
+    if (!this.leading) return;
+    this.setLeading(false);
+    try {
+      const lease = await this.read();
+      if (lease?.spec?.holderIdentity === this.identity) {
+        lease.spec.leaseDurationSeconds = 1;
+        lease.spec.renewTime = new Date(this.o.clock() - 2000);
+        await this.o.api.replaceNamespacedLease({
+          name: this.o.name,
+          namespace: this.o.namespace,
+          body: lease,
+        });
+      }
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'could not hand the lease back; it will expire');
+    }
+  }
+
+  private setLeading(leading: boolean): void {
+    if (leading === this.leading) return;
+    this.leading = leading;
+    this.o.log.info({ identity: this.identity }, leading ? 'became the leader' : 'no longer the leader');
+    if (leading) this.o.onStartedLeading?.();
+    else this.o.onStoppedLeading?.();
+  }
+
+  private async read(): Promise<V1Lease | undefined> {
+    try {
+      return await this.o.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      this.setLeading(await this.tryAcquireOrRenew());
+    } catch (err) {
+      // A leader that cannot renew for a whole lease duration must assume someone else took over.
+      if (this.leading && this.o.clock() - this.lastRenewal > this.o.leaseSeconds * 1000)
+        this.setLeading(false);
+      this.o.log.debug({ err: (err as Error).message }, 'lease update failed');
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const now = this.o.clock();
+    const lease = await this.read();
+    const spec = {
+      holderIdentity: this.identity,
+      leaseDurationSeconds: this.o.leaseSeconds,
+      renewTime: new Date(now),
+    };
+    if (!lease) {
+      await this.o.api.createNamespacedLease({
+        namespace: this.o.namespace,
+        body: {
+          metadata: { name: this.o.name },
+          spec: { ...spec, acquireTime: new Date(now), leaseTransitions: 0 },
+        },
+      });
+      this.lastRenewal = now;
+      return true;
+    }
+    const held = lease.spec?.holderIdentity;
+    const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+    const expired = renewed + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 < now;
+    if (held && held !== this.identity && !expired) return false;
+    const taking = held !== this.identity;
+    lease.spec = {
+      ...lease.spec,
+      ...spec,
+      acquireTime: taking ? new Date(now) : lease.spec?.acquireTime,
+      leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (taking ? 1 : 0),
+    };
+    // replace carries the resourceVersion read: a concurrent taker makes this fail with 409.
+    await this.o.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: lease });
+    this.lastRenewal = now;
+    return true;
+  }
+}

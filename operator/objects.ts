@@ -1,0 +1,199 @@
+/**
+ * The Kubernetes objects a ChatCluster owns, as a pure function of its spec and the replica count:
+ * a StatefulSet of chat nodes (ordinal = Snowflake node id), a headless Service (stable pod names)
+ * and a client Service, a ConfigMap with the nodes' CHAT_* settings, a PodDisruptionBudget and a
+ * ServiceAccount. Every object carries a controller owner reference, so deleting the ChatCluster
+ * garbage-collects them.
+ */
+import { createHash } from 'node:crypto';
+import type { ChatCluster } from './chatcluster-schema.ts';
+import type { KubeObject } from './types.ts';
+
+/** The port a chat node serves HTTP and WebSockets on inside its pod. */
+export const NODE_PORT = 8080;
+/** The operator's server-side apply field manager. */
+export const FIELD_MANAGER = 'chatplatform-operator';
+
+/** CHAT_CLUSTER of the nodes: their namespace in the Redis registry and the JetStream stream name. */
+export function clusterId(cluster: ChatCluster): string {
+  return `${cluster.metadata.namespace ?? 'default'}.${cluster.metadata.name}`;
+}
+
+export function nodeLabels(cluster: ChatCluster): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'chat-node',
+    'app.kubernetes.io/instance': cluster.metadata.name,
+    'app.kubernetes.io/managed-by': FIELD_MANAGER,
+  };
+}
+
+/** The label selector of the nodes, as a string (status.selector, for the scale subresource). */
+export function selectorString(cluster: ChatCluster): string {
+  return Object.entries(nodeLabels(cluster))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+export function podName(cluster: ChatCluster, ordinal: number): string {
+  return `${cluster.metadata.name}-${ordinal}`;
+}
+
+const headlessName = (c: ChatCluster) => `${c.metadata.name}-nodes`;
+const configName = (c: ChatCluster) => `${c.metadata.name}-config`;
+const accountName = (c: ChatCluster) => `${c.metadata.name}-node`;
+
+function meta(cluster: ChatCluster, name: string): KubeObject['metadata'] {
+  return {
+    name,
+    namespace: cluster.metadata.namespace,
+    labels: nodeLabels(cluster),
+    ownerReferences: [
+      {
+        apiVersion: cluster.apiVersion,
+        kind: cluster.kind,
+        name: cluster.metadata.name,
+        uid: cluster.metadata.uid ?? '',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ],
+  };
+}
+
+/** The nodes' non-secret settings (the configuration contract of the chat node). */
+export function nodeSettings(cluster: ChatCluster): Record<string, string> {
+  const { spec } = cluster;
+  const env: Record<string, string> = {
+    CHAT_CLUSTER: clusterId(cluster),
+    CHAT_PORT: String(NODE_PORT),
+    CHAT_DATA_DIR: '/data',
+    CHAT_NATS_URL: spec.nats.url,
+    CHAT_REDIS_URL: spec.redis.url,
+    CHAT_CASSANDRA_CONTACT_POINTS: spec.cassandra.contactPoints.join(','),
+    CHAT_CASSANDRA_KEYSPACE: spec.cassandra.keyspace,
+    CHAT_CASSANDRA_LOCAL_DC: spec.cassandra.localDataCenter,
+    CHAT_CASSANDRA_REPLICATION: String(spec.cassandra.replication),
+    // Discovery balances by connections ÷ capacity; twice the target leaves room while the
+    // autoscaler adds nodes.
+    CHAT_CAPACITY: String(spec.targetConnectionsPerNode * 2),
+  };
+  if (spec.push?.webhookUrl) env.CHAT_PUSH_WEBHOOK_URL = spec.push.webhookUrl;
+  return env;
+}
+
+function secretEnv(cluster: ChatCluster): object[] {
+  const { auth } = cluster.spec;
+  const env: object[] = [
+    {
+      name: 'CHAT_JWT_SECRET',
+      valueFrom: { secretKeyRef: { name: auth.jwtSecretRef.name, key: auth.jwtSecretRef.key } },
+    },
+  ];
+  if (auth.adminTokenRef) {
+    env.push({
+      name: 'CHAT_ADMIN_TOKEN',
+      valueFrom: { secretKeyRef: { name: auth.adminTokenRef.name, key: auth.adminTokenRef.key } },
+    });
+  }
+  return env;
+}
+
+function statefulSet(cluster: ChatCluster, replicas: number, settingsHash: string): KubeObject {
+  const labels = nodeLabels(cluster);
+  const ns = cluster.metadata.namespace ?? 'default';
+  const probe = (path: string, periodSeconds: number) => ({
+    httpGet: { path, port: 'http' },
+    periodSeconds,
+    timeoutSeconds: 2,
+    failureThreshold: 3,
+  });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: meta(cluster, cluster.metadata.name),
+    spec: {
+      replicas,
+      serviceName: headlessName(cluster),
+      selector: { matchLabels: labels },
+      // Nodes are independent: start and stop them together. Rollouts are the operator's (drain
+      // first, then delete the pod), so the StatefulSet never replaces a pod on its own.
+      podManagementPolicy: 'Parallel',
+      updateStrategy: { type: 'OnDelete' },
+      template: {
+        metadata: { labels, annotations: { 'chatplatform.io/settings-hash': settingsHash } },
+        spec: {
+          serviceAccountName: accountName(cluster),
+          automountServiceAccountToken: false,
+          // SIGTERM makes a node drain: its clients reconnect elsewhere, paced, before it exits.
+          terminationGracePeriodSeconds: 60,
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001 },
+          containers: [
+            {
+              name: 'chat-node',
+              image: cluster.spec.image,
+              ports: [{ name: 'http', containerPort: NODE_PORT }],
+              envFrom: [{ configMapRef: { name: configName(cluster) } }],
+              env: [
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                {
+                  name: 'CHAT_NODE_ID',
+                  valueFrom: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } },
+                },
+                {
+                  name: 'CHAT_PUBLIC_URL',
+                  value: `http://$(POD_NAME).${headlessName(cluster)}.${ns}.svc:${NODE_PORT}`,
+                },
+                ...secretEnv(cluster),
+              ],
+              readinessProbe: probe('/readyz', 5),
+              livenessProbe: probe('/healthz', 10),
+              resources: cluster.spec.resources ?? {},
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true },
+              volumeMounts: [{ name: 'data', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'data', emptyDir: {} }],
+        },
+      },
+    },
+  };
+}
+
+export function buildObjects(cluster: ChatCluster, replicas: number): KubeObject[] {
+  const labels = nodeLabels(cluster);
+  const settings = nodeSettings(cluster);
+  const hash = createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: meta(cluster, accountName(cluster)),
+      automountServiceAccountToken: false,
+    },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(cluster, configName(cluster)), data: settings },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(cluster, headlessName(cluster)),
+      spec: {
+        clusterIP: 'None',
+        publishNotReadyAddresses: true,
+        selector: labels,
+        ports: [{ name: 'http', port: NODE_PORT, targetPort: 'http' }],
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(cluster, cluster.metadata.name),
+      spec: { type: 'ClusterIP', selector: labels, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+    },
+    statefulSet(cluster, replicas, hash),
+    {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: meta(cluster, cluster.metadata.name),
+      spec: { maxUnavailable: 1, selector: { matchLabels: labels } },
+    },
+  ];
+}

@@ -1,0 +1,110 @@
+/**
+ * The reconcile loop: every `resyncMs` list the ChatClusters and, for each, gather → decide → apply.
+ * A periodic re-list rather than a watch: informers can stop silently, and a list every few seconds
+ * is cheap at the number of ChatClusters one operator runs. Errors are per cluster: logged, counted,
+ * retried at the next pass; the loop itself never stops until its signal aborts.
+ */
+import type { CustomObjectsApi } from '@kubernetes/client-node';
+import type { Logger } from '../chat-node/logger.ts';
+import type { Applier } from './apply.ts';
+import { type ChatCluster, GROUP, PLURAL, VERSION } from './chatcluster-schema.ts';
+import { decide } from './decide.ts';
+import type { Gatherer } from './gather.ts';
+import { emptyMemory, type Memory } from './types.ts';
+
+export interface ReconcilerDeps {
+  custom: CustomObjectsApi;
+  gatherer: Gatherer;
+  applier: Applier;
+  log: Logger;
+  /** Only this namespace; all when unset. */
+  namespace?: string;
+  resyncMs?: number;
+  clock?: () => number;
+  /** Called after each cluster's reconcile (metrics). */
+  onReconciled?: (cluster: ChatCluster, result: 'ok' | 'error', seconds: number, replicas?: number) => void;
+  /** Reconcile only while this says so (leader election). */
+  active?: () => boolean;
+}
+
+export class Reconciler {
+  private readonly d: ReconcilerDeps;
+  private readonly memory = new Map<string, Memory>();
+  private readonly clock: () => number;
+
+  constructor(deps: ReconcilerDeps) {
+    this.d = deps;
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  async list(): Promise<ChatCluster[]> {
+    const common = { group: GROUP, version: VERSION, plural: PLURAL };
+    const res = (
+      this.d.namespace
+        ? await this.d.custom.listNamespacedCustomObject({ ...common, namespace: this.d.namespace })
+        : await this.d.custom.listClusterCustomObject(common)
+    ) as { items: ChatCluster[] };
+    return res.items;
+  }
+
+  /** One pass over every ChatCluster. */
+  async reconcileAll(): Promise<void> {
+    const clusters = await this.list();
+    const seen = new Set<string>();
+    for (const cluster of clusters) {
+      if (this.d.active && !this.d.active()) return;
+      seen.add(keyOf(cluster));
+      await this.reconcile(cluster);
+    }
+    for (const key of this.memory.keys()) {
+      if (!seen.has(key)) {
+        this.memory.delete(key);
+        const [ns, name] = key.split('/') as [string, string];
+        this.d.applier.forget(ns, name);
+      }
+    }
+  }
+
+  async reconcile(cluster: ChatCluster): Promise<void> {
+    const started = performance.now();
+    const key = keyOf(cluster);
+    try {
+      const observation = await this.d.gatherer.observe(cluster);
+      const decision = decide(observation, this.memory.get(key) ?? emptyMemory(), this.clock());
+      this.memory.set(key, decision.memory);
+      await this.d.applier.apply(cluster, decision);
+      for (const e of decision.events) this.d.log.info({ cluster: key, reason: e.reason }, e.message);
+      this.d.onReconciled?.(cluster, 'ok', (performance.now() - started) / 1000, decision.replicas);
+    } catch (err) {
+      this.d.log.warn({ cluster: key, err: (err as Error).message }, 'reconcile failed; retrying next pass');
+      this.d.onReconciled?.(cluster, 'error', (performance.now() - started) / 1000);
+    }
+  }
+
+  /** Reconciles every resyncMs until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const every = this.d.resyncMs ?? 5000;
+    while (!signal.aborted) {
+      const started = this.clock();
+      if (!this.d.active || this.d.active()) {
+        await this.reconcileAll().catch((err: Error) =>
+          this.d.log.warn({ err: err.message }, 'listing ChatClusters failed; retrying'),
+        );
+      }
+      const wait = Math.max(50, every - (this.clock() - started));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, wait);
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+    }
+  }
+}
+
+const keyOf = (c: ChatCluster) => `${c.metadata.namespace ?? 'default'}/${c.metadata.name}`;
