@@ -17,6 +17,12 @@ export const RBAC_RULES = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
 ];
 
+/**
+ * Lease times are MicroTime (six fractional digits); the client would send a Date as milliseconds,
+ * which the API server refuses. A string in the right format goes through as it is.
+ */
+const microTime = (ms: number) => new Date(ms).toISOString().replace('Z', '000Z') as unknown as Date;
+
 export interface LeaderOptions {
   api: CoordinationV1Api;
   namespace: string;
@@ -28,6 +34,9 @@ export interface LeaderOptions {
   onStartedLeading?: () => void;
   onStoppedLeading?: () => void;
 }
+
+/** A time read back from the server (a Date) in the format it accepts. */
+const microTimeOf = (d: Date | undefined) => (d === undefined ? undefined : microTime(new Date(d).getTime()));
 
 export class LeaderElector {
   readonly identity: string;
@@ -61,7 +70,7 @@ export class LeaderElector {
       const lease = await this.read();
       if (lease?.spec?.holderIdentity === this.identity) {
         lease.spec.leaseDurationSeconds = 1;
-        lease.spec.renewTime = new Date(this.o.clock() - 2000);
+        lease.spec.renewTime = microTime(this.o.clock() - 2000);
         await this.o.api.replaceNamespacedLease({
           name: this.o.name,
           namespace: this.o.namespace,
@@ -111,14 +120,14 @@ export class LeaderElector {
     const spec = {
       holderIdentity: this.identity,
       leaseDurationSeconds: this.o.leaseSeconds,
-      renewTime: new Date(now),
+      renewTime: microTime(now),
     };
     if (!lease) {
       await this.o.api.createNamespacedLease({
         namespace: this.o.namespace,
         body: {
           metadata: { name: this.o.name },
-          spec: { ...spec, acquireTime: new Date(now), leaseTransitions: 0 },
+          spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
         },
       });
       this.lastRenewal = now;
@@ -132,7 +141,7 @@ export class LeaderElector {
     lease.spec = {
       ...lease.spec,
       ...spec,
-      acquireTime: taking ? new Date(now) : lease.spec?.acquireTime,
+      acquireTime: taking ? microTime(now) : microTimeOf(lease.spec?.acquireTime),
       leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (taking ? 1 : 0),
     };
     // replace carries the resourceVersion read: a concurrent taker makes this fail with 409.
