@@ -113,7 +113,8 @@ function planNodes(o: Observation, memory: Memory, now: number): Plan {
       ? planRollout({ nodes: loads, targetRevision: target, replicas: current })
       : undefined;
 
-  const scale = planScale(o, loads, desired, message, ratePerSec, rollout?.drain);
+  // The rollout's node stays draining until it is restarted, whatever the scaling says.
+  const scale = planScale(o, loads, desired, message, ratePerSec, rollout?.drain ?? rollout?.restart);
   const step: Step = { actions: [...scale.actions], events: [...scale.events] };
   let moving: Plan['moving'];
   if (rollout) {
@@ -199,9 +200,12 @@ function rolloutActions(
   ratePerSec: number,
   step: Step,
 ): void {
-  if (rollout.drain !== undefined) {
-    const url = urlOf(o, rollout.drain);
-    if (url) step.actions.push({ kind: 'drain', ordinal: rollout.drain, url, ratePerSec });
+  const drain = rollout.drain;
+  if (drain !== undefined) {
+    const url = urlOf(o, drain);
+    // A scale-down may be draining the same node already.
+    const asked = step.actions.some((a) => a.kind === 'drain' && a.ordinal === drain);
+    if (url && !asked) step.actions.push({ kind: 'drain', ordinal: drain, url, ratePerSec });
     step.events.push({ type: 'Normal', reason: 'RollingNode', message: rollout.message });
   }
   if (rollout.restart !== undefined) {

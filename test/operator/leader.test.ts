@@ -1,0 +1,70 @@
+/** Leader election on a real Lease (npm run k8s:up): one leader of two, handover on stop and on death. */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../chat-node/logger.ts';
+import { LeaderElector } from '../../operator/leader.ts';
+import { until } from '../helpers/recorder.ts';
+
+const KUBECONFIG = join(import.meta.dirname, '..', '..', '.services', 'kubeconfig');
+
+describe('leader election on a Lease', () => {
+  let kc: KubeConfig;
+  let ns: string;
+  const electors: LeaderElector[] = [];
+  const elector = (identity: string, name: string) => {
+    const e = new LeaderElector({
+      api: kc.makeApiClient(CoordinationV1Api),
+      namespace: ns,
+      name,
+      leaseSeconds: 2,
+      identity,
+      log: silentLogger(),
+    });
+    electors.push(e);
+    e.start();
+    return e;
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(KUBECONFIG)) throw new Error(`${KUBECONFIG} is missing: run npm run k8s:up`);
+    kc = new KubeConfig();
+    kc.loadFromFile(KUBECONFIG);
+    ns = `lease-${randomBytes(3).toString('hex')}`;
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
+  });
+  afterAll(async () => {
+    for (const e of electors) await e.stop();
+    await kc
+      ?.makeApiClient(CoreV1Api)
+      .deleteNamespace({ name: ns })
+      .catch(() => {});
+  });
+
+  it('lets exactly one of two lead, and hands over at once when the leader stops', async () => {
+    const a = elector('a', 'one');
+    const b = elector('b', 'one');
+    await until('someone leads', () => a.isLeader || b.isLeader, 10_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect([a.isLeader, b.isLeader].filter(Boolean)).toHaveLength(1);
+    const [leader, follower] = a.isLeader ? [a, b] : [b, a];
+    const stoppedAt = Date.now();
+    await leader.stop();
+    await until('the follower leads', () => follower.isLeader, 10_000);
+    expect(Date.now() - stoppedAt).toBeLessThan(3000);
+    expect(leader.isLeader).toBe(false);
+  });
+
+  it('hands over after the lease expires when the leader dies without handing it back', async () => {
+    const a = elector('c', 'two');
+    await until('c leads', () => a.isLeader, 10_000);
+    const b = elector('d', 'two');
+    await new Promise((r) => setTimeout(r, 700));
+    expect(b.isLeader).toBe(false);
+    // "Dies": stops renewing, without the hand-back that stop() does.
+    clearInterval((a as unknown as { timer: NodeJS.Timeout }).timer);
+    await until('d leads after the lease expired', () => b.isLeader, 15_000);
+  });
+});

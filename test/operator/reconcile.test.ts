@@ -1,0 +1,231 @@
+/**
+ * The reconciler against a real API server (npm run k8s:up): a new ChatCluster yields its owned
+ * objects, reconciling again changes nothing, the scale subresource drives the StatefulSet, events
+ * are recorded, and deleting the ChatCluster garbage-collects what it owned. Node loads come from an
+ * injected source here (the end-to-end test uses real nodes and the Redis registry).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ApiextensionsV1Api,
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  PolicyV1Api,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../chat-node/logger.ts';
+import { Applier } from '../../operator/apply.ts';
+import {
+  type ChatCluster,
+  CRD_NAME,
+  chatClusterCrd,
+  GROUP,
+  KIND,
+  PLURAL,
+  VERSION,
+} from '../../operator/chatcluster-schema.ts';
+import { Gatherer } from '../../operator/gather.ts';
+import { Reconciler } from '../../operator/reconciler.ts';
+import { until } from '../helpers/recorder.ts';
+
+const KUBECONFIG = join(import.meta.dirname, '..', '..', '.services', 'kubeconfig');
+
+describe('the reconciler against a real API server', () => {
+  let kc: KubeConfig;
+  let ns: string;
+  let apps: AppsV1Api;
+  let core: CoreV1Api;
+  let custom: CustomObjectsApi;
+  let reconciler: Reconciler;
+  const ref = (name: string) => ({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, name });
+  const read = async (name: string) => (await custom.getNamespacedCustomObject(ref(name))) as ChatCluster;
+  const reconcile = async (name: string) => reconciler.reconcile(await read(name));
+
+  beforeAll(async () => {
+    if (!existsSync(KUBECONFIG)) throw new Error(`${KUBECONFIG} is missing: run npm run k8s:up`);
+    kc = new KubeConfig();
+    kc.loadFromFile(KUBECONFIG);
+    await kc
+      .makeApiClient(ApiextensionsV1Api)
+      .patchCustomResourceDefinition(
+        { name: CRD_NAME, body: chatClusterCrd, fieldManager: 'chat-platform-tests', force: true },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      );
+    apps = kc.makeApiClient(AppsV1Api);
+    core = kc.makeApiClient(CoreV1Api);
+    custom = kc.makeApiClient(CustomObjectsApi);
+    ns = `rec-${randomBytes(3).toString('hex')}`;
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'chat-auth' }, stringData: { jwt: 'j'.repeat(40), admin: 'a'.repeat(40) } },
+    });
+    const log = silentLogger();
+    reconciler = new Reconciler({
+      custom,
+      gatherer: new Gatherer({ apps, core, loads: async () => [] }),
+      applier: new Applier({ objects: KubernetesObjectApi.makeApiClient(kc), custom, core, log }),
+      log,
+      namespace: ns,
+    });
+    await until('the CRD is served', async () =>
+      custom
+        .listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns })
+        .then(() => true)
+        .catch(() => false),
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await core?.deleteNamespace({ name: ns }).catch(() => {});
+  });
+
+  async function create(name: string, more: Record<string, unknown> = {}): Promise<void> {
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace: ns,
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: KIND,
+        metadata: { name },
+        spec: {
+          image: 'chat-platform/chat-node:test',
+          minReplicas: 2,
+          nats: { url: 'nats://nats:4222' },
+          redis: { url: 'redis://redis:6379' },
+          cassandra: { contactPoints: ['cassandra-0.cassandra:9042'] },
+          auth: {
+            jwtSecretRef: { name: 'chat-auth', key: 'jwt' },
+            adminTokenRef: { name: 'chat-auth', key: 'admin' },
+          },
+          ...more,
+        },
+      },
+    });
+  }
+
+  it('creates the owned objects with owner references and the nodes’ settings', async () => {
+    await create('alpha');
+    await reconcile('alpha');
+    const cluster = await read('alpha');
+    const sts = await apps.readNamespacedStatefulSet({ name: 'alpha', namespace: ns });
+    expect(sts.spec?.replicas).toBe(2);
+    expect(sts.spec?.serviceName).toBe('alpha-nodes');
+    expect(sts.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: KIND,
+      name: 'alpha',
+      uid: cluster.metadata.uid,
+      controller: true,
+    });
+    const container = sts.spec?.template.spec?.containers[0];
+    expect(container?.image).toBe('chat-platform/chat-node:test');
+    const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e]));
+    expect(env.CHAT_JWT_SECRET?.valueFrom?.secretKeyRef).toEqual({ name: 'chat-auth', key: 'jwt' });
+    expect(env.CHAT_ADMIN_TOKEN?.valueFrom?.secretKeyRef).toEqual({ name: 'chat-auth', key: 'admin' });
+    expect(env.CHAT_NODE_ID?.valueFrom?.fieldRef?.fieldPath).toBe(
+      "metadata.labels['apps.kubernetes.io/pod-index']",
+    );
+    const config = await core.readNamespacedConfigMap({ name: 'alpha-config', namespace: ns });
+    expect(config.data).toMatchObject({
+      CHAT_CLUSTER: `${ns}.alpha`,
+      CHAT_NATS_URL: 'nats://nats:4222',
+      CHAT_REDIS_URL: 'redis://redis:6379',
+      CHAT_CASSANDRA_CONTACT_POINTS: 'cassandra-0.cassandra:9042',
+    });
+    const headless = await core.readNamespacedService({ name: 'alpha-nodes', namespace: ns });
+    expect(headless.spec?.clusterIP).toBe('None');
+    await core.readNamespacedService({ name: 'alpha', namespace: ns });
+    await core.readNamespacedServiceAccount({ name: 'alpha-node', namespace: ns });
+    const pdb = await kc
+      .makeApiClient(PolicyV1Api)
+      .readNamespacedPodDisruptionBudget({ name: 'alpha', namespace: ns });
+    expect(pdb.spec?.maxUnavailable).toBe(1);
+    expect(cluster.status).toMatchObject({
+      replicas: 0,
+      selector:
+        'app.kubernetes.io/name=chat-node,app.kubernetes.io/instance=alpha,app.kubernetes.io/managed-by=chatplatform-operator',
+      observedGeneration: cluster.metadata.generation,
+    });
+    expect(cluster.status?.conditions?.map((c) => c.type)).toEqual([
+      'Ready',
+      'Scaling',
+      'Rebalancing',
+      'Degraded',
+    ]);
+  });
+
+  it('changes nothing when it reconciles again', async () => {
+    await reconcile('alpha'); // the status now sees the StatefulSet
+    const versions = async () => {
+      const owned = await Promise.all([
+        apps.readNamespacedStatefulSet({ name: 'alpha', namespace: ns }),
+        core.readNamespacedConfigMap({ name: 'alpha-config', namespace: ns }),
+        core.readNamespacedService({ name: 'alpha', namespace: ns }),
+        core.readNamespacedService({ name: 'alpha-nodes', namespace: ns }),
+        core.readNamespacedServiceAccount({ name: 'alpha-node', namespace: ns }),
+      ]);
+      return [
+        ...owned.map((o) => o.metadata?.resourceVersion),
+        (await read('alpha')).metadata.resourceVersion,
+      ];
+    };
+    const before = await versions();
+    await reconcile('alpha');
+    await reconcile('alpha');
+    expect(await versions()).toEqual(before);
+    // A fresh operator (a new leader, nothing cached) sends every object again: still no change.
+    const log = silentLogger();
+    const fresh = new Reconciler({
+      custom,
+      gatherer: new Gatherer({ apps, core, loads: async () => [] }),
+      applier: new Applier({ objects: KubernetesObjectApi.makeApiClient(kc), custom, core, log }),
+      log,
+      namespace: ns,
+    });
+    await fresh.reconcile(await read('alpha'));
+    expect(await versions()).toEqual(before);
+  });
+
+  it('follows the scale subresource, as kubectl scale and an HPA use it', async () => {
+    await custom.patchNamespacedCustomObjectScale(
+      { ...ref('alpha'), body: { spec: { replicas: 4 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await reconcile('alpha');
+    expect((await apps.readNamespacedStatefulSet({ name: 'alpha', namespace: ns })).spec?.replicas).toBe(4);
+    const scale = (await custom.getNamespacedCustomObjectScale(ref('alpha'))) as {
+      spec: { replicas: number };
+    };
+    expect(scale.spec.replicas).toBe(4);
+  });
+
+  it('records what it decided as events on the ChatCluster', async () => {
+    const events = await core.listNamespacedEvent({
+      namespace: ns,
+      fieldSelector: 'involvedObject.name=alpha',
+    });
+    expect(events.items.map((e) => e.reason)).toContain('ScaledUp');
+  });
+
+  it('leaves the deletion of owned objects to the garbage collector', async () => {
+    await custom.deleteNamespacedCustomObject(ref('alpha'));
+    await until(
+      'the StatefulSet and the ConfigMap are garbage-collected',
+      async () => {
+        const gone = async (p: Promise<unknown>) => p.then(() => false).catch(() => true);
+        return (
+          (await gone(apps.readNamespacedStatefulSet({ name: 'alpha', namespace: ns }))) &&
+          (await gone(core.readNamespacedConfigMap({ name: 'alpha-config', namespace: ns })))
+        );
+      },
+      90_000,
+    );
+  }, 120_000);
+});
