@@ -3,345 +3,411 @@
  * operator remembers, and the time. It composes the autoscaler (autoscale.ts) and the session moves
  * (rebalance.ts) into the objects to apply, the admin-API actions, the status and the events.
  *
- *   desired replicas ─▶ grow: StatefulSet up at once ──▶ new nodes ready ──▶ shed from the loaded ones
- *                     └ shrink: drain the leaving (highest) ordinals ──▶ drained and empty ──▶ replicas down
- *   rollout (a pod on an old revision): drain one node ──▶ empty ──▶ delete its pod ──▶ next node
+ *   desired replicas ─▶ grow: StatefulSet up at once (undrain kept nodes) ─▶ new nodes ready ─▶ shed
+ *                     └ shrink: drain the leaving (highest) ordinals ─▶ drained and empty ─▶ replicas down
+ *   steady, a pod on an old revision: drain one node ─▶ empty ─▶ delete its pod ─▶ ready again ─▶ next
+ *   steady, same revision everywhere: shed from overloaded nodes within the minute's budget
  *
- * Nothing moves sessions while another move is still settling (the node registry refreshes every
- * few seconds), and never more than the policy's sessions per minute.
+ * One thing at a time: scaling first, then the rollout, then rebalancing. Without an admin token
+ * nothing is drained or shed: the StatefulSet follows the desired count and a rollout deletes pods
+ * one at a time, since a node drains itself on SIGTERM.
  */
 import { decideReplicas } from './autoscale.ts';
-import type { ChatClusterCondition, ChatClusterConditionType } from './chatcluster-schema.ts';
+import type {
+  ChatClusterCondition,
+  ChatClusterConditionType,
+  ChatClusterStatus,
+} from './chatcluster-schema.ts';
 import { buildObjects, podName, selectorString } from './objects.ts';
 import { type NodeLoad, planRebalance, planRollout, planScaleDown } from './rebalance.ts';
 import type { ClusterEvent, Decision, Memory, NodeAction, NodeObservation, Observation } from './types.ts';
 
-/** Moves younger than this are still settling: their nodes' loads are not yet reported anew. */
+/** Moves younger than this are still settling: the registry does not show their effect yet. */
 export const SETTLE_MS = 10_000;
-const MINUTE_MS = 60_000;
+/** The window of the rebalance budget (`maxSessionsMovedPerMinute`). */
+export const MINUTE_MS = 60_000;
 
-interface Plan {
-  replicas: number;
-  actions: NodeAction[];
-  events: ClusterEvent[];
-  memory: Memory;
-  scaling: { active: boolean; reason: string; message: string };
-  moving: { active: boolean; reason: string; message: string };
+const NO_ADMIN_TOKEN =
+  'no admin token (spec.auth.adminTokenRef unset, or its Secret key missing): nodes are not drained before they go and sessions are not rebalanced';
+
+type Load = NodeLoad & { revision: string };
+
+/** The observation boiled down once, for every step below. */
+interface Context {
+  o: Observation;
+  now: number;
+  /** The StatefulSet's replicas, 0 when it does not exist yet. */
+  current: number;
+  /** Existing nodes, as rebalance.ts sees them; one that does not report is not ready. */
+  loads: Load[];
+  /** Pace of drains and sheds: the policy's sessions per minute, per second, at least 1. */
+  ratePerSec: number;
+  /** Existing nodes that are ready but do not report their load. */
+  silent: NodeObservation[];
+  /** Some existing pod runs an old revision of the template. */
+  outdated: boolean;
 }
 
+/** One condition's state, before its type, time and generation are added. */
+interface Aspect {
+  active: boolean;
+  reason: string;
+  message: string;
+}
+
+/** What the steps add up: actions, events and the moves made (memory.moves, pruned). */
+interface Draft {
+  actions: NodeAction[];
+  events: ClusterEvent[];
+  moves: Memory['moves'];
+}
+
+interface Want {
+  desired: number;
+  recommendations: Memory['recommendations'];
+  message: string;
+}
+
+/**
+ * Decides everything for one reconcile of one ChatCluster. Pure: never mutates its inputs, and
+ * the same inputs give the same decision.
+ */
 export function decide(observation: Observation, memory: Memory, now: number): Decision {
-  const { cluster } = observation;
-  const plan = planNodes(observation, memory, now);
+  const ctx = contextOf(observation, now);
+  const draft: Draft = {
+    actions: [],
+    events: [],
+    moves: memory.moves.filter((m) => now - m.at < MINUTE_MS).map((m) => ({ ...m })),
+  };
+  const want = desiredReplicas(ctx, memory);
+  const scale = planScale(ctx, want, draft);
+  const moving = planMoves(ctx, scale.active, draft);
+  if (ctx.silent.length > 0) {
+    draft.events.push({ type: 'Warning', reason: 'NodesNotReporting', message: silentMessage(ctx) });
+  }
   return {
-    objects: buildObjects(cluster, plan.replicas),
-    replicas: plan.replicas,
-    actions: plan.actions,
-    status: status(observation, plan, now),
-    events: plan.events,
-    memory: plan.memory,
+    objects: buildObjects(observation.cluster, scale.replicas),
+    replicas: scale.replicas,
+    actions: draft.actions,
+    status: statusOf(ctx, scale, moving),
+    events: draft.events,
+    memory: { recommendations: want.recommendations, moves: draft.moves },
   };
 }
 
-const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, n));
-
-function loadsOf(nodes: readonly NodeObservation[]): (NodeLoad & { revision: string })[] {
-  return nodes
-    .filter((n) => n.exists)
-    .map((n) => ({
+function contextOf(o: Observation, now: number): Context {
+  const existing = o.nodes.filter((n) => n.exists);
+  const target = o.statefulSet?.updateRevision;
+  const loads = existing.map(
+    (n): Load => ({
       ordinal: n.ordinal,
       connections: n.load?.connections ?? 0,
-      // A node that does not report its load cannot take part in moves yet.
       ready: n.ready && n.load !== undefined,
       draining: n.load?.draining ?? false,
       revision: n.revision ?? '',
-    }));
+    }),
+  );
+  return {
+    o,
+    now,
+    current: o.statefulSet?.replicas ?? 0,
+    loads,
+    ratePerSec: Math.max(1, o.cluster.spec.rebalance.maxSessionsMovedPerMinute / 60),
+    silent: existing.filter((n) => n.ready && !n.load),
+    outdated: target !== undefined && loads.some((n) => isOutdated(n, target)),
+  };
 }
 
-/** Desired replicas: the scale subresource's when set, else the autoscaler's. */
-function desiredReplicas(
-  o: Observation,
-  memory: Memory,
-  now: number,
-): { desired: number; recommendations: Memory['recommendations']; message: string } {
-  const { spec } = o.cluster;
-  const current = o.statefulSet?.replicas;
-  const keep = { recommendations: memory.recommendations };
+/** A pod without a revision label is not counted as outdated: there is nothing to compare. */
+const isOutdated = (n: Load, target: string | undefined) =>
+  target !== undefined && n.revision !== '' && n.revision !== target;
+
+const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, n));
+const nodes = (n: number) => `${n} ${n === 1 ? 'node' : 'nodes'}`;
+
+// --- how many nodes -----------------------------------------------------------------------------
+
+/**
+ * spec.replicas when set (kubectl scale, or an HPA on the scale subresource: the autoscaler steps
+ * aside), else the autoscaler on the connections the nodes report. Nodes that do not report are
+ * unknown, not empty: with none reporting the count stays, and with some missing it does not go down.
+ */
+function desiredReplicas(ctx: Context, memory: Memory): Want {
+  const { spec } = ctx.o.cluster;
+  const { current } = ctx;
+  const keep = memory.recommendations;
   if (spec.replicas !== undefined) {
     const desired = clamp(spec.replicas, spec.minReplicas, spec.maxReplicas);
-    return { ...keep, desired, message: `spec.replicas asks for ${spec.replicas} nodes` };
+    const clamped = desired === spec.replicas ? '' : ` (within ${spec.minReplicas}..${spec.maxReplicas}: ${desired})`;
+    return {
+      desired,
+      recommendations: keep,
+      message: `spec.replicas is ${spec.replicas}${clamped}; the autoscaler steps aside`,
+    };
   }
-  if (current === undefined) {
-    return { ...keep, desired: spec.minReplicas, message: `new cluster: ${spec.minReplicas} nodes` };
+  if (!ctx.o.statefulSet) {
+    return {
+      desired: spec.minReplicas,
+      recommendations: keep,
+      message: `new cluster: starting ${nodes(spec.minReplicas)} (minReplicas)`,
+    };
   }
-  const reporting = o.nodes.filter((n) => n.exists && n.load);
+  const reporting = ctx.o.nodes.filter((n) => n.exists && n.load);
   if (reporting.length === 0) {
     const desired = clamp(current, spec.minReplicas, spec.maxReplicas);
-    return { ...keep, desired, message: 'no node reports its load yet' };
+    return { desired, recommendations: keep, message: `no node reports its load: keeping ${desired}` };
   }
   const d = decideReplicas({
     policy: spec,
     currentReplicas: current,
     totalConnections: reporting.reduce((sum, n) => sum + n.load!.connections, 0),
     history: memory.recommendations,
-    now,
+    now: ctx.now,
   });
+  const unreported = ctx.loads.length - reporting.length;
+  const floor = Math.min(current, spec.maxReplicas);
+  if (unreported > 0 && d.replicas < floor) {
+    return {
+      desired: floor,
+      recommendations: d.history,
+      message: `${d.message}; but ${nodes(unreported)} did not report: keeping ${floor}`,
+    };
+  }
   return { desired: d.replicas, recommendations: d.history, message: d.message };
 }
 
-function urlOf(o: Observation, ordinal: number): string | undefined {
-  return o.nodes.find((n) => n.ordinal === ordinal)?.load?.url;
+function urlOf(ctx: Context, ordinal: number): string | undefined {
+  return ctx.o.nodes.find((n) => n.exists && n.ordinal === ordinal)?.load?.url;
 }
 
-interface Step {
-  actions: NodeAction[];
-  events: ClusterEvent[];
-}
-
-function planNodes(o: Observation, memory: Memory, now: number): Plan {
-  const { spec } = o.cluster;
-  const current = o.statefulSet?.replicas ?? 0;
-  const { desired, recommendations, message } = desiredReplicas(o, memory, now);
-  const moves = memory.moves.filter((m) => now - m.at < MINUTE_MS);
-  const loads = loadsOf(o.nodes);
-  const ratePerSec = Math.max(1, Math.round(spec.rebalance.maxSessionsMovedPerMinute / 60));
-
-  // A rollout: some pod runs an old revision of the template.
-  const target = o.statefulSet?.updateRevision;
-  const outdated = target !== undefined && loads.some((n) => n.revision !== '' && n.revision !== target);
-  const rollout =
-    outdated && o.canMoveSessions
-      ? planRollout({ nodes: loads, targetRevision: target, replicas: current })
-      : undefined;
-
-  // The rollout's node stays draining until it is restarted, whatever the scaling says.
-  const scale = planScale(o, loads, desired, message, ratePerSec, rollout?.drain ?? rollout?.restart);
-  const step: Step = { actions: [...scale.actions], events: [...scale.events] };
-  let moving: Plan['moving'];
-  if (rollout) {
-    moving = { active: true, reason: 'RollingUpdate', message: rollout.message };
-    rolloutActions(o, rollout, ratePerSec, step);
-  } else if (!o.canMoveSessions) {
-    moving = {
-      active: false,
-      reason: 'NoAdminToken',
-      message: 'no admin token (spec.auth.adminTokenRef): sessions are not rebalanced',
-    };
-  } else if (scale.replicas === current && desired === current) {
-    moving = rebalance(o, loads, moves, ratePerSec, now, step);
-  } else {
-    moving = { active: false, reason: 'Scaling', message: 'sessions move once scaling is done' };
+/**
+ * The StatefulSet's replicas now. Up: at once, and nodes still draining from an earlier scale-down
+ * take sessions again. Down: drain the leaving nodes first, and shrink only past drained, empty ones.
+ * Without the admin API (or before the StatefulSet exists) the replicas follow the desired count.
+ */
+function planScale(ctx: Context, want: Want, draft: Draft): Aspect & { replicas: number } {
+  const { current } = ctx;
+  const direct = !ctx.o.canMoveSessions || !ctx.o.statefulSet;
+  const plan = direct ? { replicas: want.desired, message: directMessage(ctx, want) } : drainFirst(ctx, want, draft);
+  if (plan.replicas !== current) {
+    const up = plan.replicas > current;
+    draft.events.push({
+      type: 'Normal',
+      reason: up ? 'ScaledUp' : 'ScaledDown',
+      message: `${current} → ${nodes(plan.replicas)}: ${want.message}`,
+    });
   }
+  const reason = want.desired > current ? 'ScalingUp' : want.desired < current ? 'ScalingDown' : 'Steady';
   return {
-    replicas: scale.replicas,
-    actions: step.actions,
-    events: step.events,
-    memory: { recommendations, moves },
-    scaling: {
-      active: scale.replicas !== current || desired !== current,
-      reason: desired > current ? 'ScalingUp' : desired < current ? 'ScalingDown' : 'Steady',
-      message: scale.message,
-    },
-    moving,
+    active: plan.replicas !== current || want.desired !== current,
+    reason,
+    message: plan.message,
+    replicas: plan.replicas,
   };
 }
 
-/** The StatefulSet's replicas now, and the drains a scale-down needs first. */
-function planScale(
-  o: Observation,
-  loads: readonly NodeLoad[],
-  desired: number,
-  why: string,
-  ratePerSec: number,
-  rolloutDrain: number | undefined,
-): Step & { replicas: number; message: string } {
-  const current = o.statefulSet?.replicas ?? 0;
-  const step: Step = { actions: [], events: [] };
-  let replicas = desired;
-  let message = why;
-  // Without the admin API (or before the StatefulSet exists) nodes cannot be drained first: the
-  // StatefulSet follows the desired count and pods drain themselves on SIGTERM.
-  if (o.canMoveSessions && o.statefulSet) {
-    const keepDraining = rolloutDrain !== undefined ? [rolloutDrain] : [];
-    const p = planScaleDown({
-      nodes: loads,
-      currentReplicas: current,
-      desiredReplicas: desired,
-      keepDraining,
-    });
-    replicas = p.replicas;
-    message = `${why}: ${p.message}`;
-    for (const ordinal of p.drain) {
-      const url = urlOf(o, ordinal);
-      if (url) step.actions.push({ kind: 'drain', ordinal, url, ratePerSec });
-    }
-    for (const ordinal of p.undrain) {
-      const url = urlOf(o, ordinal);
-      if (url) step.actions.push({ kind: 'undrain', ordinal, url });
-    }
-    if (p.drain.length > 0) {
-      const pods = p.drain.map((n) => podName(o.cluster, n)).join(', ');
-      step.events.push({
-        type: 'Normal',
-        reason: 'ScalingDown',
-        message: `draining ${pods} before removing them`,
-      });
-    }
+function directMessage(ctx: Context, want: Want): string {
+  if (want.desired < ctx.current && ctx.o.statefulSet) {
+    return `${want.message}; no admin token: replicas ${ctx.current} → ${want.desired} at once (the nodes drain themselves on SIGTERM)`;
   }
-  if (o.statefulSet && replicas !== current) {
-    const reason = replicas > current ? 'ScaledUp' : 'ScaledDown';
-    step.events.push({ type: 'Normal', reason, message: `${current} → ${replicas} nodes: ${why}` });
-  }
-  return { ...step, replicas, message };
+  return want.message;
 }
 
-function rolloutActions(
-  o: Observation,
-  rollout: { drain?: number; restart?: number; message: string },
-  ratePerSec: number,
-  step: Step,
-): void {
-  const drain = rollout.drain;
-  if (drain !== undefined) {
-    const url = urlOf(o, drain);
-    // A scale-down may be draining the same node already.
-    const asked = step.actions.some((a) => a.kind === 'drain' && a.ordinal === drain);
-    if (url && !asked) step.actions.push({ kind: 'drain', ordinal: drain, url, ratePerSec });
-    step.events.push({ type: 'Normal', reason: 'RollingNode', message: rollout.message });
+function drainFirst(ctx: Context, want: Want, draft: Draft): { replicas: number; message: string } {
+  const target = ctx.o.statefulSet?.updateRevision;
+  // A draining node on an old revision is the rollout's (or will be restarted by it next): keep it.
+  const keepDraining = ctx.loads.filter((n) => n.draining && isOutdated(n, target)).map((n) => n.ordinal);
+  const p = planScaleDown({
+    nodes: ctx.loads,
+    currentReplicas: ctx.current,
+    desiredReplicas: want.desired,
+    keepDraining,
+  });
+  const drained: number[] = [];
+  const unknown: number[] = [];
+  for (const ordinal of p.drain) {
+    const url = urlOf(ctx, ordinal);
+    if (!url) unknown.push(ordinal);
+    else {
+      draft.actions.push({ kind: 'drain', ordinal, url, ratePerSec: ctx.ratePerSec });
+      drained.push(ordinal);
+    }
   }
-  if (rollout.restart !== undefined) {
-    step.actions.push({
-      kind: 'restart',
-      ordinal: rollout.restart,
-      podName: podName(o.cluster, rollout.restart),
-    });
-    step.events.push({ type: 'Normal', reason: 'RollingNode', message: rollout.message });
+  const undrained = adminCalls(ctx, p.undrain, draft, (ordinal, url) => ({ kind: 'undrain', ordinal, url }));
+  const pods = (ordinals: number[]) => ordinals.map((o) => podName(ctx.o.cluster, o)).join(', ');
+  if (drained.length > 0) {
+    const message = `draining ${pods(drained)} before removing them (${want.message})`;
+    draft.events.push({ type: 'Normal', reason: 'ScalingDown', message });
   }
+  if (undrained.length > 0) {
+    const message = `${pods(undrained)} take sessions again: the node count went back up`;
+    draft.events.push({ type: 'Normal', reason: 'Undraining', message });
+  }
+  const noUrl = unknown.length > 0 ? `; cannot drain ${pods(unknown)} yet: no load report (URL)` : '';
+  return { replicas: p.replicas, message: `${want.message}: ${p.message}${noUrl}` };
 }
 
-/** Sheds toward the average, within the minute's budget, once earlier moves have settled. */
-function rebalance(
-  o: Observation,
-  loads: readonly NodeLoad[],
-  moves: Memory['moves'],
-  ratePerSec: number,
-  now: number,
-  step: Step,
-): Plan['moving'] {
-  if (moves.some((m) => now - m.at < SETTLE_MS)) {
+/** Pushes one admin call per ordinal whose URL is known; returns those ordinals. */
+function adminCalls(
+  ctx: Context,
+  ordinals: readonly number[],
+  draft: Draft,
+  action: (ordinal: number, url: string) => NodeAction,
+): number[] {
+  const done: number[] = [];
+  for (const ordinal of ordinals) {
+    const url = urlOf(ctx, ordinal);
+    if (!url) continue;
+    draft.actions.push(action(ordinal, url));
+    done.push(ordinal);
+  }
+  return done;
+}
+
+// --- where sessions go --------------------------------------------------------------------------
+
+/** The Rebalancing aspect: nothing while scaling, then the rollout, then sheds. */
+function planMoves(ctx: Context, scaling: boolean, draft: Draft): Aspect {
+  if (scaling) {
+    const what = ctx.outdated ? 'the rollout and session moves wait' : 'sessions move';
+    return { active: false, reason: 'Scaling', message: `${what} until scaling is done` };
+  }
+  if (ctx.outdated) return rollout(ctx, draft);
+  if (!ctx.o.canMoveSessions) return { active: false, reason: 'NoAdminToken', message: NO_ADMIN_TOKEN };
+  return rebalance(ctx, draft);
+}
+
+/** One node at a time, highest ordinal first: drain it, then delete its pod once it is empty. */
+function rollout(ctx: Context, draft: Draft): Aspect {
+  const targetRevision = ctx.o.statefulSet!.updateRevision!;
+  const step = planRollout({ nodes: ctx.loads, targetRevision, replicas: ctx.current });
+  let message = step.message;
+  let restart = step.restart;
+  if (step.drain !== undefined && ctx.o.canMoveSessions) {
+    const url = urlOf(ctx, step.drain);
+    if (url) draft.actions.push({ kind: 'drain', ordinal: step.drain, url, ratePerSec: ctx.ratePerSec });
+  } else if (step.drain !== undefined) {
+    // No admin API: delete the pod at once; the node drains itself on SIGTERM.
+    restart = step.drain;
+    message = `${step.message.replace(/: draining node \d+/, `: restarting node ${step.drain}`)} (no admin token: it drains itself on SIGTERM)`;
+  }
+  if (restart !== undefined) {
+    draft.actions.push({ kind: 'restart', ordinal: restart, podName: podName(ctx.o.cluster, restart) });
+  }
+  if (step.drain !== undefined || restart !== undefined) {
+    draft.events.push({ type: 'Normal', reason: 'RollingNode', message });
+  }
+  return { active: true, reason: 'RollingUpdate', message };
+}
+
+/** Sheds toward the average, within what is left of the minute's budget, once earlier moves settled. */
+function rebalance(ctx: Context, draft: Draft): Aspect {
+  const { now } = ctx;
+  const policy = ctx.o.cluster.spec.rebalance;
+  if (draft.moves.some((m) => now - m.at < SETTLE_MS)) {
     return { active: true, reason: 'Settling', message: 'waiting for the last moves to settle' };
   }
   const plan = planRebalance({
-    nodes: loads,
-    policy: o.cluster.spec.rebalance,
-    movedInLastMinute: moves.reduce((sum, m) => sum + m.count, 0),
+    nodes: ctx.loads,
+    policy,
+    movedInLastMinute: draft.moves.reduce((sum, m) => sum + m.count, 0),
   });
   for (const shed of plan.sheds) {
-    const url = urlOf(o, shed.ordinal);
+    const url = urlOf(ctx, shed.ordinal);
     if (!url) continue;
-    step.actions.push({ kind: 'shed', ordinal: shed.ordinal, url, count: shed.count, ratePerSec });
-    moves.push({ at: now, count: shed.count, ordinal: shed.ordinal });
+    const { ordinal, count } = shed;
+    draft.actions.push({ kind: 'shed', ordinal, url, count, ratePerSec: ctx.ratePerSec });
+    draft.moves.push({ at: now, count, ordinal });
   }
-  if (plan.sheds.length > 0) {
-    step.events.push({ type: 'Normal', reason: 'Rebalancing', message: plan.message });
-    return { active: true, reason: 'Rebalancing', message: plan.message };
+  switch (plan.reason) {
+    case 'rebalancing':
+      draft.events.push({ type: 'Normal', reason: 'Rebalancing', message: plan.message });
+      return { active: true, reason: 'Rebalancing', message: plan.message };
+    case 'rate-limited':
+      return policy.maxSessionsMovedPerMinute > 0
+        ? { active: true, reason: 'RateLimited', message: plan.message }
+        : { active: false, reason: 'Disabled', message: plan.message };
+    case 'not-ready':
+      return { active: false, reason: 'NodesNotReady', message: plan.message };
+    case 'balanced':
+      return { active: false, reason: 'Balanced', message: plan.message };
   }
-  return {
-    active: false,
-    reason: plan.reason === 'balanced' ? 'Balanced' : 'Waiting',
-    message: plan.message,
-  };
 }
 
+// --- status -------------------------------------------------------------------------------------
+
+function silentMessage(ctx: Context): string {
+  const names = ctx.silent.map((n) => n.name).join(', ');
+  const verb = ctx.silent.length === 1 ? 'is' : 'are';
+  return `${names} ${verb} ready but not in the node registry: their load is unknown`;
+}
+
+function readyAspect(ctx: Context): Aspect {
+  const sts = ctx.o.statefulSet;
+  if (!sts) return { active: false, reason: 'Creating', message: 'the StatefulSet does not exist yet' };
+  if (sts.replicas === 0) return { active: false, reason: 'NoNodes', message: 'scaled to 0 nodes' };
+  const message = `${sts.readyReplicas} of ${nodes(sts.replicas)} ready`;
+  return sts.readyReplicas >= sts.replicas
+    ? { active: true, reason: 'NodesReady', message }
+    : { active: false, reason: 'NodesNotReady', message };
+}
+
+function degradedAspect(ctx: Context): Aspect {
+  const noToken = !ctx.o.canMoveSessions;
+  if (ctx.silent.length > 0) {
+    const message = silentMessage(ctx) + (noToken ? `; ${NO_ADMIN_TOKEN}` : '');
+    return { active: true, reason: 'NodesNotReporting', message };
+  }
+  if (noToken) return { active: true, reason: 'NoAdminToken', message: NO_ADMIN_TOKEN };
+  return { active: false, reason: 'AsExpected', message: 'every ready node reports its load' };
+}
+
+/** metav1.Condition: lastTransitionTime moves only when the status does. */
 function condition(
-  previous: readonly ChatClusterCondition[] | undefined,
+  ctx: Context,
   type: ChatClusterConditionType,
-  active: boolean,
-  reason: string,
-  message: string,
-  generation: number | undefined,
-  now: number,
+  aspect: Aspect,
 ): ChatClusterCondition {
-  const status = active ? 'True' : 'False';
-  const before = previous?.find((c) => c.type === type);
+  const status = aspect.active ? 'True' : 'False';
+  const before = ctx.o.cluster.status?.conditions?.find((c) => c.type === type);
   const c: ChatClusterCondition = {
     type,
     status,
-    reason,
-    message,
+    reason: aspect.reason,
+    message: aspect.message,
     lastTransitionTime:
-      before && before.status === status ? before.lastTransitionTime : new Date(now).toISOString(),
+      before?.status === status ? before.lastTransitionTime : new Date(ctx.now).toISOString(),
   };
+  const generation = ctx.o.cluster.metadata.generation;
   if (generation !== undefined) c.observedGeneration = generation;
   return c;
 }
 
-function status(o: Observation, plan: Plan, now: number): Decision['status'] {
-  const { cluster } = o;
-  const generation = cluster.metadata.generation;
-  const prev = cluster.status?.conditions;
-  const existing = o.nodes.filter((n) => n.exists);
-  const reporting = existing.filter((n) => n.load);
-  const ready = o.statefulSet?.readyReplicas ?? 0;
-  const silent = existing.filter((n) => n.ready && !n.load).map((n) => n.name);
-  const degraded = silent.length > 0 || !o.canMoveSessions;
-  const degradedMessage =
-    silent.length > 0
-      ? `${silent.join(', ')} ready but not in the node registry`
-      : !o.canMoveSessions
-        ? 'no admin token: nodes cannot be drained or rebalanced'
-        : 'every node reports its load';
-  const allReady = ready >= 1 && ready >= (o.statefulSet?.replicas ?? 0);
+function statusOf(ctx: Context, scaling: Aspect, moving: Aspect): ChatClusterStatus {
+  const { o } = ctx;
+  const reporting = o.nodes
+    .filter((n) => n.exists && n.load)
+    .sort((a, b) => a.ordinal - b.ordinal)
+    .map((n) => ({ node: n, load: n.load! }));
   return {
     replicas: o.statefulSet?.replicas ?? 0,
-    readyReplicas: ready,
-    connections: reporting.reduce((sum, n) => sum + n.load!.connections, 0),
-    nodes: reporting.map((n) => ({
-      name: n.name,
-      ordinal: n.ordinal,
-      nodeId: n.load!.nodeId,
-      url: n.load!.url,
-      connections: n.load!.connections,
-      draining: n.load!.draining,
+    readyReplicas: o.statefulSet?.readyReplicas ?? 0,
+    connections: reporting.reduce((sum, r) => sum + r.load.connections, 0),
+    nodes: reporting.map(({ node, load }) => ({
+      name: node.name,
+      ordinal: node.ordinal,
+      nodeId: load.nodeId,
+      url: load.url,
+      connections: load.connections,
+      draining: load.draining,
     })),
-    selector: selectorString(cluster),
-    observedGeneration: generation ?? 0,
+    selector: selectorString(o.cluster),
+    observedGeneration: o.cluster.metadata.generation ?? 0,
     conditions: [
-      condition(
-        prev,
-        'Ready',
-        allReady,
-        allReady ? 'NodesReady' : 'NodesNotReady',
-        `${ready} of ${o.statefulSet?.replicas ?? 0} nodes ready`,
-        generation,
-        now,
-      ),
-      condition(
-        prev,
-        'Scaling',
-        plan.scaling.active,
-        plan.scaling.reason,
-        plan.scaling.message,
-        generation,
-        now,
-      ),
-      condition(
-        prev,
-        'Rebalancing',
-        plan.moving.active,
-        plan.moving.reason,
-        plan.moving.message,
-        generation,
-        now,
-      ),
-      condition(
-        prev,
-        'Degraded',
-        degraded,
-        silent.length > 0 ? 'NodesNotReporting' : !o.canMoveSessions ? 'NoAdminToken' : 'AsExpected',
-        degradedMessage,
-        generation,
-        now,
-      ),
+      condition(ctx, 'Ready', readyAspect(ctx)),
+      condition(ctx, 'Scaling', scaling),
+      condition(ctx, 'Rebalancing', moving),
+      condition(ctx, 'Degraded', degradedAspect(ctx)),
     ],
   };
 }

@@ -4,8 +4,8 @@
  */
 import { ApiException, type AppsV1Api, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { NodeInfo } from '../chat-node/backends/types.ts';
-import { RedisRegistry } from '../chat-node/real/redis-registry.ts';
 import type { Logger } from '../chat-node/logger.ts';
+import { RedisRegistry } from '../chat-node/real/redis-registry.ts';
 import type { ChatCluster } from './chatcluster-schema.ts';
 import { clusterId, selectorString } from './objects.ts';
 import type { NodeObservation, Observation } from './types.ts';

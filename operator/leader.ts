@@ -7,8 +7,9 @@
  *   leader ──renewal refused or failing past the duration──▶ follower (stops acting at once)
  *   leader ──stop(): hand the lease back (duration 1 s)──▶ a successor takes over at once
  */
-import { hostname } from 'node:os';
+
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../chat-node/logger.ts';
 

@@ -13,12 +13,17 @@ import type { KubeObject } from './types.ts';
 export const NODE_PORT = 8080;
 /** The operator's server-side apply field manager. */
 export const FIELD_MANAGER = 'chatplatform-operator';
+/** Pod-template annotation with a hash of the ConfigMap's data: a changed setting rolls the nodes. */
+export const CONFIG_HASH_ANNOTATION = 'chatplatform.io/settings-hash';
+/** The uid and gid the nodes run as (any non-root id works: the image needs no user of its own). */
+const NODE_UID = 10001;
 
 /** CHAT_CLUSTER of the nodes: their namespace in the Redis registry and the JetStream stream name. */
 export function clusterId(cluster: ChatCluster): string {
   return `${cluster.metadata.namespace ?? 'default'}.${cluster.metadata.name}`;
 }
 
+/** The labels of every owned object, and the nodes' selector. */
 export function nodeLabels(cluster: ChatCluster): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'chat-node',
@@ -34,6 +39,7 @@ export function selectorString(cluster: ChatCluster): string {
     .join(',');
 }
 
+/** The name of the pod at a StatefulSet ordinal (= its Snowflake node id). */
 export function podName(cluster: ChatCluster, ordinal: number): string {
   return `${cluster.metadata.name}-${ordinal}`;
 }
@@ -73,8 +79,10 @@ export function nodeSettings(cluster: ChatCluster): Record<string, string> {
     CHAT_CASSANDRA_KEYSPACE: spec.cassandra.keyspace,
     CHAT_CASSANDRA_LOCAL_DC: spec.cassandra.localDataCenter,
     CHAT_CASSANDRA_REPLICATION: String(spec.cassandra.replication),
-    // Discovery balances by connections ÷ capacity; twice the target leaves room while the
-    // autoscaler adds nodes.
+    // Discovery balances by connections ÷ capacity, so only the ratio between nodes matters there;
+    // the number is what a node reports as its ceiling. The autoscaler aims at the target, and a
+    // load spike runs ahead of it (new pods take a while to be ready): twice the target is the
+    // headroom a node is expected to carry meanwhile.
     CHAT_CAPACITY: String(spec.targetConnectionsPerNode * 2),
   };
   if (spec.push?.webhookUrl) env.CHAT_PUSH_WEBHOOK_URL = spec.push.webhookUrl;
@@ -98,7 +106,7 @@ function secretEnv(cluster: ChatCluster): object[] {
   return env;
 }
 
-function statefulSet(cluster: ChatCluster, replicas: number, settingsHash: string): KubeObject {
+function statefulSet(cluster: ChatCluster, replicas: number, hash: string): KubeObject {
   const labels = nodeLabels(cluster);
   const ns = cluster.metadata.namespace ?? 'default';
   const probe = (path: string, periodSeconds: number) => ({
@@ -120,13 +128,23 @@ function statefulSet(cluster: ChatCluster, replicas: number, settingsHash: strin
       podManagementPolicy: 'Parallel',
       updateStrategy: { type: 'OnDelete' },
       template: {
-        metadata: { labels, annotations: { 'chatplatform.io/settings-hash': settingsHash } },
+        metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: hash } },
         spec: {
           serviceAccountName: accountName(cluster),
           automountServiceAccountToken: false,
+          // Service links would inject <SERVICE>_PORT variables: a ChatCluster named `chat` has a
+          // Service `chat`, whose CHAT_PORT=tcp://… collides with the configuration contract.
+          enableServiceLinks: false,
           // SIGTERM makes a node drain: its clients reconnect elsewhere, paced, before it exits.
           terminationGracePeriodSeconds: 60,
-          securityContext: { runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001 },
+          // The `restricted` Pod Security Standard.
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: NODE_UID,
+            runAsGroup: NODE_UID,
+            fsGroup: NODE_UID,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
           containers: [
             {
               name: 'chat-node',
@@ -145,10 +163,17 @@ function statefulSet(cluster: ChatCluster, replicas: number, settingsHash: strin
                 },
                 ...secretEnv(cluster),
               ],
+              // A node listens only once its backends are connected and the schema is migrated:
+              // the startup probe gives it two minutes before the liveness probe may restart it.
+              startupProbe: { ...probe('/healthz', 2), failureThreshold: 60 },
               readinessProbe: probe('/readyz', 5),
               livenessProbe: probe('/healthz', 10),
               resources: cluster.spec.resources ?? {},
-              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
               volumeMounts: [{ name: 'data', mountPath: '/data' }],
             },
           ],
@@ -159,10 +184,22 @@ function statefulSet(cluster: ChatCluster, replicas: number, settingsHash: strin
   };
 }
 
+/** A short, stable hash of the ConfigMap's data (keys sorted, so their order does not matter). */
+export function settingsHash(settings: Record<string, string>): string {
+  const sorted = Object.keys(settings)
+    .sort()
+    .map((k) => [k, settings[k]]);
+  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Every object a ChatCluster owns, complete, for server-side apply. Pure: the same cluster and
+ * replica count always give the same objects (applying them twice changes nothing).
+ */
 export function buildObjects(cluster: ChatCluster, replicas: number): KubeObject[] {
   const labels = nodeLabels(cluster);
   const settings = nodeSettings(cluster);
-  const hash = createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
+  const hash = settingsHash(settings);
   return [
     {
       apiVersion: 'v1',
