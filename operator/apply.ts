@@ -16,16 +16,41 @@ import { type ChatCluster, GROUP, PLURAL, VERSION } from './chatcluster-schema.t
 import { FIELD_MANAGER } from './objects.ts';
 import type { ClusterEvent, Decision, KubeObject, NodeAction } from './types.ts';
 
-/** What the apply step writes (least privilege: see rbac.ts). */
+/**
+ * Whether a JSON merge patch would change `current`: false when every field of `patch` already has
+ * that value. Key order does not matter (the API server returns keys sorted, decide() does not), and
+ * arrays compare whole, as a merge patch replaces them.
+ */
+export function mergePatchChanges(current: unknown, patch: unknown): boolean {
+  if (isPlainObject(patch) && isPlainObject(current))
+    return Object.entries(patch).some(([k, v]) => v !== undefined && mergePatchChanges(current[k], v));
+  return canonical(current) !== canonical(patch);
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** JSON with object keys sorted. */
+const canonical = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) =>
+    isPlainObject(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
+
+/**
+ * What the apply step writes (least privilege: see rbac.ts). A server-side apply is a patch, and one
+ * that creates the object is also authorized as a create; no get is needed.
+ */
 export const RBAC_RULES = [
   {
     apiGroups: [''],
     resources: ['services', 'configmaps', 'serviceaccounts'],
-    verbs: ['get', 'create', 'patch'],
+    verbs: ['create', 'patch'],
   },
-  { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'create', 'patch'] },
-  { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'create', 'patch'] },
+  { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['create', 'patch'] },
+  { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['create', 'patch'] },
   { apiGroups: [''], resources: ['pods'], verbs: ['delete'] },
+  // The admin token, read for node actions.
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
 ];
@@ -91,7 +116,7 @@ export class Applier {
   }
 
   private async writeStatus(cluster: ChatCluster, status: Decision['status']): Promise<void> {
-    if (JSON.stringify(cluster.status ?? {}) === JSON.stringify(status)) return;
+    if (!mergePatchChanges(cluster.status ?? {}, status)) return;
     await this.d.custom.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,

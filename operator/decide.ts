@@ -138,7 +138,8 @@ function desiredReplicas(ctx: Context, memory: Memory): Want {
   const keep = memory.recommendations;
   if (spec.replicas !== undefined) {
     const desired = clamp(spec.replicas, spec.minReplicas, spec.maxReplicas);
-    const clamped = desired === spec.replicas ? '' : ` (within ${spec.minReplicas}..${spec.maxReplicas}: ${desired})`;
+    const clamped =
+      desired === spec.replicas ? '' : ` (within ${spec.minReplicas}..${spec.maxReplicas}: ${desired})`;
     return {
       desired,
       recommendations: keep,
@@ -188,7 +189,9 @@ function urlOf(ctx: Context, ordinal: number): string | undefined {
 function planScale(ctx: Context, want: Want, draft: Draft): Aspect & { replicas: number } {
   const { current } = ctx;
   const direct = !ctx.o.canMoveSessions || !ctx.o.statefulSet;
-  const plan = direct ? { replicas: want.desired, message: directMessage(ctx, want) } : drainFirst(ctx, want, draft);
+  const plan = direct
+    ? { replicas: want.desired, message: directMessage(ctx, want) }
+    : drainFirst(ctx, want, draft);
   if (plan.replicas !== current) {
     const up = plan.replicas > current;
     draft.events.push({
@@ -223,16 +226,14 @@ function drainFirst(ctx: Context, want: Want, draft: Draft): { replicas: number;
     desiredReplicas: want.desired,
     keepDraining,
   });
-  const drained: number[] = [];
-  const unknown: number[] = [];
-  for (const ordinal of p.drain) {
-    const url = urlOf(ctx, ordinal);
-    if (!url) unknown.push(ordinal);
-    else {
-      draft.actions.push({ kind: 'drain', ordinal, url, ratePerSec: ctx.ratePerSec });
-      drained.push(ordinal);
-    }
-  }
+  const { ratePerSec } = ctx;
+  const drained = adminCalls(ctx, p.drain, draft, (ordinal, url) => ({
+    kind: 'drain',
+    ordinal,
+    url,
+    ratePerSec,
+  }));
+  const unknown = p.drain.filter((o) => !drained.includes(o));
   const undrained = adminCalls(ctx, p.undrain, draft, (ordinal, url) => ({ kind: 'undrain', ordinal, url }));
   const pods = (ordinals: number[]) => ordinals.map((o) => podName(ctx.o.cluster, o)).join(', ');
   if (drained.length > 0) {
@@ -289,7 +290,7 @@ function rollout(ctx: Context, draft: Draft): Aspect {
   } else if (step.drain !== undefined) {
     // No admin API: delete the pod at once; the node drains itself on SIGTERM.
     restart = step.drain;
-    message = `${step.message.replace(/: draining node \d+/, `: restarting node ${step.drain}`)} (no admin token: it drains itself on SIGTERM)`;
+    message = `node ${step.drain} runs an old revision: restarting it without draining it first (no admin token; it drains itself on SIGTERM)`;
   }
   if (restart !== undefined) {
     draft.actions.push({ kind: 'restart', ordinal: restart, podName: podName(ctx.o.cluster, restart) });
@@ -363,11 +364,7 @@ function degradedAspect(ctx: Context): Aspect {
 }
 
 /** metav1.Condition: lastTransitionTime moves only when the status does. */
-function condition(
-  ctx: Context,
-  type: ChatClusterConditionType,
-  aspect: Aspect,
-): ChatClusterCondition {
+function condition(ctx: Context, type: ChatClusterConditionType, aspect: Aspect): ChatClusterCondition {
   const status = aspect.active ? 'True' : 'False';
   const before = ctx.o.cluster.status?.conditions?.find((c) => c.type === type);
   const c: ChatClusterCondition = {

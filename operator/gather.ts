@@ -10,10 +10,10 @@ import type { ChatCluster } from './chatcluster-schema.ts';
 import { clusterId, selectorString } from './objects.ts';
 import type { NodeObservation, Observation } from './types.ts';
 
-/** What the gather step reads (least privilege: see rbac.ts). */
+/** What the gather step reads (least privilege: see rbac.ts). No watches: the loop re-lists. */
 export const RBAC_RULES = [
-  { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'] },
+  { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
   { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
 ];
 
@@ -22,48 +22,89 @@ export type LoadSource = (cluster: ChatCluster) => Promise<NodeInfo[]>;
 
 const isNotFound = (err: unknown) => err instanceof ApiException && err.code === 404;
 
-/** Reads node loads from the Redis node registry named by spec.redis.url (one client per registry). */
+/**
+ * Reads node loads from the Redis node registry named by spec.redis.url (one client per registry).
+ * A registry that cannot be reached is not tried again for `retryMs`: until then its loads fail at
+ * once instead of holding every reconcile for the connect timeout.
+ */
 export class RegistryLoads {
   private readonly registries = new Map<string, Promise<RedisRegistry>>();
+  /** The registries that opened, to close them without waiting for those still connecting. */
+  private readonly open = new Set<RedisRegistry>();
+  private closed = false;
   private readonly log: Logger;
+  private readonly retryMs: number;
 
-  constructor(log: Logger) {
+  /** @param retryMs wait after a failed connect before the next attempt; default 30 s. */
+  constructor(log: Logger, retryMs = 30_000) {
     this.log = log;
+    this.retryMs = retryMs;
   }
 
   readonly loads: LoadSource = async (cluster) => {
     const key = `${cluster.spec.redis.url} ${clusterId(cluster)}`;
     let registry = this.registries.get(key);
     if (!registry) {
-      registry = RedisRegistry.open({
+      const opening = RedisRegistry.open({
         url: cluster.spec.redis.url,
         cluster: clusterId(cluster),
         ttlMs: 10_000,
         log: this.log,
       });
-      // A registry that failed to open is tried again next time.
-      registry.catch(() => this.registries.delete(key));
-      this.registries.set(key, registry);
+      void opening.then(
+        (r) => {
+          if (this.closed) r.close().catch(() => {});
+          else this.open.add(r);
+        },
+        (err: Error) => {
+          this.log.warn(
+            { cluster: clusterId(cluster), err: err.message },
+            `node registry unreachable: node loads unknown; next attempt in ${this.retryMs} ms`,
+          );
+          const retry = setTimeout(() => {
+            if (this.registries.get(key) === opening) this.registries.delete(key);
+          }, this.retryMs);
+          retry.unref();
+        },
+      );
+      this.registries.set(key, opening);
+      registry = opening;
     }
     return (await registry).list();
   };
 
+  /** Closes the registries; one still connecting is closed when it connects. */
   async close(): Promise<void> {
-    const all = [...this.registries.values()];
+    this.closed = true;
     this.registries.clear();
-    await Promise.allSettled(all.map(async (r) => (await r).close()));
+    const all = [...this.open];
+    this.open.clear();
+    await Promise.allSettled(all.map((r) => r.close()));
   }
+}
+
+export interface GathererDeps {
+  apps: AppsV1Api;
+  core: CoreV1Api;
+  loads: LoadSource;
+  /** Longest wait for the loads; past it the nodes count as not reporting. Default 2000 ms. */
+  loadsTimeoutMs?: number;
+  log?: Logger;
 }
 
 export class Gatherer {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly loads: LoadSource;
+  private readonly loadsTimeoutMs: number;
+  private readonly log: Logger | undefined;
 
-  constructor(deps: { apps: AppsV1Api; core: CoreV1Api; loads: LoadSource }) {
+  constructor(deps: GathererDeps) {
     this.apps = deps.apps;
     this.core = deps.core;
     this.loads = deps.loads;
+    this.loadsTimeoutMs = deps.loadsTimeoutMs ?? 2000;
+    this.log = deps.log;
   }
 
   async observe(cluster: ChatCluster): Promise<Observation> {
@@ -71,7 +112,7 @@ export class Gatherer {
     const [statefulSet, pods, loads, canMoveSessions] = await Promise.all([
       this.statefulSet(cluster, namespace),
       this.core.listNamespacedPod({ namespace, labelSelector: selectorString(cluster) }),
-      this.loads(cluster).catch(() => [] as NodeInfo[]),
+      this.nodeLoads(cluster),
       this.adminTokenSet(cluster, namespace),
     ]);
     const byNodeId = new Map(loads.map((l) => [l.nodeId, l]));
@@ -82,6 +123,25 @@ export class Gatherer {
     }
     nodes.sort((a, b) => a.ordinal - b.ordinal);
     return { cluster, statefulSet, nodes, canMoveSessions };
+  }
+
+  /** The loads, or none when the source fails or does not answer in time (nodes not reporting). */
+  private async nodeLoads(cluster: ChatCluster): Promise<NodeInfo[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer in ${this.loadsTimeoutMs} ms`)),
+        this.loadsTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.loads(cluster), late]);
+    } catch (err) {
+      this.log?.debug({ cluster: clusterId(cluster), err: (err as Error).message }, 'no node loads');
+      return [];
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async statefulSet(cluster: ChatCluster, namespace: string): Promise<Observation['statefulSet']> {

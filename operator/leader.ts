@@ -4,7 +4,10 @@
  *
  *   follower ──lease absent or expired (renewTime + duration < now): take it──▶ leader
  *   leader ──renew every duration/3 (optimistic concurrency on resourceVersion)──▶ leader
- *   leader ──renewal refused or failing past the duration──▶ follower (stops acting at once)
+ *   leader ──renewal refused, or none for 2/3 of the duration──▶ follower (stops acting at once)
+ *
+ * A leader steps down before its lease can expire for the others (client-go's renew deadline), and
+ * every lease call has a time limit, so a hung request cannot keep a stale leader acting.
  *   leader ──stop(): hand the lease back (duration 1 s)──▶ a successor takes over at once
  */
 
@@ -52,8 +55,13 @@ export class LeaderElector {
     this.identity = options.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   }
 
+  /** Leading, and the last renewal is recent enough that nobody else can hold the lease yet. */
   get isLeader(): boolean {
-    return this.leading;
+    return this.leading && !this.pastRenewDeadline();
+  }
+
+  private pastRenewDeadline(): boolean {
+    return this.o.clock() - this.lastRenewal > (this.o.leaseSeconds * 1000 * 2) / 3;
   }
 
   start(): void {
@@ -104,15 +112,19 @@ export class LeaderElector {
     if (this.busy) return;
     this.busy = true;
     try {
-      this.setLeading(await this.tryAcquireOrRenew());
+      this.setLeading(await withTimeout(this.tryAcquireOrRenew(), this.callTimeoutMs()));
     } catch (err) {
-      // A leader that cannot renew for a whole lease duration must assume someone else took over.
-      if (this.leading && this.o.clock() - this.lastRenewal > this.o.leaseSeconds * 1000)
-        this.setLeading(false);
+      // A leader that cannot renew in time must assume that someone else takes over.
+      if (this.leading && this.pastRenewDeadline()) this.setLeading(false);
       this.o.log.debug({ err: (err as Error).message }, 'lease update failed');
     } finally {
       this.busy = false;
     }
+  }
+
+  /** Half the lease, at least 1 s: a late answer is harmless (resourceVersion), a hung one is cut. */
+  private callTimeoutMs(): number {
+    return Math.max(1000, (this.o.leaseSeconds * 1000) / 2);
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
@@ -149,5 +161,18 @@ export class LeaderElector {
     await this.o.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: lease });
     this.lastRenewal = now;
     return true;
+  }
+}
+
+/** `promise`, or a rejection after `ms` (the call itself goes on; its answer is ignored). */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

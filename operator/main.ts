@@ -80,7 +80,7 @@ const leader = new LeaderElector({
 });
 const reconciler = new Reconciler({
   custom,
-  gatherer: new Gatherer({ apps: kc.makeApiClient(AppsV1Api), core, loads: loads.loads }),
+  gatherer: new Gatherer({ apps: kc.makeApiClient(AppsV1Api), core, loads: loads.loads, log }),
   applier: new Applier({
     objects: KubernetesObjectApi.makeApiClient(kc),
     custom,

@@ -13,10 +13,8 @@ export interface PolicyRule {
   verbs: string[];
 }
 
-/** The reconciler lists and watches ChatClusters. */
-const RECONCILER: PolicyRule[] = [
-  { apiGroups: [GROUP], resources: [PLURAL], verbs: ['get', 'list', 'watch'] },
-];
+/** The reconciler lists ChatClusters (a periodic re-list, no watch) and reads one (reconcileOnce). */
+const RECONCILER: PolicyRule[] = [{ apiGroups: [GROUP], resources: [PLURAL], verbs: ['get', 'list'] }];
 
 /** Every rule, merged by (apiGroup, resource), verbs sorted: stable output for the Helm chart. */
 export function operatorRules(): PolicyRule[] {

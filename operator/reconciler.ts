@@ -1,10 +1,11 @@
 /**
- * The reconcile loop: every `resyncMs` list the ChatClusters and, for each, gather → decide → apply.
- * A periodic re-list rather than a watch: informers can stop silently, and a list every few seconds
- * is cheap at the number of ChatClusters one operator runs. Errors are per cluster: logged, counted,
- * retried at the next pass; the loop itself never stops until its signal aborts.
+ * The reconcile loop: every `resyncMs` list the ChatClusters and, for each, gather → decide → apply,
+ * `concurrency` clusters at a time (a slow one does not hold up the rest). A periodic re-list rather
+ * than a watch: informers can stop silently, and a list every few seconds is cheap at the number of
+ * ChatClusters one operator runs. Errors are per cluster: logged, counted, retried at the next pass;
+ * the loop itself never stops until its signal aborts.
  */
-import type { CustomObjectsApi } from '@kubernetes/client-node';
+import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from '../chat-node/logger.ts';
 import type { Applier } from './apply.ts';
 import { type ChatCluster, GROUP, PLURAL, VERSION } from './chatcluster-schema.ts';
@@ -19,7 +20,10 @@ export interface ReconcilerDeps {
   log: Logger;
   /** Only this namespace; all when unset. */
   namespace?: string;
+  /** Default 5000. */
   resyncMs?: number;
+  /** Clusters reconciled at the same time. Default 4. */
+  concurrency?: number;
   clock?: () => number;
   /** Called after each cluster's reconcile (metrics). */
   onReconciled?: (cluster: ChatCluster, result: 'ok' | 'error', seconds: number, replicas?: number) => void;
@@ -47,24 +51,47 @@ export class Reconciler {
     return res.items;
   }
 
-  /** One pass over every ChatCluster. */
+  /** One pass over every ChatCluster; the memory of clusters that are gone is dropped. */
   async reconcileAll(): Promise<void> {
     const clusters = await this.list();
-    const seen = new Set<string>();
-    for (const cluster of clusters) {
-      if (this.d.active && !this.d.active()) return;
-      seen.add(keyOf(cluster));
-      await this.reconcile(cluster);
-    }
-    for (const key of this.memory.keys()) {
-      if (!seen.has(key)) {
-        this.memory.delete(key);
-        const [ns, name] = key.split('/') as [string, string];
-        this.d.applier.forget(ns, name);
+    const queue = [...clusters];
+    const worker = async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) {
+        if (this.d.active && !this.d.active()) return;
+        await this.reconcile(c);
       }
-    }
+    };
+    const workers = Math.max(1, Math.min(this.d.concurrency ?? 4, clusters.length));
+    await Promise.all(Array.from({ length: workers }, worker));
+    const seen = new Set(clusters.map(keyOf));
+    for (const key of this.memory.keys()) if (!seen.has(key)) this.forget(key);
   }
 
+  /** Reads one ChatCluster and reconciles it; one that is gone only has its memory dropped. */
+  async reconcileOnce(namespace: string, name: string): Promise<void> {
+    let cluster: ChatCluster;
+    try {
+      cluster = (await this.d.custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace,
+        name,
+      })) as ChatCluster;
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return this.forget(`${namespace}/${name}`);
+      throw err;
+    }
+    await this.reconcile(cluster);
+  }
+
+  private forget(key: string): void {
+    this.memory.delete(key);
+    const [ns, name] = key.split('/') as [string, string];
+    this.d.applier.forget(ns, name);
+  }
+
+  /** Gather → decide → apply for one ChatCluster as read; errors are logged and counted, not thrown. */
   async reconcile(cluster: ChatCluster): Promise<void> {
     const started = performance.now();
     const key = keyOf(cluster);

@@ -1,189 +1,620 @@
-/** decide(): the operator's whole decision for one ChatCluster, as a table of named cases. */
 import { describe, expect, it } from 'vitest';
-import type { ChatCluster } from '../../operator/chatcluster-schema.ts';
+import type { ChatCluster, ChatClusterSpec, ChatClusterStatus } from '../../operator/chatcluster-schema.ts';
 import { decide, SETTLE_MS } from '../../operator/decide.ts';
-import { emptyMemory, type Memory, type NodeObservation, type Observation } from '../../operator/types.ts';
+import {
+  type Decision,
+  emptyMemory,
+  type Memory,
+  type NodeAction,
+  type NodeObservation,
+  type Observation,
+} from '../../operator/types.ts';
 
-const NOW = 1_800_000_000_000;
+const NOW = Date.parse('2030-01-01T12:00:00.000Z');
+const EARLIER = '2030-01-01T11:00:00.000Z';
+const SECOND = 1000;
 
-function cluster(spec: Partial<ChatCluster['spec']> = {}, status?: ChatCluster['status']): ChatCluster {
+function cluster(spec: Partial<ChatClusterSpec> = {}, status?: ChatClusterStatus): ChatCluster {
   return {
     apiVersion: 'chatplatform.io/v1alpha1',
     kind: 'ChatCluster',
-    metadata: { name: 'c', namespace: 'ns', uid: 'u1', generation: 3 },
+    metadata: { name: 'chat', namespace: 'team-a', uid: 'uid-1', generation: 7 },
     spec: {
-      image: 'img',
-      minReplicas: 1,
-      maxReplicas: 5,
-      targetConnectionsPerNode: 10,
+      image: 'chat-platform/chat-node:0.1.0',
+      minReplicas: 2,
+      maxReplicas: 10,
+      targetConnectionsPerNode: 10_000,
       scaleUp: { stabilizationWindowSeconds: 0, tolerance: 0.1 },
-      scaleDown: { stabilizationWindowSeconds: 0, tolerance: 0.1 },
+      scaleDown: { stabilizationWindowSeconds: 300, tolerance: 0.1 },
       rebalance: { maxSessionsMovedPerMinute: 600, imbalanceThreshold: 0.2 },
-      nats: { url: 'nats://n' },
-      redis: { url: 'redis://r' },
-      cassandra: { contactPoints: ['c'], keyspace: 'chat', localDataCenter: 'dc1', replication: 3 },
-      auth: { jwtSecretRef: { name: 's', key: 'jwt' }, adminTokenRef: { name: 's', key: 'admin' } },
+      nats: { url: 'nats://nats:4222' },
+      redis: { url: 'redis://redis:6379' },
+      cassandra: {
+        contactPoints: ['cassandra:9042'],
+        keyspace: 'chat',
+        localDataCenter: 'dc1',
+        replication: 3,
+      },
+      auth: {
+        jwtSecretRef: { name: 'chat-auth', key: 'jwt' },
+        adminTokenRef: { name: 'chat-auth', key: 'admin' },
+      },
       ...spec,
-    } as ChatCluster['spec'],
-    status,
-  };
-}
-
-/** Node `ordinal` with `connections`, ready and reporting, on revision r1 unless said otherwise. */
-function node(
-  ordinal: number,
-  connections: number,
-  more: Partial<NodeObservation> & { draining?: boolean } = {},
-): NodeObservation {
-  const { draining = false, ...rest } = more;
-  return {
-    name: `c-${ordinal}`,
-    ordinal,
-    ready: true,
-    exists: true,
-    revision: 'r1',
-    load: { nodeId: ordinal, url: `http://n${ordinal}`, connections, capacity: 20, draining },
-    ...rest,
-  };
-}
-
-function observe(c: ChatCluster, nodes: NodeObservation[], canMoveSessions = true): Observation {
-  return {
-    cluster: c,
-    statefulSet: {
-      replicas: nodes.length,
-      readyReplicas: nodes.filter((n) => n.ready).length,
-      updateRevision: 'r1',
     },
-    nodes,
-    canMoveSessions,
+    ...(status ? { status } : {}),
   };
 }
 
-const kinds = (d: ReturnType<typeof decide>) => d.actions.map((a) => `${a.kind}:${a.ordinal}`);
+/** One node: its connections, or more about it. Ready, reporting, not draining, revision r1 unless said. */
+type N = number | { c?: number; draining?: boolean; ready?: boolean; reported?: boolean; revision?: string };
 
-describe('decide', () => {
-  it('starts a new cluster at minReplicas, with every owned object', () => {
+const url = (ordinal: number) => `http://chat-${ordinal}.chat-nodes.team-a.svc:8080`;
+
+function node(ordinal: number, n: N): NodeObservation {
+  const o = typeof n === 'number' ? { c: n } : n;
+  const ready = o.ready ?? true;
+  return {
+    name: `chat-${ordinal}`,
+    ordinal,
+    ready,
+    exists: true,
+    revision: o.revision ?? 'r1',
+    load:
+      (o.reported ?? ready)
+        ? {
+            nodeId: ordinal,
+            url: url(ordinal),
+            connections: o.c ?? 0,
+            capacity: 20_000,
+            draining: o.draining ?? false,
+          }
+        : undefined,
+  };
+}
+
+/**
+ * An observation: `nodes[i]` is the pod at ordinal i (null: the pod is missing). The StatefulSet has
+ * as many replicas as nodes unless said (null: it does not exist yet), update revision r1.
+ */
+function observe(
+  nodes: (N | null)[],
+  o: {
+    spec?: Partial<ChatClusterSpec>;
+    status?: ChatClusterStatus;
+    replicas?: number | null;
+    canMove?: boolean;
+    updateRevision?: string;
+  } = {},
+): Observation {
+  const observed = nodes.flatMap((n, i) => (n === null ? [] : [node(i, n)]));
+  const replicas = o.replicas === undefined ? nodes.length : o.replicas;
+  return {
+    cluster: cluster(o.spec, o.status),
+    statefulSet:
+      replicas === null
+        ? undefined
+        : {
+            replicas,
+            readyReplicas: observed.filter((n) => n.ready).length,
+            currentRevision: 'r1',
+            updateRevision: o.updateRevision ?? 'r1',
+          },
+    nodes: observed,
+    canMoveSessions: o.canMove ?? true,
+  };
+}
+
+const drain = (ordinal: number, ratePerSec = 10): NodeAction => ({
+  kind: 'drain',
+  ordinal,
+  url: url(ordinal),
+  ratePerSec,
+});
+const undrain = (ordinal: number): NodeAction => ({ kind: 'undrain', ordinal, url: url(ordinal) });
+const shed = (ordinal: number, count: number, ratePerSec = 10): NodeAction => ({
+  kind: 'shed',
+  ordinal,
+  url: url(ordinal),
+  count,
+  ratePerSec,
+});
+const restart = (ordinal: number): NodeAction => ({ kind: 'restart', ordinal, podName: `chat-${ordinal}` });
+const moved = (secondsAgo: number, count: number, ordinal?: number) => ({
+  at: NOW - secondsAgo * SECOND,
+  count,
+  ...(ordinal === undefined ? {} : { ordinal }),
+});
+
+const condition = (d: Decision, type: string) => d.status.conditions?.find((c) => c.type === type);
+const stsReplicas = (d: Decision) =>
+  (d.objects.find((o) => o.kind === 'StatefulSet') as unknown as { spec: { replicas: number } }).spec
+    .replicas;
+
+interface Case {
+  name: string;
+  observation: Observation;
+  memory?: Memory;
+  replicas: number;
+  actions: NodeAction[];
+  /** `type/reason` of each event. */
+  events: string[];
+  /** type → [status, reason]. */
+  conditions?: Record<string, [string, string]>;
+  moves?: Memory['moves'];
+}
+
+function check(c: Case): Decision {
+  const d = decide(c.observation, c.memory ?? emptyMemory(), NOW);
+  expect(d.replicas).toBe(c.replicas);
+  expect(stsReplicas(d)).toBe(c.replicas);
+  expect(d.actions).toEqual(c.actions);
+  expect(d.events.map((e) => `${e.type}/${e.reason}`)).toEqual(c.events);
+  for (const [type, [status, reason]] of Object.entries(c.conditions ?? {})) {
+    expect(condition(d, type), type).toMatchObject({ status, reason });
+  }
+  if (c.moves) expect(d.memory.moves).toEqual(c.moves);
+  return d;
+}
+
+describe('decide: how many nodes', () => {
+  it.each<Case>([
+    {
+      name: 'creates a new cluster with minReplicas nodes',
+      observation: observe([], { replicas: null }),
+      replicas: 2,
+      actions: [],
+      events: ['Normal/ScaledUp'],
+      conditions: { Ready: ['False', 'Creating'], Scaling: ['True', 'ScalingUp'] },
+    },
+    {
+      name: 'scales up at once when the load is above the target',
+      observation: observe([15_000, 15_000]),
+      replicas: 3,
+      actions: [],
+      events: ['Normal/ScaledUp'],
+      conditions: { Scaling: ['True', 'ScalingUp'], Rebalancing: ['False', 'Scaling'] },
+    },
+    {
+      name: 'scales up no further than maxReplicas',
+      observation: observe([60_000, 60_000]),
+      replicas: 10,
+      actions: [],
+      events: ['Normal/ScaledUp'],
+    },
+    {
+      name: 'keeps the count when the load is within the tolerance',
+      observation: observe([10_500, 10_500]),
+      replicas: 2,
+      actions: [],
+      events: [],
+      conditions: { Scaling: ['False', 'Steady'] },
+    },
+    {
+      name: 'drains the leaving nodes, highest ordinal first, and keeps the replicas while they drain',
+      observation: observe([3_000, 3_000, 3_000, 3_000]),
+      replicas: 4,
+      actions: [drain(3), drain(2)],
+      events: ['Normal/ScalingDown'],
+      conditions: { Scaling: ['True', 'ScalingDown'], Rebalancing: ['False', 'Scaling'] },
+    },
+    {
+      name: 'keeps the replicas while the highest leaving node still has sessions',
+      observation: observe([4_500, 4_500, { draining: true }, { c: 3_000, draining: true }]),
+      replicas: 4,
+      actions: [],
+      events: [],
+      conditions: { Scaling: ['True', 'ScalingDown'] },
+    },
+    {
+      name: 'lowers the replicas past the drained, empty nodes only',
+      observation: observe([5_900, 5_900, { c: 200, draining: true }, { draining: true }]),
+      replicas: 3,
+      actions: [],
+      events: ['Normal/ScaledDown'],
+    },
+    {
+      name: 'lowers the replicas once every leaving node is drained and empty',
+      observation: observe([6_000, 6_000, { draining: true }, { draining: true }]),
+      replicas: 2,
+      actions: [],
+      events: ['Normal/ScaledDown'],
+    },
+    {
+      name: 'undrains a leaving node when the load comes back before it is gone',
+      observation: observe([12_000, 12_000, 12_000, { c: 4_000, draining: true }]),
+      replicas: 4,
+      actions: [undrain(3)],
+      events: ['Normal/Undraining'],
+    },
+    {
+      name: 'grows at once and undrains the nodes it keeps',
+      observation: observe([20_000, 20_000, 20_000, { c: 4_000, draining: true }]),
+      replicas: 7,
+      actions: [undrain(3)],
+      events: ['Normal/Undraining', 'Normal/ScaledUp'],
+    },
+    {
+      name: 'follows spec.replicas up, whatever the load (the autoscaler steps aside)',
+      observation: observe([1_000, 1_000], { spec: { replicas: 5 } }),
+      replicas: 5,
+      actions: [],
+      events: ['Normal/ScaledUp'],
+    },
+    {
+      name: 'follows spec.replicas down by draining first, whatever the load',
+      observation: observe([20_000, 20_000, 20_000, 20_000], { spec: { replicas: 2 } }),
+      replicas: 4,
+      actions: [drain(3), drain(2)],
+      events: ['Normal/ScalingDown'],
+    },
+    {
+      name: 'clamps spec.replicas to maxReplicas',
+      observation: observe([0, 0], { spec: { replicas: 20 } }),
+      replicas: 10,
+      actions: [],
+      events: ['Normal/ScaledUp'],
+    },
+    {
+      name: 'clamps spec.replicas to minReplicas',
+      observation: observe([0, 0], { spec: { replicas: 0 } }),
+      replicas: 2,
+      actions: [],
+      events: [],
+    },
+    {
+      name: 'keeps the count when no node reports its load, and warns',
+      observation: observe([{ reported: false }, { reported: false }, { reported: false }]),
+      replicas: 3,
+      actions: [],
+      events: ['Warning/NodesNotReporting'],
+      conditions: { Degraded: ['True', 'NodesNotReporting'] },
+    },
+    {
+      name: 'does not scale down on a partial report (a silent node is unknown, not empty)',
+      observation: observe([5_000, 5_000, { reported: false }]),
+      replicas: 3,
+      actions: [],
+      events: ['Warning/NodesNotReporting'],
+    },
+    {
+      name: 'still scales up on a partial report',
+      observation: observe([25_000, 25_000, { reported: false }]),
+      replicas: 5,
+      actions: [],
+      events: ['Normal/ScaledUp', 'Warning/NodesNotReporting'],
+    },
+    {
+      name: 'does not warn about a node that is still starting',
+      observation: observe([10_000, 10_000, { ready: false }]),
+      replicas: 3,
+      actions: [],
+      events: [],
+      conditions: { Degraded: ['False', 'AsExpected'], Ready: ['False', 'NodesNotReady'] },
+    },
+    {
+      name: 'lowers the replicas at once without an admin token (nodes drain themselves on SIGTERM)',
+      observation: observe([3_000, 3_000, 3_000, 3_000], { canMove: false }),
+      replicas: 2,
+      actions: [],
+      events: ['Normal/ScaledDown'],
+      conditions: { Degraded: ['True', 'NoAdminToken'], Scaling: ['True', 'ScalingDown'] },
+    },
+  ])('$name', (c) => {
+    check(c);
+  });
+
+  it('scales down step by step: drain, wait for the sessions to leave, then lower the replicas', () => {
+    const first = decide(observe([3_000, 3_000, 3_000, 3_000]), emptyMemory(), NOW);
+    expect(first.actions).toEqual([drain(3), drain(2)]);
+    expect(first.replicas).toBe(4);
+    // The nodes took the moved sessions; the drained ones keep some for a while.
+    const next = (nodes: N[], at: number) => decide(observe(nodes), first.memory, at);
+    const draining = next(
+      [5_000, 5_000, { c: 1_000, draining: true }, { c: 1_000, draining: true }],
+      NOW + 10_000,
+    );
+    expect(draining.actions).toEqual([]);
+    expect(draining.replicas).toBe(4);
+    const done = next([6_000, 6_000, { draining: true }, { draining: true }], NOW + 20_000);
+    expect(done.replicas).toBe(2);
+    expect(done.events).toEqual([
+      { type: 'Normal', reason: 'ScaledDown', message: expect.stringContaining('4 → 2') },
+    ]);
+  });
+
+  it('holds a scale-down for the stabilization window once the load has been higher', () => {
+    const busy = decide(observe([10_000, 10_000, 10_000, 10_000]), emptyMemory(), NOW);
+    expect(busy.replicas).toBe(4);
+    const quiet = decide(observe([3_000, 3_000, 3_000, 3_000]), busy.memory, NOW + 60_000);
+    expect(quiet.actions).toEqual([]);
+    expect(quiet.replicas).toBe(4);
+    const later = decide(observe([3_000, 3_000, 3_000, 3_000]), quiet.memory, NOW + 301_000);
+    expect(later.actions).toEqual([drain(3), drain(2)]);
+  });
+});
+
+describe('decide: rebalancing', () => {
+  // 28,000 connections on 3 nodes is within the tolerance of 3 × 10,000: no scaling.
+  const afterScaleUp = [14_000, 14_000, 0];
+
+  it.each<Case>([
+    {
+      name: 'sheds from the most loaded node after a scale-up, up to the budget of the minute',
+      observation: observe(afterScaleUp),
+      replicas: 3,
+      actions: [shed(0, 600)],
+      events: ['Normal/Rebalancing'],
+      conditions: { Rebalancing: ['True', 'Rebalancing'], Scaling: ['False', 'Steady'] },
+      moves: [moved(0, 600, 0)],
+    },
+    {
+      name: 'sheds only what is left of the budget after earlier moves of the minute',
+      observation: observe(afterScaleUp),
+      memory: { recommendations: [], moves: [moved(30, 200, 1)] },
+      replicas: 3,
+      actions: [shed(0, 400)],
+      events: ['Normal/Rebalancing'],
+      moves: [moved(30, 200, 1), moved(0, 400, 0)],
+    },
+    {
+      name: 'sheds nothing when the budget of the minute is spent',
+      observation: observe(afterScaleUp),
+      memory: { recommendations: [], moves: [moved(30, 600, 0)] },
+      replicas: 3,
+      actions: [],
+      events: [],
+      conditions: { Rebalancing: ['True', 'RateLimited'] },
+      moves: [moved(30, 600, 0)],
+    },
+    {
+      name: 'forgets moves older than a minute (memory pruned, budget back)',
+      observation: observe(afterScaleUp),
+      memory: { recommendations: [], moves: [moved(61, 600, 0), moved(60, 50, 0), moved(30, 100, 0)] },
+      replicas: 3,
+      actions: [shed(0, 500)],
+      events: ['Normal/Rebalancing'],
+      moves: [moved(30, 100, 0), moved(0, 500, 0)],
+    },
+    {
+      name: 'waits for a move of the last seconds to show in the loads before the next',
+      observation: observe(afterScaleUp),
+      memory: { recommendations: [], moves: [moved(SETTLE_MS / SECOND - 1, 100, 0)] },
+      replicas: 3,
+      actions: [],
+      events: [],
+      conditions: { Rebalancing: ['True', 'Settling'] },
+    },
+    {
+      name: 'waits for a new node to be ready before moving sessions to it',
+      observation: observe([14_000, 14_000, { ready: false }]),
+      replicas: 3,
+      actions: [],
+      events: [],
+      conditions: { Rebalancing: ['False', 'NodesNotReady'] },
+    },
+    {
+      name: 'moves nothing while scaling',
+      observation: observe([30_000, 3_000]),
+      replicas: 4,
+      actions: [],
+      events: ['Normal/ScaledUp'],
+      conditions: { Rebalancing: ['False', 'Scaling'] },
+    },
+    {
+      name: 'moves nothing when the nodes are balanced',
+      observation: observe([9_500, 9_000, 9_300]),
+      replicas: 3,
+      actions: [],
+      events: [],
+      conditions: { Rebalancing: ['False', 'Balanced'] },
+    },
+    {
+      name: 'moves nothing when rebalancing is off (0 a minute)',
+      observation: observe(afterScaleUp, {
+        spec: { rebalance: { maxSessionsMovedPerMinute: 0, imbalanceThreshold: 0.2 } },
+      }),
+      replicas: 3,
+      actions: [],
+      events: [],
+      conditions: { Rebalancing: ['False', 'Disabled'] },
+    },
+    {
+      name: 'paces sheds at the policy per second, at least 1',
+      observation: observe(afterScaleUp, {
+        spec: { rebalance: { maxSessionsMovedPerMinute: 30, imbalanceThreshold: 0.2 } },
+      }),
+      replicas: 3,
+      actions: [shed(0, 30, 1)],
+      events: ['Normal/Rebalancing'],
+    },
+    {
+      name: 'moves nothing without an admin token, and says why',
+      observation: observe(afterScaleUp, { canMove: false }),
+      replicas: 3,
+      actions: [],
+      events: [],
+      conditions: { Rebalancing: ['False', 'NoAdminToken'], Degraded: ['True', 'NoAdminToken'] },
+    },
+  ])('$name', (c) => {
+    check(c);
+  });
+
+  it('says in the Degraded condition why rebalancing is off without an admin token', () => {
+    const d = decide(observe(afterScaleUp, { canMove: false }), emptyMemory(), NOW);
+    expect(condition(d, 'Degraded')?.message).toMatch(/admin token.*not rebalanced/);
+  });
+});
+
+describe('decide: rollouts', () => {
+  const rolling = (nodes: (N | null)[], o: { canMove?: boolean; replicas?: number } = {}) =>
+    observe(nodes, { updateRevision: 'r2', ...o });
+
+  it.each<Case>([
+    {
+      name: 'drains the highest node on an old revision first, and nothing else moves',
+      observation: rolling([9_000, 15_000, 4_000]),
+      replicas: 3,
+      actions: [drain(2)],
+      events: ['Normal/RollingNode'],
+      conditions: { Rebalancing: ['True', 'RollingUpdate'] },
+    },
+    {
+      name: 'waits while that node drains (and does not undrain it)',
+      observation: rolling([13_000, 13_000, { c: 1_000, draining: true }]),
+      replicas: 3,
+      actions: [],
+      events: [],
+      conditions: { Rebalancing: ['True', 'RollingUpdate'] },
+    },
+    {
+      name: 'restarts the node once it is drained',
+      observation: rolling([13_500, 13_500, { draining: true }]),
+      replicas: 3,
+      actions: [restart(2)],
+      events: ['Normal/RollingNode'],
+    },
+    {
+      name: 'waits while the restarted pod is missing',
+      observation: rolling([13_500, 13_500, null]),
+      replicas: 3,
+      actions: [],
+      events: [],
+    },
+    {
+      name: 'waits while the restarted node is not ready',
+      observation: rolling([13_500, 13_500, { ready: false, revision: 'r2' }]),
+      replicas: 3,
+      actions: [],
+      events: [],
+    },
+    {
+      name: 'then drains the next node',
+      observation: rolling([13_500, 13_500, { c: 0, revision: 'r2' }]),
+      replicas: 3,
+      actions: [drain(1)],
+      events: ['Normal/RollingNode'],
+    },
+    {
+      name: 'is done when every node runs the new revision: rebalancing resumes',
+      observation: rolling([
+        { c: 14_000, revision: 'r2' },
+        { c: 14_000, revision: 'r2' },
+        { c: 0, revision: 'r2' },
+      ]),
+      replicas: 3,
+      actions: [shed(0, 600)],
+      events: ['Normal/Rebalancing'],
+    },
+    {
+      name: 'waits for scaling to finish',
+      observation: rolling([15_000, 15_000]),
+      replicas: 3,
+      actions: [],
+      events: ['Normal/ScaledUp'],
+      conditions: { Rebalancing: ['False', 'Scaling'] },
+    },
+    {
+      name: 'restarts without draining when there is no admin token',
+      observation: rolling([9_000, 9_000, 9_000], { canMove: false }),
+      replicas: 3,
+      actions: [restart(2)],
+      events: ['Normal/RollingNode'],
+    },
+  ])('$name', (c) => {
+    check(c);
+  });
+});
+
+describe('decide: status', () => {
+  it('reports replicas, ready replicas, connections, the reporting nodes, the selector and the generation', () => {
     const d = decide(
-      { cluster: cluster({ minReplicas: 2 }), nodes: [], canMoveSessions: true },
+      observe([5_000, { c: 6_000, draining: true }, { ready: false }], { replicas: 3 }),
       emptyMemory(),
       NOW,
     );
-    expect(d.replicas).toBe(2);
-    expect(d.objects.map((o) => o.kind).sort()).toEqual(
-      ['ConfigMap', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'StatefulSet'].sort(),
-    );
-    expect(d.actions).toEqual([]);
-  });
-
-  it('scales up at once when the connections exceed the target, with an event', () => {
-    const d = decide(observe(cluster(), [node(0, 25)]), emptyMemory(), NOW);
-    expect(d.replicas).toBe(3);
-    expect(d.events.map((e) => e.reason)).toContain('ScaledUp');
-    expect(d.status.conditions?.find((c) => c.type === 'Scaling')).toMatchObject({
-      status: 'True',
-      reason: 'ScalingUp',
+    const { conditions, ...rest } = d.status;
+    expect(rest).toEqual({
+      replicas: 3,
+      readyReplicas: 2,
+      connections: 11_000,
+      nodes: [
+        { name: 'chat-0', ordinal: 0, nodeId: 0, url: url(0), connections: 5_000, draining: false },
+        { name: 'chat-1', ordinal: 1, nodeId: 1, url: url(1), connections: 6_000, draining: true },
+      ],
+      selector:
+        'app.kubernetes.io/name=chat-node,app.kubernetes.io/instance=chat,app.kubernetes.io/managed-by=chatplatform-operator',
+      observedGeneration: 7,
     });
+    expect(conditions?.map((c) => c.type)).toEqual(['Ready', 'Scaling', 'Rebalancing', 'Degraded']);
+    for (const c of conditions ?? []) {
+      expect(c.observedGeneration).toBe(7);
+      expect(c.reason).toMatch(/^[A-Z][A-Za-z]*$/);
+      expect(c.message.length).toBeGreaterThan(0);
+    }
   });
 
-  it('drains the highest ordinal first and keeps the replicas until it is drained', () => {
-    const d = decide(observe(cluster(), [node(0, 4), node(1, 3), node(2, 2)]), emptyMemory(), NOW);
-    expect(kinds(d)).toEqual(['drain:2', 'drain:1']);
-    expect(d.replicas).toBe(3);
-    expect(d.events.map((e) => e.reason)).toEqual(['ScalingDown']);
+  it('reports 0 replicas before the StatefulSet exists', () => {
+    const d = decide(observe([], { replicas: null }), emptyMemory(), NOW);
+    expect(d.status).toMatchObject({ replicas: 0, readyReplicas: 0, connections: 0, nodes: [] });
   });
 
-  it('lowers the replicas past nodes that are drained and empty', () => {
-    const nodes = [node(0, 9), node(1, 0, { draining: true }), node(2, 0, { draining: true })];
-    const d = decide(observe(cluster(), nodes), emptyMemory(), NOW);
-    expect(d.replicas).toBe(1);
-    expect(d.events.map((e) => e.reason)).toContain('ScaledDown');
-  });
-
-  it('follows spec.replicas (kubectl scale, an HPA), clamped to min and max', () => {
-    expect(
-      decide(
-        observe(cluster({ replicas: 4 }), [node(0, 0), node(1, 0), node(2, 0), node(3, 0)]),
-        emptyMemory(),
-        NOW,
-      ).replicas,
-    ).toBe(4);
-    expect(decide(observe(cluster({ replicas: 9 }), [node(0, 0)]), emptyMemory(), NOW).replicas).toBe(5);
-  });
-
-  it('sheds from the loaded node toward the average once the new nodes are ready', () => {
-    const d = decide(observe(cluster(), [node(0, 25), node(1, 0), node(2, 0)]), emptyMemory(), NOW);
-    expect(d.replicas).toBe(3);
-    expect(d.actions).toEqual([{ kind: 'shed', ordinal: 0, url: 'http://n0', count: 16, ratePerSec: 10 }]);
-    expect(d.memory.moves).toEqual([{ at: NOW, count: 16, ordinal: 0 }]);
-    expect(d.status.conditions?.find((c) => c.type === 'Rebalancing')?.status).toBe('True');
-  });
-
-  it('waits for a new node to be ready before moving sessions', () => {
-    const d = decide(
-      observe(cluster(), [node(0, 25), node(1, 0), node(2, 0, { ready: false })]),
-      emptyMemory(),
-      NOW,
-    );
-    expect(d.actions).toEqual([]);
-  });
-
-  it('moves nothing more while the last moves settle, and never past the budget of the minute', () => {
-    const nodes = [node(0, 25), node(1, 0), node(2, 0)];
-    const settling: Memory = {
-      recommendations: [],
-      moves: [{ at: NOW - SETTLE_MS + 1, count: 16, ordinal: 0 }],
+  it('keeps lastTransitionTime of a condition whose status did not change, and moves the others', () => {
+    const before: ChatClusterStatus = {
+      conditions: [
+        { type: 'Ready', status: 'True', reason: 'NodesReady', message: '', lastTransitionTime: EARLIER },
+        { type: 'Scaling', status: 'True', reason: 'ScalingUp', message: '', lastTransitionTime: EARLIER },
+        { type: 'Rebalancing', status: 'False', reason: 'Scaling', message: '', lastTransitionTime: EARLIER },
+        { type: 'Degraded', status: 'False', reason: 'AsExpected', message: '', lastTransitionTime: EARLIER },
+      ],
     };
-    expect(decide(observe(cluster(), nodes), settling, NOW).actions).toEqual([]);
-    const spent: Memory = { recommendations: [], moves: [{ at: NOW - 30_000, count: 595, ordinal: 0 }] };
-    expect(decide(observe(cluster(), nodes), spent, NOW).actions).toEqual([
-      { kind: 'shed', ordinal: 0, url: 'http://n0', count: 5, ratePerSec: 10 },
-    ]);
-  });
-
-  it('without an admin token drains nothing, lowers replicas directly and says Degraded', () => {
-    const d = decide(observe(cluster(), [node(0, 4), node(1, 3), node(2, 2)], false), emptyMemory(), NOW);
-    expect(d.actions).toEqual([]);
-    expect(d.replicas).toBe(1);
-    expect(d.status.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({
-      status: 'True',
-      reason: 'NoAdminToken',
+    const d = decide(observe([9_500, 9_000, 9_300], { status: before }), emptyMemory(), NOW);
+    const times = Object.fromEntries(
+      (d.status.conditions ?? []).map((c) => [c.type, [c.status, c.lastTransitionTime]]),
+    );
+    expect(times).toEqual({
+      Ready: ['True', EARLIER],
+      Scaling: ['False', new Date(NOW).toISOString()],
+      // Same status, another reason: the transition time stays.
+      Rebalancing: ['False', EARLIER],
+      Degraded: ['False', EARLIER],
     });
   });
 
-  it('rolls a node on an old revision: drains it, then restarts its pod once empty', () => {
-    const draining = decide(
-      observe(cluster(), [node(0, 8), node(1, 8, { revision: 'r0' })]),
-      emptyMemory(),
-      NOW,
-    );
-    expect(kinds(draining)).toEqual(['drain:1']);
-    const drained = decide(
-      observe(cluster(), [node(0, 16), node(1, 0, { revision: 'r0', draining: true })]),
-      emptyMemory(),
-      NOW,
-    );
-    expect(drained.actions).toEqual([{ kind: 'restart', ordinal: 1, podName: 'c-1' }]);
+  it('gives every condition the current time when there was none before', () => {
+    const d = decide(observe([9_500, 9_000, 9_300]), emptyMemory(), NOW);
+    for (const c of d.status.conditions ?? []) expect(c.lastTransitionTime).toBe(new Date(NOW).toISOString());
   });
+});
 
-  it('keeps a condition’s lastTransitionTime while its status does not change', () => {
-    const first = decide(observe(cluster(), [node(0, 5)]), emptyMemory(), NOW);
-    const again = decide(observe(cluster({}, first.status), [node(0, 5)]), emptyMemory(), NOW + 60_000);
-    const ready = (d: typeof first) => d.status.conditions?.find((c) => c.type === 'Ready');
-    expect(ready(again)?.lastTransitionTime).toBe(ready(first)?.lastTransitionTime);
-    expect(ready(first)?.lastTransitionTime).toBe(new Date(NOW).toISOString());
-  });
+describe('decide: purity', () => {
+  const deepFreeze = <T>(o: T): T => {
+    if (o && typeof o === 'object') {
+      for (const v of Object.values(o)) deepFreeze(v);
+      Object.freeze(o);
+    }
+    return o;
+  };
 
-  it('reports the nodes, connections and selector in the status, and never changes its inputs', () => {
-    const memory: Memory = { recommendations: [{ at: NOW - 1000, replicas: 1 }], moves: [] };
-    const frozen = JSON.stringify(memory);
-    const d = decide(observe(cluster(), [node(0, 7), node(1, 2)]), memory, NOW);
-    expect(JSON.stringify(memory)).toBe(frozen);
-    expect(d.status).toMatchObject({ replicas: 2, readyReplicas: 2, connections: 9, observedGeneration: 3 });
-    expect(d.status.nodes?.map((n) => [n.name, n.connections])).toEqual([
-      ['c-0', 7],
-      ['c-1', 2],
-    ]);
-    expect(d.status.selector).toContain('app.kubernetes.io/instance=c');
+  it.each([
+    {
+      name: 'a rebalance',
+      observation: observe([14_000, 14_000, 0]),
+      memory: { recommendations: [], moves: [moved(61, 5)] },
+    },
+    { name: 'a scale-down', observation: observe([3_000, 3_000, 3_000, 3_000]), memory: emptyMemory() },
+    {
+      name: 'a rollout',
+      observation: observe([13_500, 13_500, { draining: true }], { updateRevision: 'r2' }),
+      memory: { recommendations: [{ at: NOW - 1_000, replicas: 3 }], moves: [] },
+    },
+  ])('does not mutate its inputs in $name, and gives the same decision twice', ({ observation, memory }) => {
+    const copy = structuredClone({ observation, memory });
+    deepFreeze(observation);
+    deepFreeze(memory);
+    const a = decide(observation, memory, NOW);
+    const b = decide(observation, memory, NOW);
+    expect({ observation, memory }).toEqual(copy);
+    expect(a).toEqual(b);
+    expect(a.memory).not.toBe(memory);
   });
 });

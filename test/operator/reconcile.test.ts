@@ -16,6 +16,7 @@ import {
   KubernetesObjectApi,
   PatchStrategy,
   PolicyV1Api,
+  RbacAuthorizationV1Api,
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,7 +31,8 @@ import {
   PLURAL,
   VERSION,
 } from '../../operator/chatcluster-schema.ts';
-import { Gatherer } from '../../operator/gather.ts';
+import { Gatherer, type LoadSource, RegistryLoads } from '../../operator/gather.ts';
+import { operatorRules } from '../../operator/rbac.ts';
 import { Reconciler } from '../../operator/reconciler.ts';
 import { until } from '../helpers/recorder.ts';
 
@@ -43,9 +45,26 @@ describe('the reconciler against a real API server', () => {
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
   let reconciler: Reconciler;
+  /** Status writes the reconciler sent (its CustomObjectsApi counts them). */
+  let statusWrites = 0;
   const ref = (name: string) => ({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, name });
   const read = async (name: string) => (await custom.getNamespacedCustomObject(ref(name))) as ChatCluster;
-  const reconcile = async (name: string) => reconciler.reconcile(await read(name));
+  const reconcile = async (name: string) => reconciler.reconcileOnce(ns, name);
+  const reconcilerWith = (loads: LoadSource = async () => []) => {
+    const log = silentLogger();
+    const counting = Object.create(custom) as CustomObjectsApi;
+    counting.patchNamespacedCustomObjectStatus = (...args) => {
+      statusWrites++;
+      return custom.patchNamespacedCustomObjectStatus(...args);
+    };
+    return new Reconciler({
+      custom: counting,
+      gatherer: new Gatherer({ apps, core, loads }),
+      applier: new Applier({ objects: KubernetesObjectApi.makeApiClient(kc), custom: counting, core, log }),
+      log,
+      namespace: ns,
+    });
+  };
 
   beforeAll(async () => {
     if (!existsSync(KUBECONFIG)) throw new Error(`${KUBECONFIG} is missing: run npm run k8s:up`);
@@ -66,14 +85,7 @@ describe('the reconciler against a real API server', () => {
       namespace: ns,
       body: { metadata: { name: 'chat-auth' }, stringData: { jwt: 'j'.repeat(40), admin: 'a'.repeat(40) } },
     });
-    const log = silentLogger();
-    reconciler = new Reconciler({
-      custom,
-      gatherer: new Gatherer({ apps, core, loads: async () => [] }),
-      applier: new Applier({ objects: KubernetesObjectApi.makeApiClient(kc), custom, core, log }),
-      log,
-      namespace: ns,
-    });
+    reconciler = reconcilerWith();
     await until('the CRD is served', async () =>
       custom
         .listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns })
@@ -86,6 +98,7 @@ describe('the reconciler against a real API server', () => {
   });
 
   async function create(name: string, more: Record<string, unknown> = {}): Promise<void> {
+    const { redis, ...rest } = more;
     await custom.createNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
@@ -99,13 +112,13 @@ describe('the reconciler against a real API server', () => {
           image: 'chat-platform/chat-node:test',
           minReplicas: 2,
           nats: { url: 'nats://nats:4222' },
-          redis: { url: 'redis://redis:6379' },
+          redis: redis ?? { url: 'redis://redis:6379' },
           cassandra: { contactPoints: ['cassandra-0.cassandra:9042'] },
           auth: {
             jwtSecretRef: { name: 'chat-auth', key: 'jwt' },
             adminTokenRef: { name: 'chat-auth', key: 'admin' },
           },
-          ...more,
+          ...rest,
         },
       },
     });
@@ -170,6 +183,7 @@ describe('the reconciler against a real API server', () => {
         core.readNamespacedService({ name: 'alpha', namespace: ns }),
         core.readNamespacedService({ name: 'alpha-nodes', namespace: ns }),
         core.readNamespacedServiceAccount({ name: 'alpha-node', namespace: ns }),
+        kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: 'alpha', namespace: ns }),
       ]);
       return [
         ...owned.map((o) => o.metadata?.resourceVersion),
@@ -177,21 +191,105 @@ describe('the reconciler against a real API server', () => {
       ];
     };
     const before = await versions();
+    statusWrites = 0;
     await reconcile('alpha');
     await reconcile('alpha');
     expect(await versions()).toEqual(before);
+    expect(statusWrites).toBe(0);
     // A fresh operator (a new leader, nothing cached) sends every object again: still no change.
-    const log = silentLogger();
-    const fresh = new Reconciler({
-      custom,
-      gatherer: new Gatherer({ apps, core, loads: async () => [] }),
-      applier: new Applier({ objects: KubernetesObjectApi.makeApiClient(kc), custom, core, log }),
-      log,
-      namespace: ns,
-    });
-    await fresh.reconcile(await read('alpha'));
+    await reconcilerWith().reconcileOnce(ns, 'alpha');
     expect(await versions()).toEqual(before);
+    expect(statusWrites).toBe(0);
   });
+
+  it('reconciles within seconds when the node registry cannot be reached', async () => {
+    // Nothing listens on port 1: without a bound the registry's connect timeout (10 s) would hold
+    // every reconcile of this cluster.
+    await create('beta', { redis: { url: 'redis://127.0.0.1:1' } });
+    const loads = new RegistryLoads(silentLogger());
+    try {
+      const started = Date.now();
+      await reconcilerWith(loads.loads).reconcileOnce(ns, 'beta');
+      expect(Date.now() - started).toBeLessThan(5000);
+      const sts = await apps.readNamespacedStatefulSet({ name: 'beta', namespace: ns });
+      expect(sts.spec?.replicas).toBe(2);
+    } finally {
+      await loads.close();
+      await custom.deleteNamespacedCustomObject(ref('beta'));
+    }
+  });
+
+  it('needs no more than the ClusterRole that rbac.ts declares', async () => {
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const role = `chat-operator-${ns}`;
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'operator' } } });
+    await rbac.createClusterRole({ body: { metadata: { name: role }, rules: operatorRules() } });
+    try {
+      await rbac.createClusterRoleBinding({
+        body: {
+          metadata: { name: role },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+          subjects: [{ kind: 'ServiceAccount', name: 'operator', namespace: ns }],
+        },
+      });
+      const token = await core.createNamespacedServiceAccountToken({
+        namespace: ns,
+        name: 'operator',
+        body: { spec: { audiences: [], expirationSeconds: 600 } },
+      });
+      const server = kc.getCurrentCluster();
+      if (!server || !token.status?.token) throw new Error('no cluster or no token');
+      const limited = new KubeConfig();
+      limited.loadFromOptions({
+        clusters: [server],
+        users: [{ name: 'operator', token: token.status.token }],
+        contexts: [{ name: 'operator', cluster: server.name, user: 'operator' }],
+        currentContext: 'operator',
+      });
+      await create('gamma');
+      const results: string[] = [];
+      const log = silentLogger();
+      const asOperator = new Reconciler({
+        custom: limited.makeApiClient(CustomObjectsApi),
+        gatherer: new Gatherer({
+          apps: limited.makeApiClient(AppsV1Api),
+          core: limited.makeApiClient(CoreV1Api),
+          loads: async () => [],
+        }),
+        applier: new Applier({
+          objects: KubernetesObjectApi.makeApiClient(limited),
+          custom: limited.makeApiClient(CustomObjectsApi),
+          core: limited.makeApiClient(CoreV1Api),
+          log,
+        }),
+        log,
+        namespace: ns,
+        onReconciled: (c, result) => results.push(`${c.metadata.name} ${result}`),
+      });
+      // RBAC reaches the authorizer's cache shortly after the binding is made.
+      await until(
+        'the operator’s identity reconciles',
+        async () => {
+          results.length = 0;
+          await asOperator.reconcileAll();
+          return results.length > 0 && results.every((r) => r.endsWith(' ok'));
+        },
+        20_000,
+      );
+      expect(results).toContain('gamma ok');
+      expect((await apps.readNamespacedStatefulSet({ name: 'gamma', namespace: ns })).spec?.replicas).toBe(2);
+      expect((await read('gamma')).status?.observedGeneration).toBe(1);
+      const events = await core.listNamespacedEvent({
+        namespace: ns,
+        fieldSelector: 'involvedObject.name=gamma',
+      });
+      expect(events.items.map((e) => e.reason)).toContain('ScaledUp');
+    } finally {
+      await rbac.deleteClusterRoleBinding({ name: role }).catch(() => {});
+      await rbac.deleteClusterRole({ name: role }).catch(() => {});
+      await custom.deleteNamespacedCustomObject(ref('gamma')).catch(() => {});
+    }
+  }, 40_000);
 
   it('follows the scale subresource, as kubectl scale and an HPA use it', async () => {
     await custom.patchNamespacedCustomObjectScale(
