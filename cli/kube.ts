@@ -1,0 +1,167 @@
+/**
+ * ChatClusters through the Kubernetes API: which kubeconfig to use, the few calls chatctl makes, and
+ * API failures turned into messages that say what to do.
+ */
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import {
+  ApiException,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { type ChatCluster, CRD_NAME, GROUP, PLURAL, VERSION } from '../operator/chatcluster-schema.ts';
+import { CliError, reason, UsageError } from './errors.ts';
+
+/** The kubeconfig to read: `--kubeconfig`, else the first existing file of KUBECONFIG, else ~/.kube/config. */
+export function kubeconfigPath(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  exists: (path: string) => boolean = existsSync,
+): string {
+  if (flag) return flag;
+  const listed = (env.KUBECONFIG ?? '').split(delimiter).filter((p) => p !== '');
+  if (listed.length > 0) return listed.find(exists) ?? listed[0]!;
+  return join(env.HOME ?? env.USERPROFILE ?? '.', '.kube', 'config');
+}
+
+export interface KubeOptions {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+}
+
+/** The ChatCluster calls of chatctl, on one API server. */
+export class ClusterApi {
+  /** The namespace `-n` names, else the context's, else `default`. */
+  readonly namespace: string;
+  /** The API server's URL, for messages. */
+  readonly server: string;
+  private readonly custom: CustomObjectsApi;
+
+  constructor(kc: KubeConfig, namespace?: string) {
+    const context = kc.getContextObject(kc.getCurrentContext());
+    this.namespace = namespace ?? context?.namespace ?? 'default';
+    this.server = kc.getCurrentCluster()?.server ?? '(no server in the kubeconfig)';
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  /** Reads the kubeconfig the options and environment name (see kubeconfigPath). */
+  static open(options: KubeOptions, env: Readonly<Record<string, string | undefined>>): ClusterApi {
+    const path = kubeconfigPath(options.kubeconfig, env);
+    if (!existsSync(path)) {
+      throw new UsageError(`no kubeconfig at ${path}: pass --kubeconfig <file> or set KUBECONFIG`);
+    }
+    const kc = new KubeConfig();
+    try {
+      kc.loadFromFile(path);
+    } catch (err) {
+      throw new CliError(`cannot read the kubeconfig ${path}: ${reason(err)}`, { cause: err });
+    }
+    if (options.context) {
+      if (!kc.getContextObject(options.context)) {
+        const known = kc.getContexts().map((c) => c.name);
+        throw new UsageError(
+          `no context "${options.context}" in ${path} (it has: ${known.join(', ') || 'none'})`,
+        );
+      }
+      kc.setCurrentContext(options.context);
+    }
+    if (!kc.getCurrentCluster()) {
+      throw new UsageError(`${path} names no current cluster: pass --context or fix current-context`);
+    }
+    return new ClusterApi(kc, options.namespace);
+  }
+
+  /** The ChatClusters of `namespace`, or of every namespace when it is `undefined`. */
+  async list(namespace: string | undefined): Promise<ChatCluster[]> {
+    const what = namespace ? `ChatClusters in namespace ${namespace}` : 'ChatClusters';
+    const list = (await this.call(what, () =>
+      namespace
+        ? this.custom.listNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            namespace,
+            plural: PLURAL,
+          })
+        : this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
+    )) as { items: ChatCluster[] };
+    return list.items;
+  }
+
+  async get(namespace: string, name: string): Promise<ChatCluster> {
+    return (await this.call(`ChatCluster ${namespace}/${name}`, () =>
+      this.custom.getNamespacedCustomObject(this.ref(namespace, name)),
+    )) as ChatCluster;
+  }
+
+  /** Sets spec.replicas through the scale subresource (as `kubectl scale` does); returns the Scale. */
+  async scale(namespace: string, name: string, replicas: number): Promise<{ spec?: { replicas?: number } }> {
+    return (await this.call(`ChatCluster ${namespace}/${name}`, () =>
+      this.custom.patchNamespacedCustomObjectScale(
+        { ...this.ref(namespace, name), body: { spec: { replicas } }, fieldManager: 'chatctl' },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+    )) as { spec?: { replicas?: number } };
+  }
+
+  private ref(namespace: string, name: string) {
+    return { group: GROUP, version: VERSION, namespace, plural: PLURAL, name };
+  }
+
+  private async call(what: string, fn: () => Promise<unknown>): Promise<unknown> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw kubeError(err, what, this.server);
+    }
+  }
+}
+
+/** The message of an API server's error body (a Status), if it has one. */
+function statusMessage(err: ApiException<unknown>): string {
+  const body = typeof err.body === 'string' ? safeParse(err.body) : err.body;
+  const message = (body as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message : `HTTP ${err.code}`;
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text.slice(0, 200) };
+  }
+}
+
+/** A failed API call as a CliError that says what to do. */
+export function kubeError(err: unknown, what: string, server: string): CliError {
+  if (!(err instanceof ApiException)) {
+    return new CliError(
+      `cannot reach the Kubernetes API server at ${server}: ${reason(err)}. Is the cluster up, and is this ` +
+        'the right kubeconfig (--kubeconfig, KUBECONFIG)? For the local test server: npm run k8s:up',
+      { cause: err },
+    );
+  }
+  const message = statusMessage(err);
+  switch (err.code) {
+    case 401:
+      return new CliError(`the API server at ${server} did not accept your credentials: ${message}`, {
+        cause: err,
+      });
+    case 403:
+      return new CliError(
+        `not allowed to read or change ${what}: ${message}. Ask for access to ${CRD_NAME} (get, list; patch on chatclusters/scale to scale)`,
+        { cause: err },
+      );
+    case 404:
+      return new CliError(
+        /could not find the requested resource/.test(message)
+          ? `the API server at ${server} does not serve ${CRD_NAME}: install the CRD (kubectl apply -f crds/, or helm install the chat-operator chart)`
+          : `${what} not found (${message}); list them with: chatctl clusters -A`,
+        { cause: err },
+      );
+    default:
+      return new CliError(`${what}: the API server answered ${err.code}: ${message}`, { cause: err });
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * chatctl's command tree: one registration per command group (cli/commands/), and `run`, which turns
+ * every outcome into an exit code: 0 ok, 1 failed, 2 usage.
+ */
+import { Command, CommanderError } from 'commander';
+import pkg from '../package.json' with { type: 'json' };
+import { registerChatCommands } from './commands/chat.ts';
+import { registerClusterCommands } from './commands/clusters.ts';
+import { registerNodeCommands } from './commands/nodes.ts';
+import type { CliContext } from './context.ts';
+import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, reason } from './errors.ts';
+
+const OVERVIEW = `
+Commands by what they talk to:
+  Kubernetes API   clusters, status, scale         (--kubeconfig, KUBECONFIG, ~/.kube/config)
+  node admin API   nodes, drain, undrain, shed     (--admin-token or CHATCTL_ADMIN_TOKEN)
+  chat API         chat, send, history             (--url or CHATCTL_URL, --user, --password)
+
+Examples:
+  $ chatctl clusters -A
+  $ chatctl status chat -n chat
+  $ chatctl scale chat 5 -n chat
+  $ chatctl nodes --redis-url redis://127.0.0.1:16379
+  $ chatctl drain http://10.0.0.7:8080 --admin-token "$TOKEN"
+  $ chatctl chat --user alice --password secret --create --to <userId>
+
+Exit codes: 0 ok, 1 failed, 2 wrong usage. \`chatctl <command> --help\` describes each command.
+`;
+
+/** The program with every command registered; commands reach the outside world only through `ctx`. */
+export function createProgram(ctx: CliContext): Command {
+  const program = new Command('chatctl')
+    .description(
+      'Operate a chat platform: ChatClusters on Kubernetes, chat nodes and their sessions, and chat itself.',
+    )
+    .version(pkg.version, '-V, --version')
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({
+      writeOut: (text) => ctx.out(text.replace(/\n$/, '')),
+      writeErr: (text) => ctx.err(text.replace(/\n$/, '')),
+    })
+    .addHelpText('after', OVERVIEW);
+  registerClusterCommands(program, ctx);
+  registerNodeCommands(program, ctx);
+  registerChatCommands(program, ctx);
+  // Every subcommand reports usage errors through run() instead of exiting by itself.
+  for (const command of [program, ...program.commands]) {
+    command.exitOverride().showHelpAfterError('(add --help for usage)');
+  }
+  return program;
+}
+
+/** Runs chatctl with `args` (without `node` and the script); resolves with the exit code. */
+export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
+  const program = createProgram(ctx);
+  try {
+    await program.parseAsync([...args], { from: 'user' });
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander printed the message (or the help) already.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (err instanceof CliError) {
+      ctx.err(`chatctl: ${err.message}`);
+      return err.exitCode;
+    }
+    ctx.err(`chatctl: unexpected error: ${reason(err)}`);
+    if (err instanceof Error && err.stack) ctx.err(err.stack);
+    return EXIT_FAILED;
+  }
+}
