@@ -138,8 +138,17 @@ export async function startCluster(
   return cluster;
 }
 
-/** Deletes what a test cluster left in the shared services: its JetStream stream and its keyspace. */
+/**
+ * Deletes what a test cluster left in the shared services: its JetStream stream and its keyspace.
+ * Best effort: a service that is down (a chaos test) leaves them for `services:down` and a new start.
+ */
 async function dropClusterData(env: Record<string, string>): Promise<void> {
+  await dropStreamAndKeyspace(env).catch((err: Error) =>
+    console.warn(`test cluster ${env.CHAT_CLUSTER}: could not drop its stream or keyspace: ${err.message}`),
+  );
+}
+
+async function dropStreamAndKeyspace(env: Record<string, string>): Promise<void> {
   const nc = await connect({ servers: env.CHAT_NATS_URL! });
   try {
     const jsm = await jetstreamManager(nc);
