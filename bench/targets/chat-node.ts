@@ -1,0 +1,209 @@
+/**
+ * The chat node as a target: `node chat-node/main.ts` in its own process, on embedded backends (a
+ * fresh data dir) or on the real services of `.services/env` (its own cluster name and keyspace,
+ * dropped afterwards). Accounts are written through the node's own Store implementation (a sign-up
+ * over HTTP costs one scrypt hash, tens of ms of CPU, which would dominate the bench's set-up), and
+ * tokens are signed with the node's secret by the node's own Tokens class.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DUMMY_HASH } from '../../chat-node/chat/passwords.ts';
+import { Tokens } from '../../chat-node/chat/tokens.ts';
+import { SqliteStore } from '../../chat-node/embedded/sqlite-store.ts';
+import { createLogger } from '../../chat-node/logger.ts';
+import { CassandraStore } from '../../chat-node/real/cassandra-store.ts';
+import { randomId } from '../../common/ids.ts';
+import { freePort, spawnTracked, stopChild, waitFor } from '../lib/proc.ts';
+import type { Account } from '../loadgen/protocols.ts';
+import type { Target } from './types.ts';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+const MAIN = join(ROOT, 'chat-node', 'main.ts');
+
+/** The CHAT_* lines of `.services/env` (written by `npm run services:up`), or undefined. */
+export function servicesEnv(): Record<string, string> | undefined {
+  const file = join(ROOT, '.services', 'env');
+  if (!existsSync(file)) return undefined;
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
+export interface ChatNodeOptions {
+  durable?: boolean;
+  /** Extra CHAT_* settings. */
+  env?: Record<string, string>;
+  /** Extra node flags (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /** Share the secret and admin token of another node (a second node the clients may move to). */
+  peerOf?: ChatNodeTarget;
+}
+
+export interface ChatNodeTarget extends Target {
+  url: string;
+  secret: string;
+  adminToken: string;
+  cluster: string;
+  dataDir: string;
+}
+
+/** Settings of the bench's nodes: limits that would throttle the load generator are raised. */
+export const BENCH_ENV = {
+  CHAT_HOST: '127.0.0.1',
+  CHAT_LOG_LEVEL: 'warn',
+  CHAT_FRAMES_PER_SECOND: '100000',
+  CHAT_FRAME_BURST: '100000',
+  CHAT_SIGNUPS_PER_MINUTE: '1000000',
+  CHAT_LOGINS_PER_MINUTE: '1000000',
+  CHAT_CAPACITY: '100000',
+};
+
+export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTarget> {
+  const services = o.durable ? servicesEnv() : undefined;
+  if (o.durable && !services) throw new Error('.services/env is missing: run `npm run services:up`');
+  const secret = o.peerOf?.secret ?? randomBytes(32).toString('hex');
+  const adminToken = o.peerOf?.adminToken ?? randomBytes(16).toString('hex');
+  const cluster = o.peerOf?.cluster ?? `bench${randomBytes(3).toString('hex')}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'chat-bench-'));
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...(services ?? {}),
+    ...BENCH_ENV,
+    CHAT_PORT: String(port),
+    CHAT_DATA_DIR: dataDir,
+    CHAT_JWT_SECRET: secret,
+    CHAT_ADMIN_TOKEN: adminToken,
+    ...(o.durable
+      ? { CHAT_CLUSTER: cluster, CHAT_CASSANDRA_KEYSPACE: `chat_${cluster}`, CHAT_CASSANDRA_REPLICATION: '1' }
+      : {}),
+    ...o.env,
+  };
+  const proc = spawnTracked(process.execPath, [...(o.nodeArgs ?? []), MAIN], { env, cwd: dataDir });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      'the chat node to be ready',
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`chat node exited:\n${proc.logs.join('\n')}`);
+        return fetch(`${url}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+      },
+      90_000,
+    );
+  } catch (err) {
+    await stopChild(proc, 1000);
+    throw err;
+  }
+  const tokens = new Tokens(secret, 24 * 3600);
+  const keyspace = `chat_${cluster}`;
+  const sign = (userId: string) => tokens.sign({ userId, deviceId: randomId('d') });
+
+  const createAccounts = async (userIds: string[]): Promise<void> => {
+    const now = Date.now();
+    const record = (userId: string) => ({
+      userId,
+      username: userId,
+      passwordHash: DUMMY_HASH,
+      createdAt: now,
+    });
+    if (o.durable) {
+      const store = await CassandraStore.open({
+        contactPoints: services!.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
+        localDataCenter: services!.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
+        keyspace,
+        replication: 1,
+        log: createLogger({ level: 'warn' }),
+      });
+      try {
+        for (let i = 0; i < userIds.length; i += 64)
+          await Promise.all(userIds.slice(i, i + 64).map((u) => store.createUser(record(u))));
+      } finally {
+        await store.close();
+      }
+      return;
+    }
+    // The node has the file open too (WAL): one transaction, so one fsync for them all.
+    const store = new SqliteStore(dataDir);
+    const db = (store as unknown as { db: { exec(sql: string): void } }).db;
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      for (const u of userIds) await store.createUser(record(u));
+      db.exec('COMMIT');
+    } finally {
+      await store.close();
+    }
+  };
+
+  return {
+    id: o.durable ? 'durable' : 'embedded',
+    name: o.durable ? 'chat node (JetStream + Cassandra + Redis)' : 'chat node (embedded)',
+    endpoint: { kind: 'chat', wsUrl: `ws://127.0.0.1:${port}/v1/ws` },
+    pid: proc.pid,
+    url,
+    secret,
+    adminToken,
+    cluster,
+    dataDir,
+    async accounts(n) {
+      const ids = Array.from({ length: n }, () => randomId('u'));
+      await createAccounts(ids);
+      return Promise.all(ids.map(async (userId) => ({ userId, token: await sign(userId) })));
+    },
+    async identities(n) {
+      return Promise.all(
+        Array.from({ length: n }, async () => {
+          const userId = randomId('u');
+          return { userId, token: await sign(userId) } satisfies Account;
+        }),
+      );
+    },
+    async group(members) {
+      const res = await fetch(`${url}/v1/groups`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${members[0]!.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'bench', members: members.slice(1).map((m) => m.userId) }),
+      });
+      const body = (await res.json()) as { groupId?: string };
+      if (res.status !== 201 || !body.groupId)
+        throw new Error(`group: ${res.status} ${JSON.stringify(body)}`);
+      return body.groupId;
+    },
+    async stop() {
+      // SIGINT: the node drains for at most 2 s (the load generator has closed its sockets already).
+      await stopChild(proc, 10_000, 'SIGINT');
+      rmSync(dataDir, { recursive: true, force: true });
+      if (o.durable && !o.peerOf) await dropDurableState(services!, cluster).catch(() => {});
+    },
+  };
+}
+
+/** Drops the bench cluster's keyspace and JetStream stream, so runs leave nothing behind. */
+async function dropDurableState(services: Record<string, string>, cluster: string): Promise<void> {
+  const cassandra = (await import('cassandra-driver')).default;
+  const client = new cassandra.Client({
+    contactPoints: services.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
+    localDataCenter: services.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
+  });
+  try {
+    await client.execute(`DROP KEYSPACE IF EXISTS chat_${cluster}`);
+  } finally {
+    await client.shutdown();
+  }
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: services.CHAT_NATS_URL! });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(`CHAT_${cluster}`).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+}

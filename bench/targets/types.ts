@@ -1,0 +1,20 @@
+/** What a scenario needs from a target: its endpoint, its process, and accounts to connect with. */
+import type { Account, Endpoint } from '../loadgen/protocols.ts';
+
+export type TargetId = 'embedded' | 'durable' | 'relay' | 'centrifugo';
+
+export interface Target {
+  id: TargetId;
+  /** Human name for tables. */
+  name: string;
+  endpoint: Endpoint;
+  /** The server process (its RSS and CPU are measured). */
+  pid: number;
+  /** `n` accounts that exist on the target (messages can be addressed to them). */
+  accounts(n: number): Promise<Account[]>;
+  /** `n` connectable identities (tokens) that need not exist as accounts (idle connections). */
+  identities(n: number): Promise<Account[]>;
+  /** A group of these members (the first is the creator); its id. */
+  group(members: readonly Account[]): Promise<string>;
+  stop(): Promise<void>;
+}
