@@ -73,8 +73,8 @@ export interface ApplierDeps {
 export class Applier {
   private readonly d: ApplierDeps;
   private readonly clock: () => number;
-  /** object key → [JSON last applied, when]. */
-  private readonly applied = new Map<string, [string, number]>();
+  /** cluster (`<namespace>/<name>`) → object key → [JSON last applied, when]. */
+  private readonly applied = new Map<string, Map<string, [string, number]>>();
   /** cluster/reason/message → when recorded. */
   private readonly recorded = new Map<string, number>();
 
@@ -84,7 +84,10 @@ export class Applier {
   }
 
   async apply(cluster: ChatCluster, decision: Decision): Promise<void> {
-    for (const object of decision.objects) await this.applyObject(object);
+    const key = `${cluster.metadata.namespace ?? 'default'}/${cluster.metadata.name}`;
+    const applied = this.applied.get(key) ?? new Map<string, [string, number]>();
+    this.applied.set(key, applied);
+    for (const object of decision.objects) await this.applyObject(object, applied);
     await this.writeStatus(cluster, decision.status);
     const token = decision.actions.some((a) => a.kind !== 'restart')
       ? await this.adminToken(cluster)
@@ -95,14 +98,13 @@ export class Applier {
 
   /** Forgets what was applied for a cluster that is gone. */
   forget(namespace: string, name: string): void {
-    for (const key of this.applied.keys())
-      if (key.startsWith(`${namespace}/`) && key.includes(`/${name}`)) this.applied.delete(key);
+    this.applied.delete(`${namespace}/${name}`);
   }
 
-  private async applyObject(object: KubeObject): Promise<void> {
+  private async applyObject(object: KubeObject, applied: Map<string, [string, number]>): Promise<void> {
     const key = `${object.metadata.namespace}/${object.kind}/${object.metadata.name}`;
     const json = JSON.stringify(object);
-    const last = this.applied.get(key);
+    const last = applied.get(key);
     if (last && last[0] === json && this.clock() - last[1] < REAPPLY_MS) return;
     await this.d.objects.patch(
       object,
@@ -112,7 +114,7 @@ export class Applier {
       true,
       PatchStrategy.ServerSideApply,
     );
-    this.applied.set(key, [json, this.clock()]);
+    applied.set(key, [json, this.clock()]);
   }
 
   private async writeStatus(cluster: ChatCluster, status: Decision['status']): Promise<void> {

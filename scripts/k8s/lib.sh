@@ -69,13 +69,13 @@ build_binaries() {
 install_etcd() {
   command -v etcd >/dev/null && return
   log "installing etcd-server (apt-get; once per machine)"
-  as_root apt-get update -qq || die "apt-get update failed; install etcd-server by hand"
+  as_root apt-get -o DPkg::Lock::Timeout=300 update -qq || die "apt-get update failed; install etcd-server by hand"
   local policy=/usr/sbin/policy-rc.d ours_policy=0
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod +x "$policy"
     ours_policy=1
   fi
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends etcd-server \
+  DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends etcd-server \
     >/dev/null || die "apt-get install etcd-server failed"
   [ $ours_policy -eq 1 ] && as_root rm -f "$policy"
   command -v etcd >/dev/null || die "etcd-server installed, but no etcd on PATH"

@@ -56,11 +56,14 @@ spawn() {
 
 # wait_ready NAME PIDFILE PATTERN LOGFILE PROBE...: polls PROBE until it succeeds. Fails at once with
 # the log's tail when the process exits, and after $TIMEOUT_S seconds when it never gets ready.
+# The process was spawned just now, so it is ours by its pid alone: its command line may not match
+# PATTERN yet (between the fork and setsid's exec it is still this shell's), and once ready it does.
 wait_ready() {
-  local name="$1" pidfile="$2" pattern="$3" logfile="$4" start=$SECONDS
+  local name="$1" pidfile="$2" pattern="$3" logfile="$4" start=$SECONDS pid
   shift 4
+  pid="$(cat "$pidfile")"
   until "$@" >/dev/null 2>&1; do
-    if ! ours "$pidfile" "$pattern"; then
+    if ! alive "$pid"; then
       fail_with_log "$name exited while starting" "$logfile"
     fi
     if [ $((SECONDS - start)) -ge "$TIMEOUT_S" ]; then
@@ -68,6 +71,7 @@ wait_ready() {
     fi
     sleep 0.5
   done
+  ours "$pidfile" "$pattern" || fail_with_log "$name answered, but pid $pid is not a $pattern process" "$logfile"
 }
 
 fail_with_log() {

@@ -35,14 +35,14 @@ install_debian_packages() {
   wanted cassandra && ! command -v mvn >/dev/null && missing+=(maven)
   [ ${#missing[@]} -eq 0 ] && return
   log "installing ${missing[*]} (apt-get; once per machine)"
-  as_root apt-get update -qq || die "apt-get update failed; install ${missing[*]} by hand"
+  as_root apt-get -o DPkg::Lock::Timeout=300 update -qq || die "apt-get update failed; install ${missing[*]} by hand"
   # Debian starts a package's service on install; forbid it while installing, we run our own.
   local policy=/usr/sbin/policy-rc.d ours_policy=0
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod +x "$policy"
     ours_policy=1
   fi
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+  DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" \
     >/dev/null || die "apt-get install ${missing[*]} failed"
   [ $ours_policy -eq 1 ] && as_root rm -f "$policy"
   # A package's own service may have started anyway (no policy support): it listens on the default

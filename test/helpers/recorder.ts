@@ -1,4 +1,6 @@
-/** ChatClients that record what the app sees, and bounded polling, for cluster tests. */
+/** ChatClients that record what the app sees, for cluster tests (and `until`, re-exported). */
+export { until } from './until.ts';
+
 import { ChatClient, type ChatClientOptions, type Message, type PresenceInfo } from '../../client/index.ts';
 
 export interface Recorder {
@@ -18,18 +20,6 @@ export function recorder(baseUrl: string, token: string, more: Partial<ChatClien
   client.on('presence', (p) => r.presence.push(p));
   client.on('connected', ({ url }) => r.connectedTo.push(url));
   return r;
-}
-
-export async function until(
-  what: string,
-  fn: () => boolean | Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** The ids of `seen` from one sender, checked to hold no duplicate. */

@@ -6,15 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChatApi, ChatClient, type Message } from '../../client/index.ts';
 import { startTestNode, type TestNode } from '../helpers/node.ts';
+import { until } from '../helpers/until.ts';
 import { createUsers, type TestUser } from '../helpers/users.ts';
-
-async function until(what: string, fn: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A ChatClient that records every message the app sees. */
 function recordingClient(t: TestNode, user: TestUser) {

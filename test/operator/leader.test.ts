@@ -1,14 +1,11 @@
 /** Leader election on a real Lease (npm run k8s:up): one leader of two, handover on stop and on death. */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../chat-node/logger.ts';
 import { LeaderElector } from '../../operator/leader.ts';
+import { testKubeConfig } from '../helpers/kube.ts';
 import { until } from '../helpers/recorder.ts';
-
-const KUBECONFIG = join(import.meta.dirname, '..', '..', '.services', 'kubeconfig');
 
 describe('leader election on a Lease', () => {
   let kc: KubeConfig;
@@ -29,9 +26,7 @@ describe('leader election on a Lease', () => {
   };
 
   beforeAll(async () => {
-    if (!existsSync(KUBECONFIG)) throw new Error(`${KUBECONFIG} is missing: run npm run k8s:up`);
-    kc = new KubeConfig();
-    kc.loadFromFile(KUBECONFIG);
+    kc = testKubeConfig();
     ns = `lease-${randomBytes(3).toString('hex')}`;
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
   });

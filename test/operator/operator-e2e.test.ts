@@ -7,27 +7,18 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  ApiextensionsV1Api,
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatApi } from '../../client/index.ts';
-import { CRD_NAME, chatClusterCrd, GROUP, KIND, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
+import { GROUP, KIND, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { FakeKubelet } from '../helpers/fake-kubelet.ts';
+import { installChatClusterCrd, KUBECONFIG, testKubeConfig } from '../helpers/kube.ts';
 import { idsFrom, type Recorder, recorder, until } from '../helpers/recorder.ts';
 import { createUsers, type TestUser } from '../helpers/users.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const KUBECONFIG = join(ROOT, '.services', 'kubeconfig');
 const NAME = 'e2e';
 
 describe('the operator with real chat nodes', () => {
@@ -58,15 +49,7 @@ describe('the operator with real chat nodes', () => {
     `kubelet: ${kubelet.log.slice(-10).join(' | ')}; loads ${JSON.stringify(await loads().catch(() => []))}; operator: ${operatorLogs.slice(-15).join('\n')}`;
 
   beforeAll(async () => {
-    if (!existsSync(KUBECONFIG)) throw new Error(`${KUBECONFIG} is missing: run npm run k8s:up`);
-    kc = new KubeConfig();
-    kc.loadFromFile(KUBECONFIG);
-    await kc
-      .makeApiClient(ApiextensionsV1Api)
-      .patchCustomResourceDefinition(
-        { name: CRD_NAME, body: chatClusterCrd, fieldManager: 'chat-platform-tests', force: true },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-      );
+    kc = testKubeConfig();
     ns = `e2e-${randomBytes(3).toString('hex')}`;
     const core = kc.makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: ns } } });
@@ -80,16 +63,7 @@ describe('the operator with real chat nodes', () => {
         stringData: { jwt: nodes.env.CHAT_JWT_SECRET!, admin: nodes.adminToken },
       },
     });
-    await until('the CRD is served', async () => {
-      try {
-        await kc
-          .makeApiClient(CustomObjectsApi)
-          .listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL });
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    await installChatClusterCrd(kc, ns);
     await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
       group: GROUP,
       version: VERSION,

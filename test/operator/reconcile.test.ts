@@ -5,10 +5,7 @@
  * injected source here (the end-to-end test uses real nodes and the Redis registry).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import {
-  ApiextensionsV1Api,
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -22,21 +19,12 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../chat-node/logger.ts';
 import { Applier } from '../../operator/apply.ts';
-import {
-  type ChatCluster,
-  CRD_NAME,
-  chatClusterCrd,
-  GROUP,
-  KIND,
-  PLURAL,
-  VERSION,
-} from '../../operator/chatcluster-schema.ts';
+import { type ChatCluster, GROUP, KIND, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
 import { Gatherer, type LoadSource, RegistryLoads } from '../../operator/gather.ts';
 import { operatorRules } from '../../operator/rbac.ts';
 import { Reconciler } from '../../operator/reconciler.ts';
+import { installChatClusterCrd, testKubeConfig } from '../helpers/kube.ts';
 import { until } from '../helpers/recorder.ts';
-
-const KUBECONFIG = join(import.meta.dirname, '..', '..', '.services', 'kubeconfig');
 
 describe('the reconciler against a real API server', () => {
   let kc: KubeConfig;
@@ -67,15 +55,7 @@ describe('the reconciler against a real API server', () => {
   };
 
   beforeAll(async () => {
-    if (!existsSync(KUBECONFIG)) throw new Error(`${KUBECONFIG} is missing: run npm run k8s:up`);
-    kc = new KubeConfig();
-    kc.loadFromFile(KUBECONFIG);
-    await kc
-      .makeApiClient(ApiextensionsV1Api)
-      .patchCustomResourceDefinition(
-        { name: CRD_NAME, body: chatClusterCrd, fieldManager: 'chat-platform-tests', force: true },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-      );
+    kc = testKubeConfig();
     apps = kc.makeApiClient(AppsV1Api);
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
@@ -86,12 +66,7 @@ describe('the reconciler against a real API server', () => {
       body: { metadata: { name: 'chat-auth' }, stringData: { jwt: 'j'.repeat(40), admin: 'a'.repeat(40) } },
     });
     reconciler = reconcilerWith();
-    await until('the CRD is served', async () =>
-      custom
-        .listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns })
-        .then(() => true)
-        .catch(() => false),
-    );
+    await installChatClusterCrd(kc, ns);
   }, 60_000);
   afterAll(async () => {
     await core?.deleteNamespace({ name: ns }).catch(() => {});

@@ -9,6 +9,7 @@ import { silentLogger } from '../../chat-node/logger.ts';
 import { JetStreamBus } from '../../chat-node/real/jetstream-bus.ts';
 import { Snowflake, snowflakeTime } from '../../common/snowflake.ts';
 import { type NatsServer, startNatsServer } from '../helpers/nats-server.ts';
+import { until } from '../helpers/until.ts';
 
 const ids = new Snowflake(5);
 function envelope(text: string, dedupKey?: string): Envelope {
@@ -26,14 +27,6 @@ function envelope(text: string, dedupKey?: string): Envelope {
   };
   if (dedupKey) e.dedupKey = dedupKey;
   return e;
-}
-
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('JetStreamBus', () => {

@@ -8,16 +8,9 @@ import { leaseNodeId, type NodeIdLease } from '../../chat-node/real/node-id-leas
 import { RedisRegistry } from '../../chat-node/real/redis-registry.ts';
 import { servicesEnv } from '../helpers/cluster.ts';
 import { startRedisServer } from '../helpers/redis-server.ts';
+import { until } from '../helpers/until.ts';
 
 const TTL_MS = 400;
-
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Deletes the keys matching `pattern` (SCAN, not KEYS: the Redis is shared). */
 async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
