@@ -36,11 +36,15 @@ const program = new Command('bench')
   .option('--full', 'every scenario at full size')
   .addOption(new Option('--scenario <name...>', 'only these scenarios').choices([...SCENARIOS]))
   .option('--targets <list>', 'only these targets (embedded,relay,centrifugo)')
+  .option('--rates <list>', 'the open-loop rates (msgs/s) of the 1:1 and durable scenarios, e.g. 1000,2500')
   .option(
     '--out <dir>',
     'where to write results (default: bench/results for --full, bench/results/raw/quick otherwise)',
   )
-  .option('--profile', 'run the chat node of the 1:1 scenario with --cpu-prof (profiles under <out>/prof)')
+  .option(
+    '--profile',
+    'run the chat node of the 1:1 and durable scenarios with --cpu-prof (profiles under <out>/prof)',
+  )
   .parse();
 const opts = program.opts<{
   quick?: boolean;
@@ -49,7 +53,10 @@ const opts = program.opts<{
   targets?: string;
   out?: string;
   profile?: boolean;
+  rates?: string;
 }>();
+/** --rates, or the scenario's own steps. */
+const ratesOr = (steps: number[]): number[] => (opts.rates ? opts.rates.split(',').map(Number) : steps);
 const full = Boolean(opts.full);
 const mode = full ? 'full' : 'quick';
 const out = opts.out ?? join(ROOT, 'bench', 'results', ...(full ? [] : ['raw', 'quick']));
@@ -128,13 +135,15 @@ async function withTarget<T>(
   }
 }
 
-function starters(profileDir?: string): [TargetId, () => Promise<Target>][] {
+/** The chat node's flags for --profile: a CPU profile of the 1:1 and durable rate runs. */
+function profileArgs(): string[] {
+  return opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(out, 'prof')}`] : [];
+}
+
+function starters(profile = false): [TargetId, () => Promise<Target>][] {
   const list: [TargetId, () => Promise<Target>][] = [
     ['relay', startRelay],
-    [
-      'embedded',
-      () => startChatNode(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
-    ],
+    ['embedded', () => startChatNode(profile ? { nodeArgs: profileArgs() } : {})],
   ];
   if (targetWanted('centrifugo')) {
     const b = buildCentrifugo(log);
@@ -148,8 +157,8 @@ function starters(profileDir?: string): [TargetId, () => Promise<Target>][] {
 
 async function runOneToOne(): Promise<void> {
   log(`1:1 messages (${full ? '2,000' : '1,000'} connections)`);
-  const rates = full ? [1000, 2000, 5000, 10_000, 20_000, 40_000] : [1000, 4000];
-  for (const [id, start] of starters(opts.profile ? join(out, 'prof') : undefined)) {
+  const rates = ratesOr(full ? [1000, 2000, 5000, 10_000, 20_000, 40_000] : [1000, 4000]);
+  for (const [id, start] of starters(true)) {
     const r = await withTarget(id, start, (t) =>
       oneToOne(
         t,
@@ -179,14 +188,15 @@ async function runDurable(): Promise<void> {
   }
   log('durable mode (JetStream + Cassandra + Redis): 1:1 at 500 … 5,000 msgs/s, then sync on a fresh node');
   const start = () => startChatNode({ durable: true });
-  const r = await withTarget('durable', start, (t) =>
+  const profiled = () => startChatNode({ durable: true, nodeArgs: profileArgs() });
+  const r = await withTarget('durable', profiled, (t) =>
     oneToOne(
       t,
       {
         connections: 1000,
         maxMs: 0,
         window: 4,
-        rates: [500, 1000, 2500, 5000],
+        rates: ratesOr([500, 1000, 2500, 5000]),
         rateMs: 8000,
         warmupMs: 2000,
         textSize: 100,

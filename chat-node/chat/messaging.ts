@@ -31,6 +31,12 @@ export interface SendRequest {
 const MAX_MESSAGE_ID = (1n << 63n) - 1n;
 const clampId = (id: bigint): bigint => (id > MAX_MESSAGE_ID ? MAX_MESSAGE_ID : id);
 
+/** Most user ids kept in the existence cache. */
+const KNOWN_USERS_MAX = 100_000;
+
+/** Where a message goes: its conversation and the users whose devices get it. */
+type Route = { conversation: string; recipients: string[] };
+
 /** How long a sync or history read waits for the store writer to catch up. */
 const SETTLE_TIMEOUT_MS = 5000;
 
@@ -46,6 +52,8 @@ export class Messaging {
   private readonly metrics: Metrics;
   /** Sends in progress by dedup key, so that a retried id racing its original gets the same message. */
   private readonly inflight = new Map<string, Promise<Message>>();
+  /** Users known to exist (bounded; starts over when full). */
+  private readonly knownUsers = new Set<string>();
 
   constructor(deps: {
     store: Store;
@@ -68,12 +76,17 @@ export class Messaging {
     const text = validateText(req.text);
     const dedupKey =
       req.id === undefined ? undefined : `${sender.userId}/${sender.deviceId}/${String(req.id)}`;
-    if (dedupKey === undefined) return this.accept(sender, req, text, undefined);
+    if (dedupKey === undefined)
+      return this.accept(sender, req, text, undefined, await this.route(sender.userId, req));
     const pending = this.inflight.get(dedupKey);
     if (pending) return pending;
     const p = (async () => {
+      // The dedup lookup and the route are independent reads: one round trip of latency, not two.
+      // A resend of a stored message gets it back even if its route has changed since.
+      const routed = this.route(sender.userId, req);
+      routed.catch(() => {});
       const earlier = await this.store.messageByDedupKey(dedupKey);
-      return earlier ?? this.accept(sender, req, text, dedupKey);
+      return earlier ?? this.accept(sender, req, text, dedupKey, await routed);
     })();
     this.inflight.set(dedupKey, p);
     try {
@@ -88,8 +101,8 @@ export class Messaging {
     req: SendRequest,
     text: string,
     dedupKey: string | undefined,
+    { conversation, recipients }: Route,
   ): Promise<Message> {
-    const { conversation, recipients } = await this.route(sender.userId, req);
     const id = this.ids.next();
     const message: Message = {
       messageId: id.toString(),
@@ -109,12 +122,9 @@ export class Messaging {
     return message;
   }
 
-  private async route(
-    from: string,
-    req: SendRequest,
-  ): Promise<{ conversation: string; recipients: string[] }> {
+  private async route(from: string, req: SendRequest): Promise<Route> {
     if (req.to !== undefined) {
-      if (req.to !== from && !(await this.store.existingUsers([req.to])).has(req.to)) {
+      if (req.to !== from && !(await this.userExists(req.to))) {
         throw new ChatError('unknown_recipient', `no such user: ${req.to}`);
       }
       return {
@@ -126,6 +136,15 @@ export class Messaging {
     if (!group?.members.includes(from))
       throw new ChatError('not_member', 'you are not a member of that group');
     return { conversation: groupConversationId(group.groupId), recipients: group.members };
+  }
+
+  /** Every 1:1 send checks its recipient; accounts are never deleted, so a user found stays known. */
+  private async userExists(userId: string): Promise<boolean> {
+    if (this.knownUsers.has(userId)) return true;
+    if (!(await this.store.existingUsers([userId])).has(userId)) return false;
+    if (this.knownUsers.size >= KNOWN_USERS_MAX) this.knownUsers.clear();
+    this.knownUsers.add(userId);
+    return true;
   }
 
   private async notifyOffline({ message, recipients }: Envelope): Promise<void> {

@@ -32,9 +32,6 @@ const MIGRATIONS: string[] = [
    ) WITHOUT ROWID;`,
 ];
 
-/** Most user ids kept in the existence cache; it starts over when full. */
-const KNOWN_USERS_MAX = 100_000;
-
 interface MessageRow {
   message_id: bigint;
   conversation: string;
@@ -62,8 +59,6 @@ export class SqliteStore implements Store {
   private readonly db: DatabaseSync;
   private readonly stmts: Record<string, StatementSync>;
   private closed = false;
-  /** Users known to exist (a bounded cache in front of `userExists`). */
-  private readonly knownUsers = new Set<string>();
 
   /** Opens (creating if needed) `<dataDir>/chat.db` and runs pending migrations. */
   constructor(dataDir: string) {
@@ -160,16 +155,7 @@ export class SqliteStore implements Store {
   }
 
   async existingUsers(userIds: readonly string[]): Promise<Set<string>> {
-    // Every 1:1 send checks its recipient: remember the users found (accounts are never deleted).
-    const found = new Set<string>();
-    for (const id of userIds) {
-      if (this.knownUsers.has(id) || this.stmts.userExists!.get(id) !== undefined) {
-        found.add(id);
-        if (this.knownUsers.size >= KNOWN_USERS_MAX) this.knownUsers.clear();
-        this.knownUsers.add(id);
-      }
-    }
-    return found;
+    return new Set(userIds.filter((id) => this.stmts.userExists!.get(id) !== undefined));
   }
 
   async createGroup(group: GroupRecord): Promise<void> {

@@ -98,6 +98,9 @@ export class JetStreamBus implements MessageBus {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       pingInterval: 5000,
+      // Otherwise every request (each publish awaits an ack) builds two Error objects with stack
+      // traces up front, in case it fails: 10% of the node's CPU under load.
+      noAsyncTraces: true,
     });
     this.connected = true;
     void this.watchStatus();
