@@ -1,7 +1,8 @@
 /**
  * The embedded store: users, groups, messages and read cursors in one SQLite file (node:sqlite, no
  * native addon). WAL with synchronous=FULL: a committed transaction survives a process or machine
- * crash; the embedded bus batches concurrent sends into one transaction so that the fsync is shared.
+ * crash. Messages are written by a worker thread (sqlite-writer.ts) that commits whatever arrived
+ * during the previous fsync in one transaction; everything else runs on this connection.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { ChatError } from '../../common/errors.ts';
 import type { Message } from '../../common/protocol.ts';
 import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../backends/types.ts';
+import { SqliteWriter } from './sqlite-writer.ts';
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE users (
@@ -58,6 +60,7 @@ function toMessage(row: MessageRow): Message {
 export class SqliteStore implements Store {
   private readonly db: DatabaseSync;
   private readonly stmts: Record<string, StatementSync>;
+  private readonly writer: SqliteWriter;
   private closed = false;
 
   /** Opens (creating if needed) `<dataDir>/chat.db` and runs pending migrations. */
@@ -66,6 +69,7 @@ export class SqliteStore implements Store {
     this.db = new DatabaseSync(join(dataDir, 'chat.db'));
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
     this.migrate();
+    this.writer = new SqliteWriter(join(dataDir, 'chat.db'));
     const p = (sql: string) => {
       const s = this.db.prepare(sql);
       s.setReadBigInts(true);
@@ -82,11 +86,6 @@ export class SqliteStore implements Store {
       isMember: p('SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?'),
       memberCount: p('SELECT count(*) AS n FROM group_members WHERE group_id = ?'),
       removeMember: p('DELETE FROM group_members WHERE group_id = ? AND user_id = ?'),
-      insertMessage: p(
-        `INSERT INTO messages (message_id, conversation, sender, to_user, group_id, text, ts, dedup_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-      ),
-      insertInbox: p('INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?, ?)'),
       byDedup: p('SELECT * FROM messages WHERE dedup_key = ?'),
       sync: p(
         `SELECT m.* FROM inbox i JOIN messages m ON m.message_id = i.message_id
@@ -201,23 +200,10 @@ export class SqliteStore implements Store {
     this.stmts.removeMember!.run(groupId, userId);
   }
 
+  /** Committed by the writer thread (sqlite-writer.ts): the event loop goes on during the fsync. */
   async saveMessages(envelopes: readonly Envelope[]): Promise<void> {
-    this.transaction(() => {
-      for (const { message: m, recipients, dedupKey } of envelopes) {
-        const id = BigInt(m.messageId);
-        this.stmts.insertMessage!.run(
-          id,
-          m.conversation,
-          m.from,
-          m.to ?? null,
-          m.group ?? null,
-          m.text,
-          m.ts,
-          dedupKey ?? null,
-        );
-        for (const userId of recipients) this.stmts.insertInbox!.run(userId, id);
-      }
-    });
+    if (this.closed) throw new Error('store is closed');
+    return this.writer.save(envelopes);
   }
 
   async messageByDedupKey(dedupKey: string): Promise<Message | undefined> {
@@ -260,6 +246,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.writer.close();
     this.db.close();
   }
 }

@@ -50,6 +50,36 @@ export interface TestCluster {
   close(): Promise<void>;
 }
 
+/** Starts `node chat-node/main.ts` with `env` and resolves once it logs the URL it listens on. */
+export async function spawnNode(index: number, env: NodeJS.ProcessEnv): Promise<NodeProcess> {
+  const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+  return new Promise<NodeProcess>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`node ${index} did not start in 60 s:\n${logs.join('\n')}`)),
+      60_000,
+    );
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      logs.push(line);
+      try {
+        const entry = JSON.parse(line) as { url?: string; nodeId?: number; msg: string };
+        if (entry.url && entry.msg.includes('listening')) {
+          clearTimeout(timer);
+          const port = Number(new URL(entry.url).port);
+          resolve({ index, child, url: entry.url, port, nodeId: entry.nodeId ?? -1, logs });
+        }
+      } catch {
+        // not a JSON line
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`node ${index} exited with ${code}:\n${logs.join('\n')}`));
+    });
+  });
+}
+
 export async function startCluster(
   size: number,
   extraEnv: Record<string, string> = {},
@@ -81,40 +111,12 @@ export async function startCluster(
     async start(index, more = {}) {
       const dataDir = mkdtempSync(join(tmpdir(), `chat-${name}-${index}-`));
       dirs.push(dataDir);
-      const child = spawn(process.execPath, [MAIN], {
-        env: {
-          ...process.env,
-          ...env,
-          CHAT_PORT: String(ports[index] ?? 0),
-          CHAT_DATA_DIR: dataDir,
-          ...more,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const logs: string[] = [];
-      child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-      const node = await new Promise<NodeProcess>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`node ${index} did not start in 60 s:\n${logs.join('\n')}`)),
-          60_000,
-        );
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          logs.push(line);
-          try {
-            const entry = JSON.parse(line) as { url?: string; nodeId?: number; msg: string };
-            if (entry.url && entry.msg.includes('listening')) {
-              clearTimeout(timer);
-              const port = Number(new URL(entry.url).port);
-              resolve({ index, child, url: entry.url, port, nodeId: entry.nodeId ?? -1, logs });
-            }
-          } catch {
-            // not a JSON line
-          }
-        });
-        child.once('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`node ${index} exited with ${code}:\n${logs.join('\n')}`));
-        });
+      const node = await spawnNode(index, {
+        ...process.env,
+        ...env,
+        CHAT_PORT: String(ports[index] ?? 0),
+        CHAT_DATA_DIR: dataDir,
+        ...more,
       });
       ports[index] = node.port;
       cluster.nodes[index] = node;

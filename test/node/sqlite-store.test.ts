@@ -2,6 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../chat-node/backends/types.ts';
 import { SqliteStore } from '../../chat-node/embedded/sqlite-store.ts';
 import { describeStoreContract } from '../helpers/store-contract.ts';
 
@@ -15,4 +18,64 @@ describeStoreContract('SqliteStore', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+});
+
+describe('SqliteStore message writes (a worker thread commits them)', () => {
+  let dir: string;
+  let store: SqliteStore;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sqlite-writer-'));
+    store = new SqliteStore(dir);
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const envelopes = (n: number, size: number): Envelope[] =>
+    Array.from({ length: n }, (_, i) => ({
+      message: {
+        messageId: String(1000 + i),
+        conversation: 'dm:ua:ub',
+        from: 'ua',
+        to: 'ub',
+        text: 'x'.repeat(size),
+        ts: 1,
+      },
+      recipients: ['ua', 'ub'],
+    }));
+
+  it('are committed, on disk for any other connection, when saveMessages resolves', async () => {
+    await store.saveMessages(envelopes(2000, 2000));
+    // Read at once, on a connection of our own: a writer that answered before its commit fails here.
+    const db = new DatabaseSync(join(dir, 'chat.db'));
+    try {
+      const row = db.prepare('SELECT count(*) AS n FROM inbox').get() as { n: number };
+      expect(row.n).toBe(4000);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('share transactions when they arrive together, and each answers for itself', async () => {
+    const all = envelopes(300, 10);
+    await Promise.all(all.map((e) => store.saveMessages([e])));
+    expect((await store.sync('ub', 0n, 1000)).messages).toHaveLength(300);
+    // Saving again is harmless (same id, same row).
+    await store.saveMessages(all.slice(0, 5));
+    expect((await store.sync('ua', 0n, 1000)).messages).toHaveLength(300);
+  });
+
+  it('refuse writes once closed, after finishing the ones in flight', async () => {
+    const inFlight = store.saveMessages(envelopes(100, 10));
+    await store.close();
+    await inFlight;
+    await expect(store.saveMessages(envelopes(1, 10))).rejects.toThrow(/closed/);
+    const db = new DatabaseSync(join(dir, 'chat.db'));
+    try {
+      expect((db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n).toBe(100);
+    } finally {
+      db.close();
+    }
+  });
 });

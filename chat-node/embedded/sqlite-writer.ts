@@ -1,0 +1,152 @@
+/**
+ * Message writes of the embedded store, off the event loop. `node:sqlite` is synchronous: on the
+ * main thread every commit (one fsync with synchronous=FULL) would stop all connections for as long
+ * as the disk takes. Here a worker thread owns a second connection to the same WAL file and commits
+ * there; the main thread keeps serving sockets meanwhile and reads on its own connection, which sees
+ * every commit once the worker has answered.
+ *
+ * The worker drains every request waiting on its port before it begins a transaction, so requests
+ * that arrive during one fsync share the next: group commit without a timer.
+ */
+
+import { DatabaseSync } from 'node:sqlite';
+import { isMainThread, parentPort, receiveMessageOnPort, Worker, workerData } from 'node:worker_threads';
+import type { Envelope } from '../backends/types.ts';
+
+/** The workerData key that names the database file (and marks the thread as this writer). */
+const WORKER_KEY = 'chatSqliteWriterFile';
+
+interface Request {
+  id: number;
+  envelopes: readonly Envelope[];
+}
+
+interface Reply {
+  id: number;
+  error?: string;
+}
+
+/** The main thread's side: one worker, requests answered in order. */
+export class SqliteWriter {
+  private readonly file: string;
+  private worker?: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private readonly inflight = new Set<Promise<void>>();
+
+  constructor(file: string) {
+    this.file = file;
+  }
+
+  /** Resolves once the envelopes are committed (idempotent: the same id gives the same row). */
+  save(envelopes: readonly Envelope[]): Promise<void> {
+    const worker = this.worker ?? this.start();
+    const id = this.nextId++;
+    // Keep the process alive while a write is in flight, not while the worker idles.
+    if (this.pending.size === 0) worker.ref();
+    const p = new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, envelopes } satisfies Request);
+    });
+    this.inflight.add(p);
+    const forget = () => {
+      this.inflight.delete(p);
+      if (this.pending.size === 0) this.worker?.unref();
+    };
+    p.then(forget, forget);
+    return p;
+  }
+
+  /** Waits for the writes in flight, then stops the worker. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+
+  private start(): Worker {
+    const worker = new Worker(new URL(import.meta.url), { workerData: { [WORKER_KEY]: this.file } });
+    worker.unref();
+    worker.on('message', (reply: Reply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      if (reply.error === undefined) p.resolve();
+      else p.reject(new Error(`message write failed: ${reply.error}`));
+    });
+    const fail = (why: string) => {
+      if (this.worker !== worker) return;
+      // The next save starts a new worker; what was in flight is reported failed (the sender retries
+      // with the same id, which the store keeps once).
+      this.worker = undefined;
+      for (const [id, p] of this.pending) {
+        this.pending.delete(id);
+        p.reject(new Error(`message writer stopped: ${why}`));
+      }
+    };
+    worker.on('error', (err) => fail(err.message));
+    worker.on('exit', (code) => fail(`exit code ${code}`));
+    this.worker = worker;
+    return worker;
+  }
+}
+
+/** The worker: a connection of its own, one transaction per drained set of requests. */
+function runWorker(file: string): void {
+  const port = parentPort!;
+  const db = new DatabaseSync(file);
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+  const insertMessage = db.prepare(
+    `INSERT INTO messages (message_id, conversation, sender, to_user, group_id, text, ts, dedup_key)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  const insertInbox = db.prepare('INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?, ?)');
+  const write = (requests: Request[]) => {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const r of requests) {
+        for (const { message: m, recipients, dedupKey } of r.envelopes) {
+          const id = BigInt(m.messageId);
+          insertMessage.run(
+            id,
+            m.conversation,
+            m.from,
+            m.to ?? null,
+            m.group ?? null,
+            m.text,
+            m.ts,
+            dedupKey ?? null,
+          );
+          for (const userId of recipients) insertInbox.run(userId, id);
+        }
+      }
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  };
+  port.on('message', (first: Request) => {
+    const requests = [first];
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
+      requests.push(m.message as Request);
+    try {
+      write(requests);
+      for (const r of requests) port.postMessage({ id: r.id } satisfies Reply);
+    } catch {
+      // One bad request must not fail the others: write them one by one to find it.
+      for (const r of requests) {
+        try {
+          write([r]);
+          port.postMessage({ id: r.id } satisfies Reply);
+        } catch (err) {
+          port.postMessage({ id: r.id, error: (err as Error).message } satisfies Reply);
+        }
+      }
+    }
+  });
+}
+
+const file = isMainThread ? undefined : (workerData as Record<string, unknown> | null)?.[WORKER_KEY];
+if (typeof file === 'string') runWorker(file);
