@@ -23,3 +23,32 @@ export function createLogger(options: { level: string; pretty?: boolean; name?: 
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * Log lines that would repeat once per request while a backend fails (every send failing the same
+ * way): at most one line per key and interval, carrying how many were held back since the last one.
+ * The log stays readable, and a storm of errors does not turn into a storm of synchronous writes.
+ */
+export class LogThrottle {
+  private readonly intervalMs: number;
+  private readonly clock: () => number;
+  private readonly keys = new Map<string, { at: number; held: number }>();
+
+  constructor(intervalMs = 5000, clock: () => number = Date.now) {
+    this.intervalMs = intervalMs;
+    this.clock = clock;
+  }
+
+  /** Calls `write(held)` unless `key` was written less than the interval ago; then counts it. */
+  write(key: string, write: (held: number) => void): void {
+    const now = this.clock();
+    const k = this.keys.get(key);
+    if (k && now - k.at < this.intervalMs) {
+      k.held++;
+      return;
+    }
+    if (!k && this.keys.size >= 1000) this.keys.clear();
+    write(k?.held ?? 0);
+    this.keys.set(key, { at: now, held: 0 });
+  }
+}

@@ -75,7 +75,15 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
   });
   const accounts = new Accounts({ store, tokens, clock });
   const groups = new Groups({ store, clock });
-  const messaging = new Messaging({ store, bus, presence, ids, push, metrics });
+  const messaging = new Messaging({
+    store,
+    bus,
+    presence,
+    ids,
+    push,
+    metrics,
+    maxPendingSends: config.maxPendingSends,
+  });
   const gateway = new Gateway({
     nodeId,
     heartbeatMs: config.heartbeatMs,

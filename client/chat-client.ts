@@ -43,10 +43,16 @@ import { ReconnectTimer } from './reconnect-timer.ts';
 import { SeenMessages } from './seen-messages.ts';
 import { SyncRun } from './sync-run.ts';
 
-/** Error codes that say "not now" rather than "never": the send is tried again. */
-const TRANSIENT = new Set<string>(['internal', 'unavailable']);
+/**
+ * Answers to a send (an error frame with its id) that mean "not now": the same id goes out again after
+ * a backoff. `rate_limited` with an id is a node shedding load; without an id it is the per-connection
+ * frame limit (handled by pausing every send).
+ */
+const TRANSIENT = new Set<string>(['internal', 'unavailable', 'rate_limited']);
 /** Transient failures of one send before it is rejected (backoff 0.25 s doubling to 5 s: ~45 s). */
 const MAX_SEND_FAILURES = 12;
+/** The wait before a send that failed `n` times goes out again: 250 ms, doubling, at most 5 s. */
+const sendBackoffMs = (n: number): number => Math.min(5000, 250 * 2 ** (n - 1));
 
 /** How long to wait before asking again for a sync page the node could not answer. */
 const SYNC_RETRY_MS = 500;
@@ -333,10 +339,9 @@ export class ChatClient {
     if (frame.id !== undefined && TRANSIENT.has(frame.code)) {
       // The node could not make the message durable now (its bus is down, say): the same id goes
       // out again after a backoff, and the node answers a repeat with the message if it got stored.
-      const failures = this.pending.retry(frame.id, MAX_SEND_FAILURES);
+      const failures = this.pending.retry(frame.id, MAX_SEND_FAILURES, sendBackoffMs);
       if (failures !== undefined) {
-        clearTimeout(this.sendRetry);
-        this.sendRetry = setTimeout(() => this.flushSends(), Math.min(5000, 250 * 2 ** (failures - 1)));
+        this.flushSends();
         return;
       }
     }
@@ -414,6 +419,11 @@ export class ChatClient {
       // A failed write means the socket is going; the next welcome rewinds and writes it again.
       if (!conn.send(frame)) return;
     }
+    // Sends in their backoff go out when it ends.
+    const due = this.pending.nextDue();
+    clearTimeout(this.sendRetry);
+    if (due !== undefined)
+      this.sendRetry = setTimeout(() => this.flushSends(), Math.max(0, due - Date.now()));
   }
 
   /** Writes a frame on a welcomed connection; false when there is none. */

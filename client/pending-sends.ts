@@ -11,8 +11,10 @@ interface Entry {
   frame: IdentifiedSend;
   /** Written on the current connection and not answered yet. */
   written: boolean;
-  /** Times the server answered it with a transient error (`internal`, `unavailable`). */
+  /** Times the server answered it with a transient error (`internal`, `unavailable`, `rate_limited`). */
   failures: number;
+  /** Not written again before this time (ms since the epoch): its backoff after a failure. */
+  notBefore: number;
   resolve(frame: SentFrame): void;
   reject(error: Error): void;
 }
@@ -62,7 +64,7 @@ export class PendingSends {
       );
     }
     return new Promise<SentFrame>((resolve, reject) => {
-      this.entries.set(key, { frame, written: false, failures: 0, resolve, reject });
+      this.entries.set(key, { frame, written: false, failures: 0, notBefore: 0, resolve, reject });
     });
   }
 
@@ -85,18 +87,29 @@ export class PendingSends {
     this.pauseTimer = undefined;
   }
 
-  /** The frames to write now, in order, counted as written; as many as the window has room for. */
-  takeWritable(): IdentifiedSend[] {
+  /**
+   * The frames to write now, in order, counted as written; as many as the window has room for. A send
+   * still in its backoff (see `retry`) waits, however often this is called.
+   */
+  takeWritable(now = Date.now()): IdentifiedSend[] {
     const out: IdentifiedSend[] = [];
     if (this.paused) return out;
     for (const entry of this.entries.values()) {
       if (this.written >= this.window) break;
-      if (entry.written) continue;
+      if (entry.written || entry.notBefore > now) continue;
       entry.written = true;
       this.written++;
       out.push(entry.frame);
     }
     return out;
+  }
+
+  /** When the next send in its backoff may go out (ms since the epoch), or undefined if none waits. */
+  nextDue(): number | undefined {
+    let due: number | undefined;
+    for (const e of this.entries.values())
+      if (!e.written && e.notBefore > 0 && (due === undefined || e.notBefore < due)) due = e.notBefore;
+    return due;
   }
 
   /** Counts every written send as unwritten: the connection it went out on may have lost it. */
@@ -113,14 +126,20 @@ export class PendingSends {
   }
 
   /**
-   * The server could not take the send for now: it becomes unwritten, to go out again at the next
-   * flush. Returns its failure count, or undefined when none waits for `id` or it has failed
-   * `maxFailures` times already (then the caller rejects it).
+   * The server could not take the send for now: it becomes unwritten, to go out again at the first
+   * flush after `backoffMs(failures)`. Returns its failure count, or undefined when none waits for
+   * `id` or it has failed `maxFailures` times already (then the caller rejects it).
    */
-  retry(id: ClientId, maxFailures: number): number | undefined {
+  retry(
+    id: ClientId,
+    maxFailures: number,
+    backoffMs: (failures: number) => number,
+    now = Date.now(),
+  ): number | undefined {
     const entry = this.entries.get(String(id));
     if (!entry || entry.failures >= maxFailures) return undefined;
     entry.failures++;
+    entry.notBefore = now + backoffMs(entry.failures);
     if (entry.written) {
       entry.written = false;
       this.written--;

@@ -74,6 +74,12 @@ export const nodeConfigSpec = {
     1,
     10_000_000,
   ),
+  maxPendingSends: int(
+    'Sends this node holds at once between accepting and making them durable; past it a send is answered rate_limited (with its id: the SDK sends it again after a backoff), so an overloaded node sheds load instead of queueing without bound.',
+    5000,
+    1,
+    1_000_000,
+  ),
   capacity: int(
     'Connections this node is sized for; discovery balances by connections ÷ capacity.',
     50_000,

@@ -52,6 +52,9 @@ export class Messaging {
   private readonly metrics: Metrics;
   /** Sends in progress by dedup key, so that a retried id racing its original gets the same message. */
   private readonly inflight = new Map<string, Promise<Message>>();
+  private readonly maxPendingSends: number;
+  /** Sends between their arrival and their answer. */
+  private pendingSends = 0;
   /** Users known to exist (bounded; starts over when full). */
   private readonly knownUsers = new Set<string>();
 
@@ -62,7 +65,10 @@ export class Messaging {
     ids: Snowflake;
     push: PushDispatcher;
     metrics: Metrics;
+    /** Sends held at once (accepted, not yet durable); past it sends are refused `rate_limited`. */
+    maxPendingSends?: number;
   }) {
+    this.maxPendingSends = deps.maxPendingSends ?? Number.POSITIVE_INFINITY;
     this.store = deps.store;
     this.bus = deps.bus;
     this.presence = deps.presence;
@@ -74,6 +80,21 @@ export class Messaging {
   /** Stores and delivers a message; resolves once it is durable. A repeated client id gets the first message. */
   async send(sender: Sender, req: SendRequest): Promise<Message> {
     const text = validateText(req.text);
+    if (this.pendingSends >= this.maxPendingSends) {
+      throw new ChatError(
+        'rate_limited',
+        'this node has too many sends in flight; send again after a backoff',
+      );
+    }
+    this.pendingSends++;
+    try {
+      return await this.admitted(sender, req, text);
+    } finally {
+      this.pendingSends--;
+    }
+  }
+
+  private async admitted(sender: Sender, req: SendRequest, text: string): Promise<Message> {
     const dedupKey =
       req.id === undefined ? undefined : `${sender.userId}/${sender.deviceId}/${String(req.id)}`;
     if (dedupKey === undefined)

@@ -28,7 +28,7 @@ import {
 import type { PresenceBackend } from '../backends/types.ts';
 import type { Messaging } from '../chat/messaging.ts';
 import { bearer, type TokenClaims, type Tokens } from '../chat/tokens.ts';
-import type { Logger } from '../logger.ts';
+import { type Logger, LogThrottle } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { CLOSE, Connection } from './connection.ts';
 import { LocalSessions } from './local-sessions.ts';
@@ -67,6 +67,8 @@ export class Gateway {
   private readonly wss: WebSocketServer;
   private readonly sweeper: NodeJS.Timeout;
   private readonly moveTimers = new Set<NodeJS.Timeout>();
+  /** Errors that repeat per frame while a backend fails are logged once per interval each. */
+  private readonly logs = new LogThrottle();
   draining = false;
 
   constructor(options: GatewayOptions) {
@@ -216,7 +218,10 @@ export class Gateway {
       code = err.code;
       message = err.message;
     } else {
-      this.o.log.error({ err, userId: c.userId }, 'frame failed');
+      const e = err as Error;
+      this.logs.write(`frame:${e?.name}:${String(e?.message).slice(0, 80)}`, (held) =>
+        this.o.log.error({ err, userId: c.userId, held }, 'frame failed'),
+      );
     }
     this.o.metrics.errors.inc({ code });
     c.send(
@@ -291,7 +296,10 @@ export class Gateway {
   }
 
   private backendError(err: unknown): void {
-    this.o.log.warn({ err: (err as Error).message }, 'presence backend call failed');
+    const message = (err as Error).message;
+    this.logs.write(`presence:${String(message).slice(0, 80)}`, (held) =>
+      this.o.log.warn({ err: message, held }, 'presence backend call failed'),
+    );
   }
 
   /** Closes every connection (1001) and stops timers. */

@@ -23,6 +23,22 @@ describe('PendingSends', () => {
     expect(pending.takeWritable().map((f) => f.id)).toEqual(['b']);
   });
 
+  it('keeps a send that failed out of every flush until its backoff is over', () => {
+    const pending = new PendingSends(10, 10);
+    for (const id of ['a', 'b']) void pending.add(frame(id));
+    pending.takeWritable(1000);
+    expect(pending.retry('a', 5, (n) => n * 100, 1000)).toBe(1);
+    expect(pending.nextDue()).toBe(1100);
+    void pending.add(frame('c'));
+    expect(pending.takeWritable(1050).map((f) => f.id)).toEqual(['c']);
+    expect(pending.takeWritable(1100).map((f) => f.id)).toEqual(['a']);
+    expect(pending.nextDue()).toBeUndefined();
+    // The second failure waits longer; past maxFailures the caller is told to give up.
+    expect(pending.retry('a', 2, (n) => n * 100, 2000)).toBe(2);
+    expect(pending.nextDue()).toBe(2200);
+    expect(pending.retry('a', 2, (n) => n * 100, 3000)).toBeUndefined();
+  });
+
   it('ignores the answer to a send it no longer holds', () => {
     expect(new PendingSends(10, 1).resolve(sent('ghost'))).toBe(false);
   });

@@ -3,10 +3,11 @@
  * its error or its close code, and never disturbs anybody else's session.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatApi, ChatClient } from '../../client/index.ts';
 import { startTestNode, type TestNode } from '../helpers/node.ts';
 import type { Frame, TestSocket } from '../helpers/socket.ts';
 import { createUsers, login, type TestUser } from '../helpers/users.ts';
-import { presenceOf, roundTrip, SocketPool, waitUntil } from '../helpers/ws.ts';
+import { dmOf, presenceOf, roundTrip, SocketPool, waitUntil } from '../helpers/ws.ts';
 
 const MIB = 1024 * 1024;
 
@@ -273,6 +274,64 @@ describe('malformed and hostile WebSocket input', () => {
       expect(sameUser.pending('error')).toEqual([]);
       expect(other.pending('error')).toEqual([]);
     });
+  });
+
+  describe('a node at its bound of sends in flight (maxPendingSends 2)', () => {
+    const refusals = async (node: TestNode) => {
+      const m = await node.node.metrics.errors.get();
+      return m.values.find((v) => v.labels.code === 'rate_limited')?.value ?? 0;
+    };
+    let t: TestNode;
+    beforeAll(async () => {
+      t = await startTestNode({ framesPerSecond: 100_000, frameBurst: 100_000, maxPendingSends: 2 });
+    });
+    afterAll(() => t.close());
+
+    it('answers the sends past the bound rate_limited with their ids, and takes them when sent again', async () => {
+      const [alice, bob] = (await createUsers(t.baseUrl, 2)) as [TestUser, TestUser];
+      const s = await pool.open(t.wsUrl, alice.token);
+      // Written in one turn, the 20 frames reach the node together, before the first is durable.
+      for (let i = 0; i < 20; i++) s.send({ type: 'send', id: `b${i}`, to: bob.userId, text: `${i}` });
+      const answers: Frame[] = [];
+      for (let i = 0; i < 20; i++) answers.push(await s.nextOf(['sent', 'error']));
+      const refused = answers.filter((f) => f.type === 'error');
+      expect(refused.length).toBeGreaterThan(0);
+      for (const f of refused)
+        expect(f).toMatchObject({ code: 'rate_limited', id: expect.stringMatching(/^b/) });
+      expect(answers.filter((f) => f.type === 'sent').length).toBe(20 - refused.length);
+      // Sent again one at a time, each is taken; the connection was never at fault, so it stays open.
+      for (const f of refused) {
+        s.send({ type: 'send', id: f.id, to: bob.userId, text: 'again' });
+        expect(await s.next('sent', (x) => x.id === f.id)).toMatchObject({ id: f.id });
+      }
+      expect(s.closed).toBeUndefined();
+    });
+
+    it('lets the SDK deliver every send: it sends a refused one again after a backoff', async () => {
+      const [bob, ...senders] = (await createUsers(t.baseUrl, 4)) as TestUser[];
+      // Three clients with two sends in flight each: up to six at the node, which holds two.
+      const clients = senders.map(
+        (u) => new ChatClient({ baseUrl: t.baseUrl, token: u.token, discover: false, maxInFlightSends: 2 }),
+      );
+      const refusedBefore = await refusals(t);
+      try {
+        await Promise.all(clients.map((c) => c.connect()));
+        const sent = await Promise.all(
+          clients.flatMap((c, k) =>
+            Array.from({ length: 10 }, (_, i) => c.send({ to: bob!.userId, text: `${k}/${i}` })),
+          ),
+        );
+        expect(new Set(sent.map((m) => m.messageId)).size).toBe(30);
+        expect(await refusals(t)).toBeGreaterThan(refusedBefore);
+        const api = new ChatApi(t.baseUrl, { token: bob!.token });
+        for (const [k, u] of senders.entries()) {
+          const texts = (await api.history(dmOf(u.userId, bob!.userId), { limit: 100 })).map((m) => m.text);
+          expect(texts.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `${k}/${i}`).sort());
+        }
+      } finally {
+        for (const c of clients) c.close();
+      }
+    }, 30_000);
   });
 
   describe('a slow reader', () => {
