@@ -4,7 +4,7 @@
  * Every connected device reports activity about once per heartbeat interval (`deviceActive`, one Lua
  * script), so reports/s ÷ (1 / heartbeat) is the number of devices one Redis can keep online.
  *
- *   npm run services:up && node bench/presence.ts [--devices 20000] [--seconds 10] [--concurrency 256]
+ *   npm run services:up && npm run bench:presence -- [--devices 20000] [--seconds 10] [--concurrency 256]
  *
  * Uses the node's own RedisPresence against the Redis of .services/env, under a cluster name of its
  * own whose keys it deletes afterwards. Prints reports/s and the Redis server's CPU over the run.
