@@ -57,24 +57,38 @@ return go_online(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], tonumber(
   ARGV[6], ARGV[7])`;
 
 /**
- * Same KEYS and ARGV as online, node may be ''. Moves the device's activity forward. A device this
- * node holds but Redis lost (swept during a stall, or a Redis restart without persistence) is added
- * back, which announces the user online again; without a node an unknown device is ignored.
+ * Activity reports of many devices in one call (a node's sweep reports all its active devices at
+ * once; one call each would spend most of Redis's time on per-call overhead). KEYS: expiry, then dev
+ * and last of each report. ARGV: expireMs, lastTtl, channel, then user, device, node, at of each.
+ * Moves each device's activity forward. A device this node holds but Redis lost (swept during a
+ * stall, or a Redis restart without persistence) is added back, which announces the user online
+ * again; without a node (''), an unknown device is ignored. Returns how many reports it applied.
  */
 const ACTIVE_LUA = `${LUA_HELPERS}
-local at = tonumber(ARGV[4])
-local cur = redis.call('HGET', KEYS[1], ARGV[2])
-if not cur then
-  if ARGV[3] == '' then return 0 end
-  return go_online(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], at, tonumber(ARGV[5]), ARGV[6], ARGV[7])
+local expire_ms = tonumber(ARGV[1])
+local ttl = ARGV[2]
+local channel = ARGV[3]
+local n = (#KEYS - 1) / 2
+for i = 0, n - 1 do
+  local dev, last_key = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local user, device, node = ARGV[4 + 4 * i], ARGV[5 + 4 * i], ARGV[6 + 4 * i]
+  local at = tonumber(ARGV[7 + 4 * i])
+  local cur = redis.call('HGET', dev, device)
+  if not cur then
+    if node ~= '' then go_online(dev, last_key, KEYS[1], user, device, node, at, expire_ms, ttl, channel) end
+  else
+    local held_by, prev = string.match(cur, '^(%d+):(%d+)$')
+    if at > tonumber(prev) then
+      redis.call('HSET', dev, device, held_by .. ':' .. string.format('%d', at))
+      redis.call('ZADD', KEYS[1], at + expire_ms, user .. '/' .. device)
+    end
+    bump_last(last_key, at, ttl)
+  end
 end
-local node, prev = string.match(cur, '^(%d+):(%d+)$')
-if at > tonumber(prev) then
-  redis.call('HSET', KEYS[1], ARGV[2], node .. ':' .. string.format('%d', at))
-  redis.call('ZADD', KEYS[3], at + tonumber(ARGV[5]), ARGV[1] .. '/' .. ARGV[2])
-end
-bump_last(KEYS[2], at, ARGV[6])
-return 0`;
+return n`;
+
+/** Most activity reports in one script call (it holds Redis for well under a millisecond). */
+const ACTIVE_BATCH = 256;
 
 /**
  * KEYS: dev, last, expiry. ARGV: user, device, node ('' = any), at, lastTtl, channel. A device now
@@ -140,6 +154,14 @@ export class RedisPresence implements PresenceBackend {
   private readonly handlers: ((p: PresenceInfo) => void)[] = [];
   /** Devices this instance put online → their node id, so offline/active act only on our own. */
   private readonly held = new Map<string, number>();
+  /** Activity reports waiting for this turn's script call. */
+  private activeQueue: {
+    userId: string;
+    deviceId: string;
+    at: number;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }[] = [];
   private readonly timer: NodeJS.Timeout;
   private sweeping = false;
   private sweepFailing = false;
@@ -159,7 +181,8 @@ export class RedisPresence implements PresenceBackend {
     this.expiryKey = `${this.prefix}expiry`;
     this.scripts = {
       online: defineScript(cmd, 'chatPresenceOnline', 3, ONLINE_LUA),
-      active: defineScript(cmd, 'chatPresenceActive', 3, ACTIVE_LUA),
+      // Its number of keys varies: given as the first argument.
+      active: defineScript(cmd, 'chatPresenceActive', undefined, ACTIVE_LUA),
       offline: defineScript(cmd, 'chatPresenceOffline', 3, OFFLINE_LUA),
       sweep: defineScript(cmd, 'chatPresenceSweep', 1, SWEEP_LUA),
     };
@@ -236,17 +259,38 @@ export class RedisPresence implements PresenceBackend {
     );
   }
 
-  async deviceActive(userId: string, deviceId: string, now: number): Promise<void> {
-    await this.scripts.active(
-      ...this.keys(userId),
-      userId,
-      deviceId,
-      this.held.get(`${userId}/${deviceId}`) ?? '',
-      Math.floor(now),
-      this.o.expireMs,
-      this.o.lastSeenTtlMs,
-      this.channel,
-    );
+  /**
+   * Reports made in the same turn (a sweep) go to Redis together, ACTIVE_BATCH per script call; each
+   * promise settles with its call.
+   */
+  deviceActive(userId: string, deviceId: string, now: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.activeQueue.push({ userId, deviceId, at: Math.floor(now), resolve, reject });
+      if (this.activeQueue.length === 1) queueMicrotask(() => this.flushActive());
+    });
+  }
+
+  private flushActive(): void {
+    const queue = this.activeQueue;
+    this.activeQueue = [];
+    for (let i = 0; i < queue.length; i += ACTIVE_BATCH) {
+      const batch = queue.slice(i, i + ACTIVE_BATCH);
+      const keys: string[] = [this.expiryKey];
+      const args: (string | number)[] = [this.o.expireMs, this.o.lastSeenTtlMs, this.channel];
+      for (const r of batch) {
+        const [dev, last] = this.keys(r.userId);
+        keys.push(dev, last);
+        args.push(r.userId, r.deviceId, this.held.get(`${r.userId}/${r.deviceId}`) ?? '', r.at);
+      }
+      this.scripts.active(keys.length, ...keys, ...args).then(
+        () => {
+          for (const r of batch) r.resolve();
+        },
+        (err: unknown) => {
+          for (const r of batch) r.reject(err);
+        },
+      );
+    }
   }
 
   async deviceOffline(userId: string, deviceId: string, now: number): Promise<void> {

@@ -129,9 +129,17 @@ export async function duplicateRedis(redis: Redis, options: OpenRedisOptions): P
 
 export type Script = (...args: (string | number)[]) => Promise<unknown>;
 
-/** A Lua script run with EVALSHA (EVAL the first time), as a function of its keys then its args. */
-export function defineScript(redis: Redis, name: string, numberOfKeys: number, lua: string): Script {
-  redis.defineCommand(name, { numberOfKeys, lua });
+/**
+ * A Lua script run with EVALSHA (EVAL the first time), as a function of its keys then its args; with
+ * `numberOfKeys` undefined, of the number of keys first.
+ */
+export function defineScript(
+  redis: Redis,
+  name: string,
+  numberOfKeys: number | undefined,
+  lua: string,
+): Script {
+  redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
   return (redis as unknown as Record<string, Script>)[name]!.bind(redis);
 }
 

@@ -191,6 +191,20 @@ describe('RedisPresence', () => {
     expect(changesOf(b.changes, 'erin').map((x) => x.status)).toEqual(['online']);
   });
 
+  it('applies every report of a turn, past one script call’s batch, and re-adds a device Redis lost', async () => {
+    const a = await node({ expireMs: 60_000 });
+    const t0 = Date.now();
+    const users = Array.from({ length: 600 }, (_, i) => `many${i}`);
+    await Promise.all(users.map((u) => a.presence.deviceOnline(u, 'd', 1, t0)));
+    // Redis loses one device (a Redis restart without persistence, say); its node still holds it.
+    await admin.hdel(`chat:{${cluster}}:presence:dev:many7`, 'd');
+    // One turn of reports, as a sweep makes them: more than one script call's worth.
+    await Promise.all(users.map((u, i) => a.presence.deviceActive(u, 'd', t0 + 1000 + i)));
+    const seen = await a.presence.get(users);
+    expect(seen.filter((p) => p.status !== 'online')).toEqual([]);
+    expect(seen.map((p) => p.lastActiveAt)).toEqual(users.map((_, i) => t0 + 1000 + i));
+  });
+
   it('answers offline with lastActiveAt null for users never seen', async () => {
     const a = await node();
     expect(await a.presence.get(['nobody', 'nobody-else'])).toEqual([
