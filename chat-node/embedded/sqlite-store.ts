@@ -10,7 +10,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { ChatError } from '../../common/errors.ts';
 import type { Message } from '../../common/protocol.ts';
 import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../backends/types.ts';
-import { SqliteWriter } from './sqlite-writer.ts';
+import { CONNECTION_PRAGMAS, SqliteWriter } from './sqlite-writer.ts';
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE users (
@@ -67,7 +67,7 @@ export class SqliteStore implements Store {
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
     this.db = new DatabaseSync(join(dataDir, 'chat.db'));
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+    this.db.exec(CONNECTION_PRAGMAS);
     this.migrate();
     this.writer = new SqliteWriter(join(dataDir, 'chat.db'));
     const p = (sql: string) => {

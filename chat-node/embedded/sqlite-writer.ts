@@ -13,6 +13,10 @@ import { DatabaseSync } from 'node:sqlite';
 import { isMainThread, parentPort, receiveMessageOnPort, Worker, workerData } from 'node:worker_threads';
 import type { Envelope } from '../backends/types.ts';
 
+/** The pragmas of both connections to the store's file (the store's own and this writer's). */
+export const CONNECTION_PRAGMAS =
+  'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;';
+
 /** The workerData key that names the database file (and marks the thread as this writer). */
 const WORKER_KEY = 'chatSqliteWriterFile';
 
@@ -31,8 +35,11 @@ export class SqliteWriter {
   private readonly file: string;
   private worker?: Worker;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
-  private readonly inflight = new Set<Promise<void>>();
+  /** Requests sent to the worker and not answered yet. */
+  private readonly pending = new Map<
+    number,
+    { done: Promise<void>; resolve: () => void; reject: (err: Error) => void }
+  >();
 
   constructor(file: string) {
     this.file = file;
@@ -42,24 +49,22 @@ export class SqliteWriter {
   save(envelopes: readonly Envelope[]): Promise<void> {
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
-    // Keep the process alive while a write is in flight, not while the worker idles.
+    // Keep the process alive while a write is in flight, not while the worker idles (see settle).
     if (this.pending.size === 0) worker.ref();
-    const p = new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, envelopes } satisfies Request);
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
-    this.inflight.add(p);
-    const forget = () => {
-      this.inflight.delete(p);
-      if (this.pending.size === 0) this.worker?.unref();
-    };
-    p.then(forget, forget);
-    return p;
+    this.pending.set(id, { done, resolve, reject });
+    worker.postMessage({ id, envelopes } satisfies Request);
+    return done;
   }
 
   /** Waits for the writes in flight, then stops the worker. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.inflight]);
+    await Promise.allSettled([...this.pending.values()].map((p) => p.done));
     const worker = this.worker;
     this.worker = undefined;
     await worker?.terminate();
@@ -71,7 +76,7 @@ export class SqliteWriter {
     worker.on('message', (reply: Reply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
-      this.pending.delete(reply.id);
+      this.settle(reply.id);
       if (reply.error === undefined) p.resolve();
       else p.reject(new Error(`message write failed: ${reply.error}`));
     });
@@ -81,7 +86,7 @@ export class SqliteWriter {
       // with the same id, which the store keeps once).
       this.worker = undefined;
       for (const [id, p] of this.pending) {
-        this.pending.delete(id);
+        this.settle(id);
         p.reject(new Error(`message writer stopped: ${why}`));
       }
     };
@@ -90,13 +95,19 @@ export class SqliteWriter {
     this.worker = worker;
     return worker;
   }
+
+  /** Forgets an answered request; with none left, the idle worker no longer keeps the process alive. */
+  private settle(id: number): void {
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.worker?.unref();
+  }
 }
 
 /** The worker: a connection of its own, one transaction per drained set of requests. */
 function runWorker(file: string): void {
   const port = parentPort!;
   const db = new DatabaseSync(file);
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+  db.exec(CONNECTION_PRAGMAS);
   const insertMessage = db.prepare(
     `INSERT INTO messages (message_id, conversation, sender, to_user, group_id, text, ts, dedup_key)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,

@@ -1,7 +1,8 @@
 /**
  * The embedded node killed with SIGKILL in the middle of a burst of sends: every message that got
- * `sent` is in the store after a restart on the same data dir (its commits are made by the writer
- * thread, so this is also what shows that `sent` waits for that thread's commit).
+ * `sent` is in the store after a restart on the same data dir. This catches commits that never reach
+ * the disk; that `sent` waits for the writer thread's commit is shown, more sharply, by the writer
+ * test in sqlite-store.test.ts (a kill rarely lands between an early answer and its commit).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
