@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
-import { silentLogger } from '../chat-node/logger.ts';
-import { RedisPresence } from '../chat-node/real/redis-presence.ts';
+import { RedisPresence } from '../chat-node/backends/real/redis-presence.ts';
+import { silentLogger } from '../common/logger.ts';
 import { servicesEnv } from './targets/chat-node.ts';
 
 const opts = new Command('bench-presence')

@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import { errorMessage } from '../common/errors.ts';
 import { fileLimit, killAllChildren, load1 } from './lib/proc.ts';
 import { portRangeSize } from './loadgen/addresses.ts';
 import { checks, latencySvg, ratios, scenarioTables, table } from './report.ts';
@@ -118,7 +119,7 @@ async function withTarget<T>(
   try {
     t = await start();
   } catch (err) {
-    unavailable[id] = (err as Error).message.split('\n')[0]!;
+    unavailable[id] = errorMessage(err).split('\n')[0]!;
     log(`${id}: unavailable: ${unavailable[id]}`);
     return undefined;
   }
@@ -126,7 +127,7 @@ async function withTarget<T>(
     return await fn(t);
   } catch (err) {
     // One scenario's failure is reported, and the others still run.
-    const msg = (err as Error).message.split('\n')[0]!;
+    const msg = errorMessage(err).split('\n')[0]!;
     failures.push(`${id}: ${msg}`);
     log(`${id}: failed: ${msg}`);
     return undefined;
@@ -266,8 +267,8 @@ async function runReconnectWave(): Promise<void> {
   try {
     rows.push(await reconnectWave(a, b, { connections: 5000, ratePerSec: 1000 }, log));
   } catch (err) {
-    failures.push(`reconnect-wave: ${(err as Error).message}`);
-    log(`reconnect-wave: failed: ${(err as Error).message}`);
+    failures.push(`reconnect-wave: ${errorMessage(err)}`);
+    log(`reconnect-wave: failed: ${errorMessage(err)}`);
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }

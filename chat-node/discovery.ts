@@ -1,5 +1,5 @@
 /** Which node a new client should use. */
-import type { NodeInfo } from './backends/types.ts';
+import type { NodeInfo } from '../common/node-registry.ts';
 
 /**
  * The least-loaded node (connections ÷ capacity) that is not draining, preferring `zone` when some

@@ -5,8 +5,8 @@
  */
 import { Command, Option } from 'commander';
 import { ConfigError, describeConfig, kebabCase, printableConfig } from '../common/config.ts';
+import { createLogger } from '../common/logger.ts';
 import { loadNodeConfig, nodeConfigSpec } from '../common/node-config.ts';
-import { createLogger } from './logger.ts';
 import { startNode } from './node.ts';
 
 const program = new Command('chat-node')

@@ -4,9 +4,13 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { errorMessage } from '../common/errors.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
 import { defaultPublicUrl, type NodeConfig } from '../common/node-config.ts';
+import type { NodeInfo } from '../common/node-registry.ts';
 import { Snowflake } from '../common/snowflake.ts';
-import type { Backends, NodeInfo } from './backends/types.ts';
+import type { Backends } from './backends/types.ts';
+import { createBackends } from './backends/wiring.ts';
 import { Accounts } from './chat/accounts.ts';
 import { Groups } from './chat/groups.ts';
 import { Messaging } from './chat/messaging.ts';
@@ -14,9 +18,7 @@ import { PushDispatcher } from './chat/push-dispatcher.ts';
 import { loadOrCreateSecret, Tokens } from './chat/tokens.ts';
 import { type AdminControls, addAdminRoutes } from './http/admin.ts';
 import { createApi } from './http/api.ts';
-import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { createBackends } from './wiring.ts';
 import { Gateway } from './ws/gateway.ts';
 
 export interface NodeDeps {
@@ -192,7 +194,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     updatedAt: clock(),
   });
   announce = () =>
-    registry.announce(info()).catch((err) => log.warn({ err: (err as Error).message }, 'announce failed'));
+    registry.announce(info()).catch((err) => log.warn({ err: errorMessage(err) }, 'announce failed'));
   await announce();
   const announcer = setInterval(announce, ANNOUNCE_MS);
   announcer.unref();

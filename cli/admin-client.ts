@@ -1,22 +1,17 @@
 /**
- * A client of one chat node's admin API (chat-node/http/admin.ts): load, shed, drain, undrain. Every
- * failure becomes a CliError that says what to do.
+ * chatctl's view of a node's admin API: the one client in common/admin-api.ts, with each failure
+ * turned into a CliError that says what to do.
  */
-import type { LoadReport } from '../chat-node/http/admin.ts';
-import { CliError, reason, UsageError } from './errors.ts';
+import {
+  AdminApiError,
+  type AdminClientOptions,
+  AdminClient as ApiClient,
+  type LoadReport,
+  type MoveAnswer,
+} from '../common/admin-api.ts';
+import { CliError, UsageError } from './errors.ts';
 
-export type { LoadReport };
-
-/** What shed and drain answer: how many sessions were asked to move, and the load after. */
-export type MoveAnswer = LoadReport & { asked: number };
-
-export interface AdminClientOptions {
-  /** The admin token (CHAT_ADMIN_TOKEN of the node). */
-  token: string | undefined;
-  /** Time limit of one call, in ms. Default 10000. */
-  timeoutMs?: number;
-  fetch?: typeof fetch;
-}
+export type { LoadReport, MoveAnswer };
 
 /** The token from `--admin-token`, else CHATCTL_ADMIN_TOKEN; a usage error when there is none. */
 export function adminToken(
@@ -34,78 +29,52 @@ export function adminToken(
 
 export class AdminClient {
   readonly url: string;
-  private readonly token: string | undefined;
-  private readonly timeoutMs: number;
-  private readonly fetch: typeof fetch;
+  private readonly api: ApiClient;
 
   constructor(url: string, options: AdminClientOptions) {
-    this.url = url.replace(/\/+$/, '');
-    this.token = options.token;
-    this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.api = new ApiClient(url, options);
+    this.url = this.api.url;
   }
 
   load(): Promise<LoadReport> {
-    return this.call<LoadReport>('GET', '/admin/v1/load');
+    return this.wrap(this.api.load());
   }
 
   /** Asks `count` sessions to move at `ratePerSec` (the node's default when undefined), to `to` if given. */
   shed(count: number, ratePerSec?: number, to?: string): Promise<MoveAnswer> {
-    return this.call<MoveAnswer>('POST', '/admin/v1/shed', { count, ratePerSec, url: to });
+    return this.wrap(this.api.shed(count, ratePerSec, to));
   }
 
   drain(ratePerSec?: number): Promise<MoveAnswer> {
-    return this.call<MoveAnswer>('POST', '/admin/v1/drain', { ratePerSec });
+    return this.wrap(this.api.drain(ratePerSec));
   }
 
   undrain(): Promise<LoadReport> {
-    return this.call<LoadReport>('POST', '/admin/v1/undrain');
+    return this.wrap(this.api.undrain());
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, body?: Record<string, unknown>): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (body) headers['content-type'] = 'application/json';
-    let res: Response;
-    let text: string;
+  private async wrap<T>(call: Promise<T>): Promise<T> {
     try {
-      res = await this.fetch(this.url + path, {
-        method,
-        headers,
-        body: body ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      text = await res.text();
+      return await call;
     } catch (err) {
-      throw new CliError(`cannot reach ${this.url}: ${reason(err)}. Is the node running? (npm start)`, {
-        cause: err,
-      });
+      throw err instanceof AdminApiError ? this.failure(err) : err;
     }
-    const parsed = parseJson(text);
-    if (res.ok && parsed !== undefined) return parsed as T;
-    throw this.failure(res.status, parsed, `${method} ${path}`);
   }
 
-  private failure(status: number, body: unknown, call: string): CliError {
-    const message = (body as { error?: { message?: string } } | undefined)?.error?.message;
-    if (status === 401) {
-      return new CliError(
-        `${this.url} refused the admin token: pass the node's CHAT_ADMIN_TOKEN with --admin-token or CHATCTL_ADMIN_TOKEN`,
-      );
+  private failure(err: AdminApiError): CliError {
+    switch (err.failure) {
+      case 'unreachable':
+        return new CliError(`${err.message}. Is the node running? (npm start)`, { cause: err });
+      case 'unauthorized':
+        return new CliError(
+          `${this.url} refused the admin token: pass the node's CHAT_ADMIN_TOKEN with --admin-token or CHATCTL_ADMIN_TOKEN`,
+        );
+      case 'disabled':
+        return new CliError(
+          `${this.url} has no admin API (${err.detail ?? 'not found'}): is it a chat node, started with CHAT_ADMIN_TOKEN set?`,
+        );
+      default:
+        return new CliError(err.message);
     }
-    if (status === 404) {
-      return new CliError(
-        `${this.url} has no admin API (${message ?? 'not found'}): is it a chat node, started with CHAT_ADMIN_TOKEN set?`,
-      );
-    }
-    return new CliError(`${call} on ${this.url} answered ${status}: ${message ?? 'no error message'}`);
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return text === '' ? undefined : JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

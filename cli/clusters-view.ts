@@ -2,10 +2,11 @@
  * ChatClusters as chatctl prints them (pure: objects and the time in, lines out): the list of
  * `chatctl clusters`, the detail of `chatctl status`, and what `chatctl scale` did.
  */
-import type {
-  ChatCluster,
-  ChatClusterCondition,
-  ChatClusterNodeStatus,
+import {
+  type ChatCluster,
+  type ChatClusterCondition,
+  type ChatClusterNodeStatus,
+  namespaceOf,
 } from '../operator/chatcluster-schema.ts';
 import { formatAge, formatTable, percent } from './table.ts';
 
@@ -102,7 +103,7 @@ export function formatClusterStatus(c: ChatCluster, now: number): string[] {
       : '';
   const capacity = (s?.replicas ?? 0) * spec.targetConnectionsPerNode;
   const lines = [
-    `ChatCluster ${c.metadata.namespace ?? 'default'}/${c.metadata.name}${stale}`,
+    `ChatCluster ${namespaceOf(c)}/${c.metadata.name}${stale}`,
     `Image:        ${spec.image}`,
     `Replicas:     ${s?.replicas ?? 0} exist, ${s?.readyReplicas ?? 0} ready; desired ${desiredText(c)} (min ${spec.minReplicas}, max ${spec.maxReplicas})`,
     `Connections:  ${s?.connections ?? 0} (${percent(s?.connections, capacity)} of ${s?.replicas ?? 0} × ${spec.targetConnectionsPerNode} target per node)`,
@@ -131,7 +132,7 @@ export function formatClusterStatus(c: ChatCluster, now: number): string[] {
 
 /** What `chatctl scale` says after the API server took the new replicas. */
 export function scaleSummary(c: ChatCluster, replicas: number): string[] {
-  const ref = `${c.metadata.namespace ?? 'default'}/${c.metadata.name}`;
+  const ref = `${namespaceOf(c)}/${c.metadata.name}`;
   const before = c.spec.replicas === undefined ? 'unset (autoscaled)' : String(c.spec.replicas);
   const lines = [`chatcluster ${ref} scaled: spec.replicas ${before} → ${replicas}`];
   const { minReplicas: min, maxReplicas: max } = c.spec;
@@ -141,6 +142,6 @@ export function scaleSummary(c: ChatCluster, replicas: number): string[] {
       `note: the operator keeps the node count within minReplicas..maxReplicas (${min}..${max}), so it runs ${kept}; change those in the spec to go further`,
     );
   }
-  lines.push(`watch it with: chatctl status ${c.metadata.name} -n ${c.metadata.namespace ?? 'default'}`);
+  lines.push(`watch it with: chatctl status ${c.metadata.name} -n ${namespaceOf(c)}`);
   return lines;
 }

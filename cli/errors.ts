@@ -26,12 +26,3 @@ export class UsageError extends CliError {
     super(message, { exitCode: EXIT_USAGE });
   }
 }
-
-/** The message of anything thrown, for people. */
-export function reason(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = err.cause instanceof Error ? err.cause.message : undefined;
-    return cause && !err.message.includes(cause) ? `${err.message} (${cause})` : err.message;
-  }
-  return String(err);
-}

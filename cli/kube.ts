@@ -11,8 +11,9 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { errorMessage } from '../common/errors.ts';
 import { type ChatCluster, CRD_NAME, GROUP, PLURAL, VERSION } from '../operator/chatcluster-schema.ts';
-import { CliError, reason, UsageError } from './errors.ts';
+import { CliError, UsageError } from './errors.ts';
 
 /** The kubeconfig to read: `--kubeconfig`, else the first existing file of KUBECONFIG, else ~/.kube/config. */
 export function kubeconfigPath(
@@ -57,7 +58,7 @@ export class ClusterApi {
     try {
       kc.loadFromFile(path);
     } catch (err) {
-      throw new CliError(`cannot read the kubeconfig ${path}: ${reason(err)}`, { cause: err });
+      throw new CliError(`cannot read the kubeconfig ${path}: ${errorMessage(err)}`, { cause: err });
     }
     if (options.context) {
       if (!kc.getContextObject(options.context)) {
@@ -138,7 +139,7 @@ function safeParse(text: string): unknown {
 export function kubeError(err: unknown, what: string, server: string): CliError {
   if (!(err instanceof ApiException)) {
     return new CliError(
-      `cannot reach the Kubernetes API server at ${server}: ${reason(err)}. Is the cluster up, and is this ` +
+      `cannot reach the Kubernetes API server at ${server}: ${errorMessage(err)}. Is the cluster up, and is this ` +
         'the right kubeconfig (--kubeconfig, KUBECONFIG)? For the local test server: npm run k8s:up',
       { cause: err },
     );

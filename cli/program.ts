@@ -3,12 +3,13 @@
  * every outcome into an exit code: 0 ok, 1 failed, 2 usage.
  */
 import { Command, CommanderError } from 'commander';
+import { errorMessage } from '../common/errors.ts';
 import pkg from '../package.json' with { type: 'json' };
 import { registerChatCommands } from './commands/chat.ts';
 import { registerClusterCommands } from './commands/clusters.ts';
 import { registerNodeCommands } from './commands/nodes.ts';
 import type { CliContext } from './context.ts';
-import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, reason } from './errors.ts';
+import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './errors.ts';
 
 const OVERVIEW = `
 Commands by what they talk to:
@@ -65,7 +66,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
       ctx.err(`chatctl: ${err.message}`);
       return err.exitCode;
     }
-    ctx.err(`chatctl: unexpected error: ${reason(err)}`);
+    ctx.err(`chatctl: unexpected error: ${errorMessage(err)}`);
     if (err instanceof Error && err.stack) ctx.err(err.stack);
     return EXIT_FAILED;
   }

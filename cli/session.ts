@@ -1,6 +1,7 @@
 /** Logging in to a chat node with the SDK for `chat`, `send` and `history`, with errors that say what to do. */
 import { ChatApi, ChatApiError, type Session } from '../client/index.ts';
-import { CliError, reason, UsageError } from './errors.ts';
+import { errorMessage } from '../common/errors.ts';
+import { CliError, UsageError } from './errors.ts';
 
 export interface LoginFlags {
   url: string;
@@ -11,7 +12,7 @@ export interface LoginFlags {
 
 /** A failed HTTP API call as a CliError naming the fix. */
 export function apiError(err: unknown, url: string, user?: string): CliError {
-  if (!(err instanceof ChatApiError)) return new CliError(reason(err), { cause: err });
+  if (!(err instanceof ChatApiError)) return new CliError(errorMessage(err), { cause: err });
   if (err.status === 0) {
     return new CliError(`cannot reach ${url}: ${err.message}. Is the node running? (npm start)`, {
       cause: err,

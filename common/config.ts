@@ -5,6 +5,7 @@
  * its value came from.
  */
 import { readFileSync } from 'node:fs';
+import { errorMessage } from './errors.ts';
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'url';
 
@@ -134,7 +135,7 @@ export function loadConfig<S extends Spec>(spec: S, options: LoadOptions): Confi
     try {
       fileValues = JSON.parse(readFileSync(options.file, 'utf8')) as Record<string, unknown>;
     } catch (err) {
-      throw new ConfigError(`config file ${options.file}: ${(err as Error).message}`);
+      throw new ConfigError(`config file ${options.file}: ${errorMessage(err)}`);
     }
     const unknown = Object.keys(fileValues).filter((k) => !(k in spec));
     if (unknown.length > 0)

@@ -54,3 +54,12 @@ export class ChatError extends Error {
 export function isChatError(err: unknown): err is ChatError {
   return err instanceof ChatError;
 }
+
+/** The message of anything thrown, with its cause's when that adds something (fetch's "fetch failed"). */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? err.cause.message : undefined;
+    return cause && !err.message.includes(cause) ? `${err.message} (${cause})` : err.message;
+  }
+  return String(err);
+}

@@ -11,8 +11,10 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
-import type { Logger } from '../chat-node/logger.ts';
-import { type ChatCluster, GROUP, PLURAL, VERSION } from './chatcluster-schema.ts';
+import { AdminClient } from '../common/admin-api.ts';
+import { errorMessage } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import { type ChatCluster, GROUP, namespaceOf, PLURAL, VERSION } from './chatcluster-schema.ts';
 import { FIELD_MANAGER } from './objects.ts';
 import type { ClusterEvent, Decision, KubeObject, NodeAction } from './types.ts';
 
@@ -71,20 +73,28 @@ export interface ApplierDeps {
 }
 
 export class Applier {
-  private readonly d: ApplierDeps;
+  private readonly objects: KubernetesObjectApi;
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  private readonly log: Logger;
   private readonly clock: () => number;
+  private readonly onAction: ApplierDeps['onAction'];
   /** cluster (`<namespace>/<name>`) → object key → [JSON last applied, when]. */
   private readonly applied = new Map<string, Map<string, [string, number]>>();
   /** cluster/reason/message → when recorded. */
   private readonly recorded = new Map<string, number>();
 
   constructor(deps: ApplierDeps) {
-    this.d = deps;
+    this.objects = deps.objects;
+    this.custom = deps.custom;
+    this.core = deps.core;
+    this.log = deps.log;
     this.clock = deps.clock ?? Date.now;
+    this.onAction = deps.onAction;
   }
 
   async apply(cluster: ChatCluster, decision: Decision): Promise<void> {
-    const key = `${cluster.metadata.namespace ?? 'default'}/${cluster.metadata.name}`;
+    const key = `${namespaceOf(cluster)}/${cluster.metadata.name}`;
     const applied = this.applied.get(key) ?? new Map<string, [string, number]>();
     this.applied.set(key, applied);
     for (const object of decision.objects) await this.applyObject(object, applied);
@@ -106,7 +116,7 @@ export class Applier {
     const json = JSON.stringify(object);
     const last = applied.get(key);
     if (last && last[0] === json && this.clock() - last[1] < REAPPLY_MS) return;
-    await this.d.objects.patch(
+    await this.objects.patch(
       object,
       undefined,
       undefined,
@@ -119,12 +129,12 @@ export class Applier {
 
   private async writeStatus(cluster: ChatCluster, status: Decision['status']): Promise<void> {
     if (!mergePatchChanges(cluster.status ?? {}, status)) return;
-    await this.d.custom.patchNamespacedCustomObjectStatus(
+    await this.custom.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,
         version: VERSION,
         plural: PLURAL,
-        namespace: cluster.metadata.namespace ?? 'default',
+        namespace: namespaceOf(cluster),
         name: cluster.metadata.name,
         body: { status },
       },
@@ -135,9 +145,9 @@ export class Applier {
   private async adminToken(cluster: ChatCluster): Promise<string | undefined> {
     const ref = cluster.spec.auth.adminTokenRef;
     if (!ref) return undefined;
-    const secret = await this.d.core.readNamespacedSecret({
+    const secret = await this.core.readNamespacedSecret({
       name: ref.name,
-      namespace: cluster.metadata.namespace ?? 'default',
+      namespace: namespaceOf(cluster),
     });
     const value = secret.data?.[ref.key];
     return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
@@ -147,18 +157,18 @@ export class Applier {
     let ok = false;
     try {
       if (action.kind === 'restart') {
-        await this.d.core.deleteNamespacedPod({
+        await this.core.deleteNamespacedPod({
           name: action.podName,
-          namespace: cluster.metadata.namespace ?? 'default',
+          namespace: namespaceOf(cluster),
         });
       } else {
         await this.admin(action, token);
       }
       ok = true;
     } catch (err) {
-      this.d.log.warn({ action, err: (err as Error).message }, `node action ${action.kind} failed`);
+      this.log.warn({ action, err: errorMessage(err) }, `node action ${action.kind} failed`);
     } finally {
-      this.d.onAction?.(action.kind, ok);
+      this.onAction?.(action.kind, ok);
     }
   }
 
@@ -166,23 +176,14 @@ export class Applier {
     action: Exclude<NodeAction, { kind: 'restart' }>,
     token: string | undefined,
   ): Promise<void> {
-    const body =
-      action.kind === 'shed'
-        ? { count: action.count, ratePerSec: action.ratePerSec }
-        : action.kind === 'drain'
-          ? { ratePerSec: action.ratePerSec }
-          : undefined;
-    const res = await fetch(`${action.url}/admin/v1/${action.kind}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token ?? ''}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS),
-    });
-    if (!res.ok) throw new Error(`${action.url}: ${res.status} ${await res.text()}`);
+    const node = new AdminClient(action.url, { token, timeoutMs: ADMIN_TIMEOUT_MS });
+    if (action.kind === 'shed') await node.shed(action.count, action.ratePerSec);
+    else if (action.kind === 'drain') await node.drain(action.ratePerSec);
+    else await node.undrain();
   }
 
   private async record(cluster: ChatCluster, event: ClusterEvent): Promise<void> {
-    const ns = cluster.metadata.namespace ?? 'default';
+    const ns = namespaceOf(cluster);
     const key = `${ns}/${cluster.metadata.name}/${event.reason}/${event.message}`;
     const now = this.clock();
     const last = this.recorded.get(key);
@@ -190,7 +191,7 @@ export class Applier {
     this.recorded.set(key, now);
     for (const [k, at] of this.recorded) if (now - at >= EVENT_REPEAT_MS) this.recorded.delete(k);
     const at = new Date(now);
-    await this.d.core
+    await this.core
       .createNamespacedEvent({
         namespace: ns,
         body: {
@@ -211,6 +212,6 @@ export class Applier {
           source: { component: FIELD_MANAGER },
         },
       })
-      .catch((err: Error) => this.d.log.warn({ err: err.message }, 'could not record an event'));
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not record an event'));
   }
 }

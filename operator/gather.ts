@@ -3,10 +3,10 @@
  * pods) and from the chat nodes themselves (their load reports in the Redis node registry).
  */
 import { ApiException, type AppsV1Api, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import type { NodeInfo } from '../chat-node/backends/types.ts';
-import type { Logger } from '../chat-node/logger.ts';
-import { RedisRegistry } from '../chat-node/real/redis-registry.ts';
-import type { ChatCluster } from './chatcluster-schema.ts';
+import { errorMessage } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import { type NodeInfo, RegistryReader } from '../common/node-registry.ts';
+import { type ChatCluster, namespaceOf } from './chatcluster-schema.ts';
 import { clusterId, selectorString } from './objects.ts';
 import type { NodeObservation, Observation } from './types.ts';
 
@@ -28,9 +28,9 @@ const isNotFound = (err: unknown) => err instanceof ApiException && err.code ===
  * once instead of holding every reconcile for the connect timeout.
  */
 export class RegistryLoads {
-  private readonly registries = new Map<string, Promise<RedisRegistry>>();
+  private readonly registries = new Map<string, Promise<RegistryReader>>();
   /** The registries that opened, to close them without waiting for those still connecting. */
-  private readonly open = new Set<RedisRegistry>();
+  private readonly open = new Set<RegistryReader>();
   private closed = false;
   private readonly log: Logger;
   private readonly retryMs: number;
@@ -45,10 +45,9 @@ export class RegistryLoads {
     const key = `${cluster.spec.redis.url} ${clusterId(cluster)}`;
     let registry = this.registries.get(key);
     if (!registry) {
-      const opening = RedisRegistry.open({
+      const opening = RegistryReader.open({
         url: cluster.spec.redis.url,
         cluster: clusterId(cluster),
-        ttlMs: 10_000,
         log: this.log,
       });
       void opening.then(
@@ -108,7 +107,7 @@ export class Gatherer {
   }
 
   async observe(cluster: ChatCluster): Promise<Observation> {
-    const namespace = cluster.metadata.namespace ?? 'default';
+    const namespace = namespaceOf(cluster);
     const [statefulSet, pods, loads, canMoveSessions] = await Promise.all([
       this.statefulSet(cluster, namespace),
       this.core.listNamespacedPod({ namespace, labelSelector: selectorString(cluster) }),
@@ -137,7 +136,7 @@ export class Gatherer {
     try {
       return await Promise.race([this.loads(cluster), late]);
     } catch (err) {
-      this.log?.debug({ cluster: clusterId(cluster), err: (err as Error).message }, 'no node loads');
+      this.log?.debug({ cluster: clusterId(cluster), err: errorMessage(err) }, 'no node loads');
       return [];
     } finally {
       clearTimeout(timer);

@@ -14,7 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
-import type { Logger } from '../chat-node/logger.ts';
+import { errorMessage } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
 
 /** What leader election needs (least privilege: see rbac.ts). */
 export const RBAC_RULES = [
@@ -44,14 +45,28 @@ const microTimeOf = (d: Date | undefined) => (d === undefined ? undefined : micr
 
 export class LeaderElector {
   readonly identity: string;
-  private readonly o: LeaderOptions & { name: string; leaseSeconds: number; clock: () => number };
+  private readonly api: CoordinationV1Api;
+  private readonly namespace: string;
+  private readonly name: string;
+  private readonly leaseSeconds: number;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private readonly onStartedLeading: (() => void) | undefined;
+  private readonly onStoppedLeading: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private leading = false;
   private lastRenewal = 0;
   private busy = false;
 
   constructor(options: LeaderOptions) {
-    this.o = { name: 'chatplatform-operator', leaseSeconds: 15, clock: Date.now, ...options };
+    this.api = options.api;
+    this.namespace = options.namespace;
+    this.name = options.name ?? 'chatplatform-operator';
+    this.leaseSeconds = options.leaseSeconds ?? 15;
+    this.log = options.log;
+    this.clock = options.clock ?? Date.now;
+    this.onStartedLeading = options.onStartedLeading;
+    this.onStoppedLeading = options.onStoppedLeading;
     this.identity = options.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   }
 
@@ -61,12 +76,12 @@ export class LeaderElector {
   }
 
   private pastRenewDeadline(): boolean {
-    return this.o.clock() - this.lastRenewal > (this.o.leaseSeconds * 1000 * 2) / 3;
+    return this.clock() - this.lastRenewal > (this.leaseSeconds * 1000 * 2) / 3;
   }
 
   start(): void {
     void this.tick();
-    this.timer = setInterval(() => void this.tick(), Math.max(200, (this.o.leaseSeconds * 1000) / 3));
+    this.timer = setInterval(() => void this.tick(), Math.max(200, (this.leaseSeconds * 1000) / 3));
   }
 
   /** Stops campaigning; a leader hands the lease back so that a successor need not wait. */
@@ -79,29 +94,29 @@ export class LeaderElector {
       const lease = await this.read();
       if (lease?.spec?.holderIdentity === this.identity) {
         lease.spec.leaseDurationSeconds = 1;
-        lease.spec.renewTime = microTime(this.o.clock() - 2000);
-        await this.o.api.replaceNamespacedLease({
-          name: this.o.name,
-          namespace: this.o.namespace,
+        lease.spec.renewTime = microTime(this.clock() - 2000);
+        await this.api.replaceNamespacedLease({
+          name: this.name,
+          namespace: this.namespace,
           body: lease,
         });
       }
     } catch (err) {
-      this.o.log.warn({ err: (err as Error).message }, 'could not hand the lease back; it will expire');
+      this.log.warn({ err: errorMessage(err) }, 'could not hand the lease back; it will expire');
     }
   }
 
   private setLeading(leading: boolean): void {
     if (leading === this.leading) return;
     this.leading = leading;
-    this.o.log.info({ identity: this.identity }, leading ? 'became the leader' : 'no longer the leader');
-    if (leading) this.o.onStartedLeading?.();
-    else this.o.onStoppedLeading?.();
+    this.log.info({ identity: this.identity }, leading ? 'became the leader' : 'no longer the leader');
+    if (leading) this.onStartedLeading?.();
+    else this.onStoppedLeading?.();
   }
 
   private async read(): Promise<V1Lease | undefined> {
     try {
-      return await this.o.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+      return await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) return undefined;
       throw err;
@@ -116,7 +131,7 @@ export class LeaderElector {
     } catch (err) {
       // A leader that cannot renew in time must assume that someone else takes over.
       if (this.leading && this.pastRenewDeadline()) this.setLeading(false);
-      this.o.log.debug({ err: (err as Error).message }, 'lease update failed');
+      this.log.debug({ err: errorMessage(err) }, 'lease update failed');
     } finally {
       this.busy = false;
     }
@@ -124,22 +139,22 @@ export class LeaderElector {
 
   /** Half the lease, at least 1 s: a late answer is harmless (resourceVersion), a hung one is cut. */
   private callTimeoutMs(): number {
-    return Math.max(1000, (this.o.leaseSeconds * 1000) / 2);
+    return Math.max(1000, (this.leaseSeconds * 1000) / 2);
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = this.o.clock();
+    const now = this.clock();
     const lease = await this.read();
     const spec = {
       holderIdentity: this.identity,
-      leaseDurationSeconds: this.o.leaseSeconds,
+      leaseDurationSeconds: this.leaseSeconds,
       renewTime: microTime(now),
     };
     if (!lease) {
-      await this.o.api.createNamespacedLease({
-        namespace: this.o.namespace,
+      await this.api.createNamespacedLease({
+        namespace: this.namespace,
         body: {
-          metadata: { name: this.o.name },
+          metadata: { name: this.name },
           spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
         },
       });
@@ -158,7 +173,7 @@ export class LeaderElector {
       leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (taking ? 1 : 0),
     };
     // replace carries the resourceVersion read: a concurrent taker makes this fail with 409.
-    await this.o.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: lease });
+    await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: lease });
     this.lastRenewal = now;
     return true;
   }

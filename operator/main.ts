@@ -16,8 +16,10 @@ import {
   VersionApi,
 } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError } from 'commander';
-import { createLogger } from '../chat-node/logger.ts';
+import { errorMessage } from '../common/errors.ts';
+import { createLogger } from '../common/logger.ts';
 import { Applier } from './apply.ts';
+import { namespaceOf } from './chatcluster-schema.ts';
 import { Gatherer, RegistryLoads } from './gather.ts';
 import { LeaderElector } from './leader.ts';
 import { createOperatorMetrics } from './metrics.ts';
@@ -62,7 +64,7 @@ try {
   if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
   else kc.loadFromDefault();
 } catch (err) {
-  log.fatal(`cannot load a kubeconfig: ${(err as Error).message}; pass --kubeconfig or set KUBECONFIG`);
+  log.fatal(`cannot load a kubeconfig: ${errorMessage(err)}; pass --kubeconfig or set KUBECONFIG`);
   process.exit(2);
 }
 
@@ -96,10 +98,7 @@ const reconciler = new Reconciler({
     metrics.reconciles.inc({ result });
     metrics.duration.observe(seconds);
     if (replicas !== undefined) {
-      metrics.desiredReplicas.set(
-        { namespace: cluster.metadata.namespace ?? 'default', name: cluster.metadata.name },
-        replicas,
-      );
+      metrics.desiredReplicas.set({ namespace: namespaceOf(cluster), name: cluster.metadata.name }, replicas);
     }
   },
 });

@@ -6,7 +6,7 @@
  * garbage-collects them.
  */
 import { createHash } from 'node:crypto';
-import type { ChatCluster } from './chatcluster-schema.ts';
+import { type ChatCluster, namespaceOf } from './chatcluster-schema.ts';
 import type { KubeObject } from './types.ts';
 
 /** The port a chat node serves HTTP and WebSockets on inside its pod. */
@@ -20,7 +20,7 @@ const NODE_UID = 10001;
 
 /** CHAT_CLUSTER of the nodes: their namespace in the Redis registry and the JetStream stream name. */
 export function clusterId(cluster: ChatCluster): string {
-  return `${cluster.metadata.namespace ?? 'default'}.${cluster.metadata.name}`;
+  return `${namespaceOf(cluster)}.${cluster.metadata.name}`;
 }
 
 /** The labels of every owned object, and the nodes' selector. */
@@ -108,7 +108,7 @@ function secretEnv(cluster: ChatCluster): object[] {
 
 function statefulSet(cluster: ChatCluster, replicas: number, hash: string): KubeObject {
   const labels = nodeLabels(cluster);
-  const ns = cluster.metadata.namespace ?? 'default';
+  const ns = namespaceOf(cluster);
   const probe = (path: string, periodSeconds: number) => ({
     httpGet: { path, port: 'http' },
     periodSeconds,

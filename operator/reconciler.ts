@@ -6,9 +6,10 @@
  * the loop itself never stops until its signal aborts.
  */
 import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
-import type { Logger } from '../chat-node/logger.ts';
+import { errorMessage } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
 import type { Applier } from './apply.ts';
-import { type ChatCluster, GROUP, PLURAL, VERSION } from './chatcluster-schema.ts';
+import { type ChatCluster, GROUP, namespaceOf, PLURAL, VERSION } from './chatcluster-schema.ts';
 import { decide } from './decide.ts';
 import type { Gatherer } from './gather.ts';
 import { emptyMemory, type Memory } from './types.ts';
@@ -32,21 +33,37 @@ export interface ReconcilerDeps {
 }
 
 export class Reconciler {
-  private readonly d: ReconcilerDeps;
-  private readonly memory = new Map<string, Memory>();
+  private readonly custom: CustomObjectsApi;
+  private readonly gatherer: Gatherer;
+  private readonly applier: Applier;
+  private readonly log: Logger;
+  private readonly namespace: string | undefined;
+  private readonly resyncMs: number;
+  private readonly concurrency: number;
   private readonly clock: () => number;
+  private readonly onReconciled: ReconcilerDeps['onReconciled'];
+  private readonly active: (() => boolean) | undefined;
+  private readonly memory = new Map<string, Memory>();
 
   constructor(deps: ReconcilerDeps) {
-    this.d = deps;
+    this.custom = deps.custom;
+    this.gatherer = deps.gatherer;
+    this.applier = deps.applier;
+    this.log = deps.log;
+    this.namespace = deps.namespace;
+    this.resyncMs = deps.resyncMs ?? 5000;
+    this.concurrency = deps.concurrency ?? 4;
     this.clock = deps.clock ?? Date.now;
+    this.onReconciled = deps.onReconciled;
+    this.active = deps.active;
   }
 
   async list(): Promise<ChatCluster[]> {
     const common = { group: GROUP, version: VERSION, plural: PLURAL };
     const res = (
-      this.d.namespace
-        ? await this.d.custom.listNamespacedCustomObject({ ...common, namespace: this.d.namespace })
-        : await this.d.custom.listClusterCustomObject(common)
+      this.namespace
+        ? await this.custom.listNamespacedCustomObject({ ...common, namespace: this.namespace })
+        : await this.custom.listClusterCustomObject(common)
     ) as { items: ChatCluster[] };
     return res.items;
   }
@@ -57,11 +74,11 @@ export class Reconciler {
     const queue = [...clusters];
     const worker = async () => {
       for (let c = queue.shift(); c; c = queue.shift()) {
-        if (this.d.active && !this.d.active()) return;
+        if (this.active && !this.active()) return;
         await this.reconcile(c);
       }
     };
-    const workers = Math.max(1, Math.min(this.d.concurrency ?? 4, clusters.length));
+    const workers = Math.max(1, Math.min(this.concurrency, clusters.length));
     await Promise.all(Array.from({ length: workers }, worker));
     const seen = new Set(clusters.map(keyOf));
     for (const key of this.memory.keys()) if (!seen.has(key)) this.forget(key);
@@ -71,7 +88,7 @@ export class Reconciler {
   async reconcileOnce(namespace: string, name: string): Promise<void> {
     let cluster: ChatCluster;
     try {
-      cluster = (await this.d.custom.getNamespacedCustomObject({
+      cluster = (await this.custom.getNamespacedCustomObject({
         group: GROUP,
         version: VERSION,
         plural: PLURAL,
@@ -88,7 +105,7 @@ export class Reconciler {
   private forget(key: string): void {
     this.memory.delete(key);
     const [ns, name] = key.split('/') as [string, string];
-    this.d.applier.forget(ns, name);
+    this.applier.forget(ns, name);
   }
 
   /** Gather → decide → apply for one ChatCluster as read; errors are logged and counted, not thrown. */
@@ -96,26 +113,26 @@ export class Reconciler {
     const started = performance.now();
     const key = keyOf(cluster);
     try {
-      const observation = await this.d.gatherer.observe(cluster);
+      const observation = await this.gatherer.observe(cluster);
       const decision = decide(observation, this.memory.get(key) ?? emptyMemory(), this.clock());
       this.memory.set(key, decision.memory);
-      await this.d.applier.apply(cluster, decision);
-      for (const e of decision.events) this.d.log.info({ cluster: key, reason: e.reason }, e.message);
-      this.d.onReconciled?.(cluster, 'ok', (performance.now() - started) / 1000, decision.replicas);
+      await this.applier.apply(cluster, decision);
+      for (const e of decision.events) this.log.info({ cluster: key, reason: e.reason }, e.message);
+      this.onReconciled?.(cluster, 'ok', (performance.now() - started) / 1000, decision.replicas);
     } catch (err) {
-      this.d.log.warn({ cluster: key, err: (err as Error).message }, 'reconcile failed; retrying next pass');
-      this.d.onReconciled?.(cluster, 'error', (performance.now() - started) / 1000);
+      this.log.warn({ cluster: key, err: errorMessage(err) }, 'reconcile failed; retrying next pass');
+      this.onReconciled?.(cluster, 'error', (performance.now() - started) / 1000);
     }
   }
 
   /** Reconciles every resyncMs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    const every = this.d.resyncMs ?? 5000;
+    const every = this.resyncMs;
     while (!signal.aborted) {
       const started = this.clock();
-      if (!this.d.active || this.d.active()) {
+      if (!this.active || this.active()) {
         await this.reconcileAll().catch((err: Error) =>
-          this.d.log.warn({ err: err.message }, 'listing ChatClusters failed; retrying'),
+          this.log.warn({ err: err.message }, 'listing ChatClusters failed; retrying'),
         );
       }
       const wait = Math.max(50, every - (this.clock() - started));
@@ -134,4 +151,4 @@ export class Reconciler {
   }
 }
 
-const keyOf = (c: ChatCluster) => `${c.metadata.namespace ?? 'default'}/${c.metadata.name}`;
+const keyOf = (c: ChatCluster) => `${namespaceOf(c)}/${c.metadata.name}`;

@@ -2,6 +2,8 @@
  * Opens many connections with bounded concurrency, spread over loopback source addresses, and keeps
  * the chat ones alive with heartbeats.
  */
+
+import { errorMessage } from '../../common/errors.ts';
 import { addressFor, freshSourceAddresses } from './addresses.ts';
 import { type Account, type ConnectOptions, connect, type Endpoint, type LgConn } from './protocols.ts';
 
@@ -52,7 +54,7 @@ export async function openMany(
         });
       } catch (err) {
         failed++;
-        firstError ??= (err as Error).message;
+        firstError ??= errorMessage(err);
       }
       o.progress?.(++done, failed);
     }

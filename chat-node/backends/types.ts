@@ -3,6 +3,7 @@
  * implementation (one process, the default) and a real one (JetStream, Cassandra, Redis, a push
  * provider); `wiring.ts` chooses, nothing else does.
  */
+import type { NodeInfo } from '../../common/node-registry.ts';
 import type { Message, PresenceInfo, ServerFrame } from '../../common/protocol.ts';
 
 export interface UserRecord {
@@ -104,17 +105,6 @@ export interface PresenceBackend {
   close(): Promise<void>;
 }
 
-export interface NodeInfo {
-  nodeId: number;
-  url: string;
-  connections: number;
-  capacity: number;
-  draining: boolean;
-  zone?: string;
-  startedAt: number;
-  updatedAt: number;
-}
-
 /** The live nodes of a cluster. */
 export interface NodeRegistry {
   /** Publishes (or refreshes) this node's entry. */
@@ -125,7 +115,7 @@ export interface NodeRegistry {
   close(): Promise<void>;
 }
 
-/** What a push provider is asked to deliver (DESIGN.md: the webhook body). */
+/** What a push provider is asked to deliver (the webhook body, docs/protocol-notes.md). */
 export interface PushNotification {
   userId: string;
   messageId: string;

@@ -3,7 +3,7 @@
  * publish durably, then notify offline recipients. Also `sync`, history and read cursors, each
  * refused for users outside the conversation.
  */
-import { ChatError } from '../../common/errors.ts';
+import { ChatError, errorMessage } from '../../common/errors.ts';
 import { dmConversationId, groupConversationId, parseConversationId } from '../../common/ids.ts';
 import { type ClientId, MAX_FRAME_BYTES, type Message } from '../../common/protocol.ts';
 import { type Snowflake, snowflakeTime } from '../../common/snowflake.ts';
@@ -217,7 +217,7 @@ export class Messaging {
     try {
       await timed(this.metrics, 'settle', () => this.bus.settled(SETTLE_TIMEOUT_MS));
     } catch (err) {
-      throw new ChatError('internal', `history is not up to date yet, retry: ${(err as Error).message}`);
+      throw new ChatError('internal', `history is not up to date yet, retry: ${errorMessage(err)}`);
     }
   }
 

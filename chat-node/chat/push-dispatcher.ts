@@ -4,6 +4,7 @@
  * notification is dropped (and counted): a push is a hint, the message itself is already durable.
  */
 import type { Logger } from 'pino';
+import { errorMessage } from '../../common/errors.ts';
 import type { PushNotification, PushProvider } from '../backends/types.ts';
 import type { Metrics } from '../metrics.ts';
 
@@ -73,7 +74,7 @@ export class PushDispatcher {
     } catch (err) {
       if (job.attempt >= this.o.maxAttempts || this.closed) {
         this.o.metrics.push.inc({ outcome: 'dropped' });
-        this.o.log.warn({ err: (err as Error).message, attempts: job.attempt }, 'push notification dropped');
+        this.o.log.warn({ err: errorMessage(err), attempts: job.attempt }, 'push notification dropped');
         return;
       }
       this.o.metrics.push.inc({ outcome: 'retried' });

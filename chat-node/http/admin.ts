@@ -1,23 +1,13 @@
 /**
- * The node's admin API, for the operator and chatctl: load, shedding N sessions, draining. Enabled
- * only when CHAT_ADMIN_TOKEN is set; every call needs `Authorization: Bearer <admin token>`.
+ * The node's admin API (the contract and its client: common/admin-api.ts): load, shedding N sessions,
+ * draining. Enabled only when CHAT_ADMIN_TOKEN is set; every call needs `Authorization: Bearer <admin token>`.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import { DEFAULT_MOVE_RATE, drainRequest, type LoadReport, shedRequest } from '../../common/admin-api.ts';
 import { ChatError } from '../../common/errors.ts';
 import { parseBody } from '../../common/protocol.ts';
 import { bearer } from '../chat/tokens.ts';
 import type { Request, Router } from './router.ts';
-
-export interface LoadReport {
-  nodeId: number;
-  url: string;
-  connections: number;
-  capacity: number;
-  draining: boolean;
-  /** Connections asked to reconnect elsewhere that are still here. */
-  moving: number;
-}
 
 export interface AdminControls {
   load(): LoadReport;
@@ -28,16 +18,6 @@ export interface AdminControls {
   /** Takes sessions again. */
   undrain(): void;
 }
-
-const shedBody = z.object({
-  count: z.number().int().positive().max(10_000_000),
-  ratePerSec: z.number().positive().max(100_000).optional(),
-  url: z.url().optional(),
-});
-const drainBody = z.object({ ratePerSec: z.number().positive().max(100_000).optional() });
-
-/** Default pace of moves: clients reconnect at most this many per second. */
-export const DEFAULT_MOVE_RATE = 200;
 
 export function addAdminRoutes(
   router: Router,
@@ -61,13 +41,13 @@ export function addAdminRoutes(
     })
     .on('POST', '/admin/v1/shed', async (r) => {
       auth(r);
-      const b = parseBody(shedBody, await r.json());
+      const b = parseBody(shedRequest, await r.json());
       const asked = controls.shed(b.count, b.ratePerSec ?? DEFAULT_MOVE_RATE, b.url);
       return { status: 202, body: { asked, ...controls.load() } };
     })
     .on('POST', '/admin/v1/drain', async (r) => {
       auth(r);
-      const b = parseBody(drainBody, await optionalJson(r));
+      const b = parseBody(drainRequest, await optionalJson(r));
       const asked = controls.drain(b.ratePerSec ?? DEFAULT_MOVE_RATE);
       return { status: 202, body: { asked, ...controls.load() } };
     })

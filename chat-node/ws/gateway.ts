@@ -13,8 +13,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { ChatError, isChatError } from '../../common/errors.ts';
+import { ChatError, errorMessage, isChatError } from '../../common/errors.ts';
 import { parseMessageId } from '../../common/ids.ts';
+import { type Logger, LogThrottle } from '../../common/logger.ts';
 import {
   type ClientFrame,
   type ClientId,
@@ -28,7 +29,6 @@ import {
 import type { PresenceBackend } from '../backends/types.ts';
 import type { Messaging } from '../chat/messaging.ts';
 import { bearer, type TokenClaims, type Tokens } from '../chat/tokens.ts';
-import { type Logger, LogThrottle } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { CLOSE, Connection } from './connection.ts';
 import { LocalSessions } from './local-sessions.ts';
@@ -296,7 +296,7 @@ export class Gateway {
   }
 
   private backendError(err: unknown): void {
-    const message = (err as Error).message;
+    const message = errorMessage(err);
     this.logs.write(`presence:${String(message).slice(0, 80)}`, (held) =>
       this.o.log.warn({ err: message, held }, 'presence backend call failed'),
     );

@@ -8,6 +8,7 @@
 import { createInterface } from 'node:readline';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ChatClient, type Session } from '../../client/index.ts';
+import { errorMessage } from '../../common/errors.ts';
 import { httpUrl, integer } from '../args.ts';
 import {
   CHAT_HELP,
@@ -19,7 +20,7 @@ import {
   targetOf,
 } from '../chat-view.ts';
 import type { CliContext } from '../context.ts';
-import { CliError, reason, UsageError } from '../errors.ts';
+import { CliError, UsageError } from '../errors.ts';
 import { apiError, ChatApi, type LoginFlags, login, nodeUrl } from '../session.ts';
 
 const example = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
@@ -41,7 +42,9 @@ async function open(ctx: CliContext, flags: Flags): Promise<{ api: ChatApi; sess
     url = nodeUrl(flags.url, ctx.env);
     httpUrl(url);
   } catch (err) {
-    throw new UsageError(`CHATCTL_URL ${err instanceof InvalidArgumentError ? err.message : reason(err)}`);
+    throw new UsageError(
+      `CHATCTL_URL ${err instanceof InvalidArgumentError ? err.message : errorMessage(err)}`,
+    );
   }
   const api = new ChatApi(url);
   const session = await login(api, { ...flags, url }, ctx.env, (line) => ctx.err(line));
@@ -113,7 +116,7 @@ async function chatSession(
             () => undefined,
             (err: unknown) => {
               failed++;
-              ctx.err(`not sent: ${reason(err)}`);
+              ctx.err(`not sent: ${errorMessage(err)}`);
             },
           );
           sends.push(sent);
@@ -134,7 +137,7 @@ async function chatSession(
           sends.push(
             printHistory(ctx, api, url, session, conversation, { limit: 20 }).then(
               () => undefined,
-              (err: unknown) => ctx.err(reason(err)),
+              (err: unknown) => ctx.err(errorMessage(err)),
             ),
           );
         }

@@ -2,11 +2,14 @@
  * `chatctl nodes`, `drain`, `undrain` and `shed`: the live chat nodes and their load, and moving
  * sessions between them through each node's admin API (chat-node/http/admin.ts).
  */
+
 import type { Command } from 'commander';
+import { errorMessage } from '../../common/errors.ts';
+import { redactUrl } from '../../common/urls.ts';
 import { AdminClient, adminToken, type LoadReport } from '../admin-client.ts';
 import { httpUrl, integer, type OutputFormat, outputFormat, positive, redisUrl, urlList } from '../args.ts';
 import type { CliContext } from '../context.ts';
-import { CliError, reason, UsageError } from '../errors.ts';
+import { CliError, UsageError } from '../errors.ts';
 import { waitForMoves } from '../moves.ts';
 import { formatNodesTable, type NodeRow } from '../nodes-view.ts';
 
@@ -36,7 +39,7 @@ async function nodesByUrl(urls: string[], token: string): Promise<NodeRow[]> {
       new AdminClient(url, { token })
         .load()
         .then(rowOf)
-        .catch((err: unknown): NodeRow => ({ url, error: reason(err) })),
+        .catch((err: unknown): NodeRow => ({ url, error: errorMessage(err) })),
     ),
   );
 }
@@ -44,11 +47,11 @@ async function nodesByUrl(urls: string[], token: string): Promise<NodeRow[]> {
 /** Rows for the nodes in the Redis registry; with a token, `moving` from each node's admin API too. */
 async function nodesByRegistry(o: NodesFlags, url: string, ctx: CliContext): Promise<NodeRow[]> {
   // ioredis and the registry load only for this command.
-  const { hidePassword, registryNodes } = await import('../registry.ts');
+  const { registryNodes } = await import('../registry.ts');
   const infos = await registryNodes(url, o.cluster);
   if (infos.length === 0) {
     throw new CliError(
-      `no live nodes of cluster "${o.cluster}" in Redis at ${hidePassword(url)}: are the nodes running with ` +
+      `no live nodes of cluster "${o.cluster}" in Redis at ${redactUrl(url)}: are the nodes running with ` +
         `CHAT_REDIS_URL set to it and CHAT_CLUSTER=${o.cluster}? (--cluster picks another)`,
     );
   }
@@ -60,7 +63,7 @@ async function nodesByRegistry(o: NodesFlags, url: string, ctx: CliContext): Pro
       try {
         row.moving = (await new AdminClient(info.url, { token }).load()).moving;
       } catch (err) {
-        ctx.err(`warning: node ${info.nodeId}: ${reason(err)}`);
+        ctx.err(`warning: node ${info.nodeId}: ${errorMessage(err)}`);
       }
       return row;
     }),

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { LoadReport } from '../../chat-node/http/admin.ts';
 import { waitForMoves } from '../../cli/moves.ts';
 import {
   formatNodesTable,
@@ -8,6 +7,7 @@ import {
   nodesSummary,
   progressBar,
 } from '../../cli/nodes-view.ts';
+import type { LoadReport } from '../../common/admin-api.ts';
 
 const NOW = 1_000_000_000;
 

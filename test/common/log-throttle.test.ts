@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LogThrottle } from '../../chat-node/logger.ts';
+import { LogThrottle } from '../../common/logger.ts';
 
 describe('LogThrottle', () => {
   it('writes a key at most once per interval and reports how many it held back', () => {

@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../chat-node/logger.ts';
 import { type ChatNode, startNode } from '../../chat-node/node.ts';
+import { silentLogger } from '../../common/logger.ts';
 import { loadNodeConfig, type NodeConfig } from '../../common/node-config.ts';
 
 export interface TestNode {

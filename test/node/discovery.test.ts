@@ -1,7 +1,7 @@
 /** Discovery's choice of node: least loaded, not draining, zone first, bursts spread before a refresh. */
 import { describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../chat-node/backends/types.ts';
 import { Discovery, pickNode } from '../../chat-node/discovery.ts';
+import type { NodeInfo } from '../../common/node-registry.ts';
 
 function node(nodeId: number, connections: number, more: Partial<NodeInfo> = {}): NodeInfo {
   return {

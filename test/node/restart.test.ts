@@ -3,8 +3,8 @@
  * a client had is lost, old tokens still work, and message ids keep increasing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../chat-node/logger.ts';
 import { type ChatNode, startNode } from '../../chat-node/node.ts';
+import { silentLogger } from '../../common/logger.ts';
 import { startTestNode, type TestNode, testConfig } from '../helpers/node.ts';
 import { TestSocket } from '../helpers/socket.ts';
 import { createUsers, http, login, type TestUser } from '../helpers/users.ts';

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../chat-node/backends/embedded/sqlite-store.ts';
 import type { Envelope } from '../../chat-node/backends/types.ts';
-import { SqliteStore } from '../../chat-node/embedded/sqlite-store.ts';
 import { describeStoreContract } from '../helpers/store-contract.ts';
 
 describeStoreContract('SqliteStore', async () => {

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../chat-node/logger.ts';
+import { silentLogger } from '../../common/logger.ts';
 import { LeaderElector } from '../../operator/leader.ts';
 import { testKubeConfig } from '../helpers/kube.ts';
 import { until } from '../helpers/recorder.ts';

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatApi } from '../../client/index.ts';
+import { errorMessage } from '../../common/errors.ts';
 import { GROUP, KIND, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { FakeKubelet } from '../helpers/fake-kubelet.ts';
@@ -126,7 +127,7 @@ describe('the operator with real chat nodes', () => {
     operator.stdout!.on('data', keep);
     operator.stderr!.on('data', keep);
     await until('pod 0 runs a chat node', () => kubelet.ordinals.includes(0), 60_000).catch(async (e) => {
-      throw new Error(`${(e as Error).message}; ${await explain()}`);
+      throw new Error(`${errorMessage(e)}; ${await explain()}`);
     });
   }, 180_000);
 
@@ -172,7 +173,7 @@ describe('the operator with real chat nodes', () => {
       async () => (await statefulSetReplicas()) === 3,
       60_000,
     ).catch(async (e) => {
-      throw new Error(`${(e as Error).message}; ${await explain()}`);
+      throw new Error(`${errorMessage(e)}; ${await explain()}`);
     });
     await until('three chat nodes run', () => kubelet.ordinals.length === 3, 60_000);
     // New nodes start empty; the operator sheds from node 0 toward the average.
@@ -184,7 +185,7 @@ describe('the operator with real chat nodes', () => {
       },
       90_000,
     ).catch(async (e) => {
-      throw new Error(`${(e as Error).message}; ${await explain()}`);
+      throw new Error(`${errorMessage(e)}; ${await explain()}`);
     });
 
     // The load goes: 20 clients leave, 5 stay; the operator drains the extra nodes, then removes them.
@@ -194,7 +195,7 @@ describe('the operator with real chat nodes', () => {
       async () => (await statefulSetReplicas()) === 1,
       90_000,
     ).catch(async (e) => {
-      throw new Error(`${(e as Error).message}; ${await explain()}`);
+      throw new Error(`${errorMessage(e)}; ${await explain()}`);
     });
     await until('only node 0 runs', () => kubelet.ordinals.join() === '0', 60_000);
     await until('the 5 remaining sessions are on node 0', async () => (await loads())[0] === 5, 30_000);

@@ -17,7 +17,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../chat-node/logger.ts';
+import { silentLogger } from '../../common/logger.ts';
 import { Applier } from '../../operator/apply.ts';
 import { type ChatCluster, GROUP, KIND, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
 import { Gatherer, type LoadSource, RegistryLoads } from '../../operator/gather.ts';

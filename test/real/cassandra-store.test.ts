@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../chat-node/logger.ts';
-import { CassandraStore } from '../../chat-node/real/cassandra-store.ts';
+import { CassandraStore } from '../../chat-node/backends/real/cassandra-store.ts';
+import { silentLogger } from '../../common/logger.ts';
 import { Snowflake } from '../../common/snowflake.ts';
 import { servicesEnv } from '../helpers/cluster.ts';
 import { describeStoreContract, dm, uniqueId } from '../helpers/store-contract.ts';

@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../chat-node/logger.ts';
-import { RedisPresence } from '../../chat-node/real/redis-presence.ts';
+import { RedisPresence } from '../../chat-node/backends/real/redis-presence.ts';
+import { silentLogger } from '../../common/logger.ts';
 import type { PresenceInfo } from '../../common/protocol.ts';
 import { servicesEnv } from '../helpers/cluster.ts';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.ts';

@@ -2,10 +2,10 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../chat-node/backends/types.ts';
-import { silentLogger } from '../../chat-node/logger.ts';
-import { leaseNodeId, type NodeIdLease } from '../../chat-node/real/node-id-lease.ts';
-import { RedisRegistry } from '../../chat-node/real/redis-registry.ts';
+import { leaseNodeId, type NodeIdLease } from '../../chat-node/backends/real/node-id-lease.ts';
+import { RedisRegistry } from '../../chat-node/backends/real/redis-registry.ts';
+import { silentLogger } from '../../common/logger.ts';
+import type { NodeInfo } from '../../common/node-registry.ts';
 import { servicesEnv } from '../helpers/cluster.ts';
 import { startRedisServer } from '../helpers/redis-server.ts';
 import { until } from '../helpers/until.ts';

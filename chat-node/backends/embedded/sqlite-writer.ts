@@ -11,7 +11,8 @@
 
 import { DatabaseSync } from 'node:sqlite';
 import { isMainThread, parentPort, receiveMessageOnPort, Worker, workerData } from 'node:worker_threads';
-import type { Envelope } from '../backends/types.ts';
+import { errorMessage } from '../../../common/errors.ts';
+import type { Envelope } from '../types.ts';
 
 /** The pragmas of both connections to the store's file (the store's own and this writer's). */
 export const CONNECTION_PRAGMAS =
@@ -152,7 +153,7 @@ function runWorker(file: string): void {
           write([r]);
           port.postMessage({ id: r.id } satisfies Reply);
         } catch (err) {
-          port.postMessage({ id: r.id, error: (err as Error).message } satisfies Reply);
+          port.postMessage({ id: r.id, error: errorMessage(err) } satisfies Reply);
         }
       }
     }

@@ -3,8 +3,8 @@
  * in the same event-loop turn are committed in one transaction (group commit), so one fsync serves
  * them all; then every local handler gets each message.
  */
-import type { Message } from '../../common/protocol.ts';
-import type { Envelope, MessageBus, Store, UserEvent } from '../backends/types.ts';
+import type { Message } from '../../../common/protocol.ts';
+import type { Envelope, MessageBus, Store, UserEvent } from '../types.ts';
 
 interface Pending {
   envelope: Envelope;

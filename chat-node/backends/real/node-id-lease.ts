@@ -23,9 +23,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { MAX_NODE_ID } from '../../common/snowflake.ts';
-import type { Logger } from '../logger.ts';
-import { closeRedis, clusterPrefix, defineScript, openRedis, type Script } from './redis-registry.ts';
+import { errorMessage } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/logger.ts';
+import { closeRedis, clusterPrefix, defineScript, openRedis, type Script } from '../../../common/redis.ts';
+import { MAX_NODE_ID } from '../../../common/snowflake.ts';
 
 /** KEYS[1]: id 0's key (routes the script to the cluster's slot). ARGV: key prefix, token, max id, ttl. */
 const CLAIM_FIRST_FREE_LUA = `
@@ -155,8 +156,7 @@ export async function leaseNodeId(options: NodeIdLeaseOptions): Promise<NodeIdLe
         log.warn({ nodeId, unrenewedMs: sentAt - heldSince }, `node id ${nodeId} lease claimed again`);
       heldSince = sentAt;
     } catch (err) {
-      if (!failing)
-        log.warn({ nodeId, err: (err as Error).message }, 'node id lease renewal failed; retrying');
+      if (!failing) log.warn({ nodeId, err: errorMessage(err) }, 'node id lease renewal failed; retrying');
       failing = true;
     } finally {
       renewing = false;
@@ -175,7 +175,7 @@ export async function leaseNodeId(options: NodeIdLeaseOptions): Promise<NodeIdLe
       try {
         if (!lost) await releaseScript(key, token);
       } catch (err) {
-        log.warn({ nodeId, err: (err as Error).message }, 'node id lease release failed; it will expire');
+        log.warn({ nodeId, err: errorMessage(err) }, 'node id lease release failed; it will expire');
       } finally {
         await closeRedis(redis);
       }

@@ -18,9 +18,9 @@
  * it claims, so exactly one node handles each expired device.
  */
 import type { Redis } from 'ioredis';
-import type { PresenceInfo } from '../../common/protocol.ts';
-import type { PresenceBackend } from '../backends/types.ts';
-import type { Logger } from '../logger.ts';
+import { errorMessage } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/logger.ts';
+import type { PresenceInfo } from '../../../common/protocol.ts';
 import {
   closeRedis,
   clusterPrefix,
@@ -28,7 +28,8 @@ import {
   duplicateRedis,
   openRedis,
   type Script,
-} from './redis-registry.ts';
+} from '../../../common/redis.ts';
+import type { PresenceBackend } from '../types.ts';
 
 /** Lua shared by the scripts below. ARGV layout differs per script; helpers take explicit values. */
 const LUA_HELPERS = `
@@ -240,7 +241,7 @@ export class RedisPresence implements PresenceBackend {
       try {
         h(p);
       } catch (err) {
-        this.o.log.error({ err: (err as Error).message }, 'presence change handler threw');
+        this.o.log.error({ err: errorMessage(err) }, 'presence change handler threw');
       }
     }
   }
@@ -333,7 +334,7 @@ export class RedisPresence implements PresenceBackend {
       }
       this.sweepFailing = false;
     } catch (err) {
-      if (!this.sweepFailing) this.o.log.warn({ err: (err as Error).message }, 'presence sweep failed');
+      if (!this.sweepFailing) this.o.log.warn({ err: errorMessage(err) }, 'presence sweep failed');
       this.sweepFailing = true;
     } finally {
       this.sweeping = false;

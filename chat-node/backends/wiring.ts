@@ -3,19 +3,21 @@
  * (NATS and Cassandra together, Redis on its own). Every other module sees only the interfaces of
  * backends/types.ts.
  */
-import type { NodeConfig } from '../common/node-config.ts';
-import type { Backends, MessageBus, NodeRegistry, PresenceBackend, Store } from './backends/types.ts';
-import { EmbeddedBus } from './embedded/memory-bus.ts';
+
+import type { Logger } from '../../common/logger.ts';
+import type { NodeConfig } from '../../common/node-config.ts';
+import { EmbeddedBus } from './embedded/embedded-bus.ts';
+import { LogPush } from './embedded/log-push.ts';
 import { MemoryPresence } from './embedded/memory-presence.ts';
 import { MemoryRegistry } from './embedded/memory-registry.ts';
-import { LogPush, WebhookPush } from './embedded/push-providers.ts';
 import { SqliteStore } from './embedded/sqlite-store.ts';
-import type { Logger } from './logger.ts';
 import { CassandraStore } from './real/cassandra-store.ts';
 import { JetStreamBus } from './real/jetstream-bus.ts';
 import { leaseNodeId } from './real/node-id-lease.ts';
 import { RedisPresence } from './real/redis-presence.ts';
 import { RedisRegistry } from './real/redis-registry.ts';
+import { WebhookPush } from './real/webhook-push.ts';
+import type { Backends, MessageBus, NodeRegistry, PresenceBackend, Store } from './types.ts';
 
 /** How long a node's registry entry and node-id lease outlive its last refresh. */
 const REGISTRY_TTL_MS = 10_000;

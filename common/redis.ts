@@ -1,34 +1,15 @@
 /**
- * The live nodes of a cluster, in Redis. Each node's entry is a key with a TTL that `announce`
- * refreshes (every 2 s from node.ts); an index set names the nodes, and `list()` drops index members
- * whose key has expired (a node that crashed without `withdraw`).
- *
- *   chat:{<cluster>}:node:<nodeId>   NodeInfo as JSON, PX ttlMs
- *   chat:{<cluster>}:nodes           set of nodeIds (index)
- *
- * Every key of a cluster carries the hash tag `{<cluster>}`, so on Redis Cluster they share a slot and
- * the Lua scripts here and in redis-presence.ts / node-id-lease.ts may touch several of them.
- *
- * Also home to `openRedis`, the connection setup the Redis backends share.
+ * Redis connection plumbing shared by the node's Redis backends and by readers of the node registry
+ * (the operator, chatctl): open with capped reconnects, duplicate for pub/sub, Lua scripts, MULTI
+ * with errors, polite close, and the key prefix of a cluster.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import type { NodeInfo, NodeRegistry } from '../backends/types.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from './logger.ts';
+import { redactUrl } from './urls.ts';
 
 /** `chat:{<cluster>}:`: braces and spaces in the name would break the hash tag. */
 export function clusterPrefix(cluster: string): string {
   return `chat:{${cluster.replace(/[{}\s]/g, '_')}}:`;
-}
-
-/** The URL without its password, for logs. */
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable Redis URL)';
-  }
 }
 
 /** Reconnect delay: 50 ms doubling to a 2 s cap, with up to 100 ms of jitter. */
@@ -69,7 +50,7 @@ function ready(redis: Redis, timeoutMs: number, url: string): Promise<void> {
     };
     const onReady = () => done();
     const timer = setTimeout(
-      () => done(new Error(`Redis at ${safeUrl(url)} not reachable in ${timeoutMs} ms: ${lastError}`)),
+      () => done(new Error(`Redis at ${redactUrl(url)} not reachable in ${timeoutMs} ms: ${lastError}`)),
       timeoutMs,
     );
     redis.on('ready', onReady);
@@ -158,78 +139,4 @@ export async function closeRedis(redis: Redis): Promise<void> {
     return;
   }
   await redis.quit().catch(() => redis.disconnect());
-}
-
-/** Returns the live entries (JSON) and removes index members whose key expired, in one step. */
-const LIST_LUA = `
-local live = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local v = redis.call('GET', ARGV[1] .. id)
-  if v then table.insert(live, v) else redis.call('SREM', KEYS[1], id) end
-end
-return live`;
-
-export interface RedisRegistryOptions {
-  url: string;
-  cluster: string;
-  /** How long an entry lives without a refresh. node.ts announces every 2 s. */
-  ttlMs: number;
-  log: Logger;
-}
-
-export class RedisRegistry implements NodeRegistry {
-  private readonly redis: Redis;
-  private readonly ttlMs: number;
-  private readonly index: string;
-  private readonly nodePrefix: string;
-  private readonly listScript: Script;
-  private closed = false;
-
-  private constructor(redis: Redis, options: RedisRegistryOptions) {
-    this.redis = redis;
-    this.ttlMs = options.ttlMs;
-    const prefix = clusterPrefix(options.cluster);
-    this.index = `${prefix}nodes`;
-    this.nodePrefix = `${prefix}node:`;
-    this.listScript = defineScript(redis, 'chatRegistryList', 1, LIST_LUA);
-  }
-
-  static async open(options: RedisRegistryOptions): Promise<RedisRegistry> {
-    if (!(options.ttlMs > 0)) throw new RangeError(`registry ttlMs must be positive, got ${options.ttlMs}`);
-    const redis = await openRedis({ url: options.url, log: options.log, role: 'registry' });
-    return new RedisRegistry(redis, options);
-  }
-
-  async announce(info: NodeInfo): Promise<void> {
-    await execOrThrow(
-      this.redis
-        .multi()
-        .set(this.nodePrefix + info.nodeId, JSON.stringify(info), 'PX', this.ttlMs)
-        .sadd(this.index, String(info.nodeId)),
-    );
-  }
-
-  async list(): Promise<NodeInfo[]> {
-    const live = (await this.listScript(this.index, this.nodePrefix)) as string[];
-    return live.map((json) => JSON.parse(json) as NodeInfo).sort((a, b) => a.nodeId - b.nodeId);
-  }
-
-  async withdraw(nodeId: number): Promise<void> {
-    await execOrThrow(
-      this.redis
-        .multi()
-        .del(this.nodePrefix + nodeId)
-        .srem(this.index, String(nodeId)),
-    );
-  }
-
-  isReady(): boolean {
-    return !this.closed && this.redis.status === 'ready';
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await closeRedis(this.redis);
-  }
 }

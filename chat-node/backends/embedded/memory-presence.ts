@@ -3,8 +3,8 @@
  * is; a device that has been silent for `expireMs` (3 heartbeats) is dropped by a sweep, the same
  * rule the Redis backend enforces with key expiry.
  */
-import type { PresenceInfo } from '../../common/protocol.ts';
-import type { PresenceBackend } from '../backends/types.ts';
+import type { PresenceInfo } from '../../../common/protocol.ts';
+import type { PresenceBackend } from '../types.ts';
 
 interface UserState {
   devices: Map<string, number>; // deviceId → last activity

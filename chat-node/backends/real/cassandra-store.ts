@@ -20,11 +20,11 @@
  * without one, as Cassandra requires for LWTs to be correct.
  */
 import cassandra from 'cassandra-driver';
-import { ChatError } from '../../common/errors.ts';
-import type { Message } from '../../common/protocol.ts';
-import { snowflakeNode, snowflakeTime } from '../../common/snowflake.ts';
-import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../backends/types.ts';
-import type { Logger } from '../logger.ts';
+import { ChatError } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/logger.ts';
+import type { Message } from '../../../common/protocol.ts';
+import { snowflakeNode, snowflakeTime } from '../../../common/snowflake.ts';
+import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../types.ts';
 import { bucketOf, migrate, statements } from './cassandra-schema.ts';
 
 export interface CassandraStoreOptions {

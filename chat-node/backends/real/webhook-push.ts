@@ -1,6 +1,5 @@
-/** Push providers: a JSON webhook (DESIGN.md's contract) and a log-only default. */
-import type { Logger } from 'pino';
-import type { PushNotification, PushProvider } from '../backends/types.ts';
+/** The JSON webhook push provider (the body is the contract in docs/protocol-notes.md). */
+import type { PushNotification, PushProvider } from '../types.ts';
 
 /** POSTs each notification as JSON; any answer but 2xx (or no answer in `timeoutMs`) is a failure. */
 export class WebhookPush implements PushProvider {
@@ -28,22 +27,5 @@ export class WebhookPush implements PushProvider {
     });
     await res.body?.cancel();
     if (!res.ok) throw new Error(`push webhook answered ${res.status}`);
-  }
-}
-
-/** Logs each notification at debug level: the default when no provider is configured. */
-export class LogPush implements PushProvider {
-  readonly name = 'log';
-  private readonly log: Logger;
-
-  constructor(log: Logger) {
-    this.log = log;
-  }
-
-  async send(n: PushNotification): Promise<void> {
-    this.log.debug(
-      { push: { userId: n.userId, messageId: n.messageId, conversation: n.conversation } },
-      'push',
-    );
   }
 }

@@ -27,9 +27,10 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import type { Message } from '../../common/protocol.ts';
-import type { Envelope, MessageBus, Store, UserEvent } from '../backends/types.ts';
-import type { Logger } from '../logger.ts';
+import { errorMessage } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/logger.ts';
+import type { Message } from '../../../common/protocol.ts';
+import type { Envelope, MessageBus, Store, UserEvent } from '../types.ts';
 
 export interface JetStreamBusOptions {
   url: string;
@@ -217,7 +218,7 @@ export class JetStreamBus implements MessageBus {
           await this.o.store.saveMessages(batch.map((b) => b.env));
           for (const b of batch) b.ack();
         } catch (err) {
-          this.o.log.warn({ err: (err as Error).message, n: batch.length }, 'store write failed; will retry');
+          this.o.log.warn({ err: errorMessage(err), n: batch.length }, 'store write failed; will retry');
           for (const b of batch) b.nak();
         }
       }
@@ -237,7 +238,7 @@ export class JetStreamBus implements MessageBus {
           }
         }
       } catch (err) {
-        if (!this.closed) this.o.log.warn({ err: (err as Error).message }, 'store writer restarting');
+        if (!this.closed) this.o.log.warn({ err: errorMessage(err) }, 'store writer restarting');
       }
       if (iter) this.iterators.delete(iter);
       // Messages not written yet were delivered on the old subscription: JetStream redelivers them.
@@ -267,7 +268,7 @@ export class JetStreamBus implements MessageBus {
           for (const h of this.messageHandlers) h(env);
         }
       } catch (err) {
-        if (!this.closed) this.o.log.warn({ err: (err as Error).message }, 'delivery consumer restarting');
+        if (!this.closed) this.o.log.warn({ err: errorMessage(err) }, 'delivery consumer restarting');
       }
       if (iter) this.iterators.delete(iter);
       if (!this.closed) await new Promise((r) => setTimeout(r, 500));

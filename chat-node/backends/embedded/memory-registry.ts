@@ -1,5 +1,6 @@
 /** The node registry of a single process: it knows only the nodes announced to it (itself). */
-import type { NodeInfo, NodeRegistry } from '../backends/types.ts';
+import type { NodeInfo } from '../../../common/node-registry.ts';
+import type { NodeRegistry } from '../types.ts';
 
 export class MemoryRegistry implements NodeRegistry {
   private readonly nodes = new Map<number, NodeInfo>();

@@ -10,8 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import type cassandra from 'cassandra-driver';
-import { snowflakeTime } from '../../common/snowflake.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../../../common/logger.ts';
+import { snowflakeTime } from '../../../common/snowflake.ts';
 
 /** Messages and inboxes are partitioned by UTC day of the Snowflake timestamp. */
 export const BUCKET_MS = 86_400_000;

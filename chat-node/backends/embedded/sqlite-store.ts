@@ -7,9 +7,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { ChatError } from '../../common/errors.ts';
-import type { Message } from '../../common/protocol.ts';
-import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../backends/types.ts';
+import { ChatError } from '../../../common/errors.ts';
+import type { Message } from '../../../common/protocol.ts';
+import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../types.ts';
 import { CONNECTION_PRAGMAS, SqliteWriter } from './sqlite-writer.ts';
 
 const MIGRATIONS: string[] = [

@@ -1,0 +1,142 @@
+/**
+ * A chat node's admin API, the contract between the node (chat-node/http/admin.ts serves it), the
+ * operator and chatctl: the request and answer types with their defaults, and the one client of it.
+ * Every call needs `Authorization: Bearer <admin token>` (the node's CHAT_ADMIN_TOKEN).
+ *
+ *   GET  /admin/v1/load      → LoadReport
+ *   POST /admin/v1/shed      ShedRequest  → 202 MoveAnswer
+ *   POST /admin/v1/drain     DrainRequest → 202 MoveAnswer
+ *   POST /admin/v1/undrain                → LoadReport
+ */
+import { z } from 'zod';
+import { errorMessage } from './errors.ts';
+
+export interface LoadReport {
+  nodeId: number;
+  url: string;
+  connections: number;
+  capacity: number;
+  draining: boolean;
+  /** Connections asked to reconnect elsewhere that are still here. */
+  moving: number;
+}
+
+/** What shed and drain answer: how many sessions were asked to move, and the load after. */
+export type MoveAnswer = LoadReport & { asked: number };
+
+/** Default pace of moves: clients reconnect at most this many per second. */
+export const DEFAULT_MOVE_RATE = 200;
+
+export const shedRequest = z.object({
+  count: z.number().int().positive().max(10_000_000),
+  ratePerSec: z.number().positive().max(100_000).optional(),
+  url: z.url().optional(),
+});
+export type ShedRequest = z.infer<typeof shedRequest>;
+
+export const drainRequest = z.object({ ratePerSec: z.number().positive().max(100_000).optional() });
+export type DrainRequest = z.infer<typeof drainRequest>;
+
+/** Why a call failed: the node was not reached, refused the token, has no admin API, or answered an error. */
+export type AdminFailure = 'unreachable' | 'unauthorized' | 'disabled' | 'failed';
+
+export class AdminApiError extends Error {
+  override name = 'AdminApiError';
+  readonly failure: AdminFailure;
+  /** The HTTP status, when the node answered. */
+  readonly status: number | undefined;
+  /** The node's own error message, when it gave one. */
+  readonly detail: string | undefined;
+
+  constructor(
+    failure: AdminFailure,
+    message: string,
+    options: { status?: number; detail?: string; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.failure = failure;
+    this.status = options.status;
+    this.detail = options.detail;
+  }
+}
+
+export interface AdminClientOptions {
+  /** The admin token (CHAT_ADMIN_TOKEN of the node); no header when undefined. */
+  token: string | undefined;
+  /** Time limit of one call, in ms. Default 10000. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/** The admin API of one node. Every failure is an AdminApiError. */
+export class AdminClient {
+  readonly url: string;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+  private readonly fetch: typeof fetch;
+
+  constructor(url: string, options: AdminClientOptions) {
+    this.url = url.replace(/\/+$/, '');
+    this.token = options.token;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  load(): Promise<LoadReport> {
+    return this.call<LoadReport>('GET', '/admin/v1/load');
+  }
+
+  /** Asks `count` sessions to move at `ratePerSec` (the node's default when undefined), to `to` if given. */
+  shed(count: number, ratePerSec?: number, to?: string): Promise<MoveAnswer> {
+    const body: ShedRequest = { count, ratePerSec, url: to };
+    return this.call<MoveAnswer>('POST', '/admin/v1/shed', body);
+  }
+
+  drain(ratePerSec?: number): Promise<MoveAnswer> {
+    const body: DrainRequest = { ratePerSec };
+    return this.call<MoveAnswer>('POST', '/admin/v1/drain', body);
+  }
+
+  undrain(): Promise<LoadReport> {
+    return this.call<LoadReport>('POST', '/admin/v1/undrain');
+  }
+
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: object): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (body) headers['content-type'] = 'application/json';
+    let res: Response;
+    let text: string;
+    try {
+      res = await this.fetch(this.url + path, {
+        method,
+        headers,
+        body: body ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      text = await res.text();
+    } catch (err) {
+      throw new AdminApiError('unreachable', `cannot reach ${this.url}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    const parsed = parseJson(text);
+    if (res.ok && parsed !== undefined) return parsed as T;
+    const detail = (parsed as { error?: { message?: string } } | undefined)?.error?.message;
+    const failure: AdminFailure =
+      res.status === 401 ? 'unauthorized' : res.status === 404 ? 'disabled' : 'failed';
+    throw new AdminApiError(
+      failure,
+      `${method} ${path} on ${this.url} answered ${res.status}: ${detail ?? 'no error message'}`,
+      { status: res.status, detail },
+    );
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
