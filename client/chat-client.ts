@@ -58,7 +58,7 @@ const sendBackoffMs = (n: number): number => Math.min(5000, 250 * 2 ** (n - 1));
 const SYNC_RETRY_MS = 500;
 
 export class ChatClient {
-  private readonly o: ResolvedOptions;
+  private readonly options: ResolvedOptions;
   private readonly api: ChatApi;
   private readonly events = new Emitter<ChatClientEvents>();
   private readonly timer: ReconnectTimer;
@@ -79,15 +79,15 @@ export class ChatClient {
 
   /** Checks the options (see ChatClientOptions for each default); connects on `connect()`. */
   constructor(options: ChatClientOptions) {
-    this.o = resolveOptions(options);
-    this.api = new ChatApi(this.o.baseUrl, {
-      token: this.o.token,
-      timeoutMs: this.o.connectTimeoutMs,
-      ...(this.o.fetch ? { fetch: this.o.fetch } : {}),
+    this.options = resolveOptions(options);
+    this.api = new ChatApi(this.options.baseUrl, {
+      token: this.options.token,
+      timeoutMs: this.options.connectTimeoutMs,
+      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
     });
-    this.timer = new ReconnectTimer(new Backoff(this.o.backoff, this.o.random));
-    this.seen = new SeenMessages(this.o.dedupeCapacity, parseId(this.o.maxMessageId ?? '0') ?? 0n);
-    this.pending = new PendingSends(this.o.maxPendingSends, this.o.maxInFlightSends);
+    this.timer = new ReconnectTimer(new Backoff(this.options.backoff, this.options.random));
+    this.seen = new SeenMessages(this.options.dedupeCapacity, parseId(this.options.maxMessageId ?? '0') ?? 0n);
+    this.pending = new PendingSends(this.options.maxPendingSends, this.options.maxInFlightSends);
   }
 
   get state(): ClientState {
@@ -178,7 +178,7 @@ export class ChatClient {
 
   private async open(attempt: number, url: string | undefined): Promise<void> {
     const dialed = await dial(this.api, {
-      ...this.o,
+      ...this.options,
       url,
       abandoned: () => attempt !== this.attempt || this.status !== 'connecting',
     });
@@ -203,7 +203,7 @@ export class ChatClient {
         },
         closed: (info) => this.closed(conn, info),
       },
-      { connectTimeoutMs: this.o.connectTimeoutMs },
+      { connectTimeoutMs: this.options.connectTimeoutMs },
     );
     this.conn = conn;
   }
@@ -228,7 +228,7 @@ export class ChatClient {
   private lost(error: ChatClientError): void {
     this.events.emit('error', error);
     if (this.status === 'closed') return;
-    if (this.o.autoReconnect) {
+    if (this.options.autoReconnect) {
       this.status = 'waiting';
       this.timer.retry(() => this.start());
       return;
@@ -242,7 +242,7 @@ export class ChatClient {
     this.timer.succeeded();
     this.lastWelcome = frame;
     this.pending.resume();
-    const resync = this.everWelcomed || this.o.maxMessageId !== undefined;
+    const resync = this.everWelcomed || this.options.maxMessageId !== undefined;
     this.everWelcomed = true;
     this.events.emit('welcome', frame);
     this.settleWaiters(frame);
@@ -267,7 +267,7 @@ export class ChatClient {
     const refused = info.status === 401;
     const moving = this.timer.moving;
     const willReconnect =
-      this.status !== 'closed' && (!current || (!refused && (moving || this.o.autoReconnect)));
+      this.status !== 'closed' && (!current || (!refused && (moving || this.options.autoReconnect)));
     if (info.opened) {
       this.events.emit('disconnected', { code: info.code, reason: info.reason, willReconnect });
     }
@@ -352,7 +352,7 @@ export class ChatClient {
     // The server drops a rate-limited frame and names no id: some written send may be lost, so
     // sends pause, then whatever is unanswered goes out again (a repeated id gets the stored message).
     if (frame.code === 'rate_limited' && !this.pending.paused) {
-      this.pending.pause(this.o.rateLimitPauseMs, () => {
+      this.pending.pause(this.options.rateLimitPauseMs, () => {
         this.pending.rewind();
         this.flushSends();
       });
@@ -379,8 +379,8 @@ export class ChatClient {
   private startSync(conn: Connection): void {
     this.stopSync();
     const run: SyncRun = new SyncRun(
-      syncSince(this.seen.max, this.o.syncOverlapMs),
-      { limit: this.o.syncPageLimit, timeoutMs: this.o.requestTimeoutMs },
+      syncSince(this.seen.max, this.options.syncOverlapMs),
+      { limit: this.options.syncPageLimit, timeoutMs: this.options.requestTimeoutMs },
       {
         send: (frame) => conn.send(frame),
         accept: (message) => this.accept(message),
@@ -392,7 +392,7 @@ export class ChatClient {
           if (this.sync === run) this.sync = undefined;
           this.events.emit(
             'error',
-            new ChatClientError('network', `no sync answer within ${this.o.requestTimeoutMs} ms`),
+            new ChatClientError('network', `no sync answer within ${this.options.requestTimeoutMs} ms`),
           );
           // The next connection syncs again from the start.
           if (this.current(conn)) conn.close(CLIENT_CLOSE, 'sync timed out');

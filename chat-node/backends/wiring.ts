@@ -49,9 +49,13 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
       : undefined;
     const nodeId = lease?.nodeId ?? config.nodeId ?? 0;
 
+    // What each branch below actually chose, for logs and /readyz.
+    const kinds: Record<string, string> = {};
     let store: Store;
     let bus: MessageBus;
     if (config.natsUrl && config.cassandraContactPoints) {
+      kinds.store = 'cassandra';
+      kinds.bus = 'jetstream';
       store = keep(
         await CassandraStore.open({
           contactPoints: config.cassandraContactPoints,
@@ -71,6 +75,8 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
         }),
       );
     } else {
+      kinds.store = 'sqlite';
+      kinds.bus = 'embedded';
       store = keep(new SqliteStore(config.dataDir));
       bus = new EmbeddedBus(store);
     }
@@ -78,15 +84,18 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
     let presence: PresenceBackend;
     let registry: NodeRegistry;
     if (config.redisUrl) {
+      kinds.presence = kinds.registry = 'redis';
       const common = { url: config.redisUrl, cluster: config.cluster, log };
       presence = keep(await RedisPresence.open({ ...common, expireMs: 3 * config.heartbeatMs }));
       registry = keep(await RedisRegistry.open({ ...common, ttlMs: REGISTRY_TTL_MS }));
     } else {
+      kinds.presence = kinds.registry = 'memory';
       presence = new MemoryPresence({ expireMs: 3 * config.heartbeatMs });
       registry = new MemoryRegistry();
     }
 
     const push = config.pushWebhookUrl ? new WebhookPush(config.pushWebhookUrl) : new LogPush(log);
+    kinds.push = push.name;
     return {
       store,
       bus,
@@ -97,13 +106,7 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
       release: async () => {
         await lease?.close();
       },
-      kinds: {
-        store: config.cassandraContactPoints ? 'cassandra' : 'sqlite',
-        bus: config.natsUrl ? 'jetstream' : 'embedded',
-        presence: config.redisUrl ? 'redis' : 'memory',
-        registry: config.redisUrl ? 'redis' : 'memory',
-        push: push.name,
-      },
+      kinds,
     };
   } catch (err) {
     // Whatever opened before the failure is closed, so a failed start leaves nothing running.

@@ -26,7 +26,7 @@ export interface PushDispatcherOptions {
 }
 
 export class PushDispatcher {
-  private readonly o: Required<PushDispatcherOptions>;
+  private readonly options: Required<PushDispatcherOptions>;
   private readonly queue: Job[] = [];
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private inFlight = 0;
@@ -34,11 +34,11 @@ export class PushDispatcher {
   private idleWaiters: (() => void)[] = [];
 
   constructor(options: PushDispatcherOptions) {
-    this.o = { concurrency: 8, baseDelayMs: 200, ...options };
+    this.options = { concurrency: 8, baseDelayMs: 200, ...options };
   }
 
   get provider(): string {
-    return this.o.provider.name;
+    return this.options.provider.name;
   }
 
   enqueue(notification: PushNotification): void {
@@ -47,16 +47,16 @@ export class PushDispatcher {
 
   private push(job: Job): void {
     if (this.closed) return;
-    if (this.queue.length >= this.o.queueSize) {
+    if (this.queue.length >= this.options.queueSize) {
       this.queue.shift();
-      this.o.metrics.push.inc({ outcome: 'dropped' });
+      this.options.metrics.push.inc({ outcome: 'dropped' });
     }
     this.queue.push(job);
     this.pump();
   }
 
   private pump(): void {
-    while (this.inFlight < this.o.concurrency && this.queue.length > 0) {
+    while (this.inFlight < this.options.concurrency && this.queue.length > 0) {
       const job = this.queue.shift()!;
       this.inFlight++;
       void this.attempt(job).finally(() => {
@@ -69,16 +69,17 @@ export class PushDispatcher {
 
   private async attempt(job: Job): Promise<void> {
     try {
-      await this.o.provider.send(job.notification);
-      this.o.metrics.push.inc({ outcome: 'sent' });
+      await this.options.provider.send(job.notification);
+      this.options.metrics.push.inc({ outcome: 'sent' });
     } catch (err) {
-      if (job.attempt >= this.o.maxAttempts || this.closed) {
-        this.o.metrics.push.inc({ outcome: 'dropped' });
-        this.o.log.warn({ err: errorMessage(err), attempts: job.attempt }, 'push notification dropped');
+      if (job.attempt >= this.options.maxAttempts || this.closed) {
+        this.options.metrics.push.inc({ outcome: 'dropped' });
+        this.options.log.warn({ err: errorMessage(err), attempts: job.attempt }, 'push notification dropped');
         return;
       }
-      this.o.metrics.push.inc({ outcome: 'retried' });
-      const delay = Math.min(30_000, this.o.baseDelayMs * 2 ** (job.attempt - 1)) * (0.5 + Math.random() / 2);
+      this.options.metrics.push.inc({ outcome: 'retried' });
+      const delay =
+        Math.min(30_000, this.options.baseDelayMs * 2 ** (job.attempt - 1)) * (0.5 + Math.random() / 2);
       const timer = setTimeout(() => {
         this.retryTimers.delete(timer);
         this.push({ notification: job.notification, attempt: job.attempt + 1 });

@@ -29,6 +29,7 @@ import {
 import type { PresenceBackend } from '../backends/types.ts';
 import type { Messaging } from '../chat/messaging.ts';
 import { bearer, type TokenClaims, type Tokens } from '../chat/tokens.ts';
+import { refuseHandshake } from '../http/handshake.ts';
 import type { Metrics } from '../metrics.ts';
 import { CLOSE, Connection } from './connection.ts';
 import { LocalSessions } from './local-sessions.ts';
@@ -62,7 +63,16 @@ const MOVE_GRACE_MS = 10_000;
 
 export class Gateway {
   readonly sessions: LocalSessions;
-  private readonly o: GatewayOptions;
+  private readonly nodeId: number;
+  private readonly heartbeatMs: number;
+  private readonly framesPerSecond: number;
+  private readonly frameBurst: number;
+  private readonly maxBufferedBytes: number;
+  private readonly tokens: Tokens;
+  private readonly messaging: Messaging;
+  private readonly presence: PresenceBackend;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
   private readonly clock: () => number;
   private readonly wss: WebSocketServer;
   private readonly sweeper: NodeJS.Timeout;
@@ -72,7 +82,16 @@ export class Gateway {
   draining = false;
 
   constructor(options: GatewayOptions) {
-    this.o = options;
+    this.nodeId = options.nodeId;
+    this.heartbeatMs = options.heartbeatMs;
+    this.framesPerSecond = options.framesPerSecond;
+    this.frameBurst = options.frameBurst;
+    this.maxBufferedBytes = options.maxBufferedBytes;
+    this.tokens = options.tokens;
+    this.messaging = options.messaging;
+    this.presence = options.presence;
+    this.metrics = options.metrics;
+    this.log = options.log;
     this.clock = options.clock ?? Date.now;
     this.sessions = new LocalSessions(options.metrics, this.clock);
     this.wss = new WebSocketServer({
@@ -81,7 +100,7 @@ export class Gateway {
       perMessageDeflate: false,
       clientTracking: false,
     });
-    options.presence.onChange((p) => this.sessions.presenceChanged(p));
+    this.presence.onChange((p) => this.sessions.presenceChanged(p));
     this.sweeper = setInterval(() => this.sweep(), Math.max(20, Math.floor(options.heartbeatMs / 4)));
     this.sweeper.unref();
   }
@@ -94,7 +113,7 @@ export class Gateway {
       return;
     }
     const token = bearer(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
-    this.o.tokens.verify(token).then(
+    this.tokens.verify(token).then(
       (claims) => {
         if (!claims) return refuse(socket, 401, 'missing or invalid token');
         if (this.draining) return refuse(socket, 503, 'node is draining; reconnect through discovery');
@@ -111,10 +130,10 @@ export class Gateway {
       userId: claims.userId,
       deviceId: claims.deviceId,
       now,
-      framesPerSecond: this.o.framesPerSecond,
-      frameBurst: this.o.frameBurst,
-      maxBufferedBytes: this.o.maxBufferedBytes,
-      metrics: this.o.metrics,
+      framesPerSecond: this.framesPerSecond,
+      frameBurst: this.frameBurst,
+      maxBufferedBytes: this.maxBufferedBytes,
+      metrics: this.metrics,
       onSlow: (conn) => this.drop(conn, 'slow_reader'),
     });
     this.sessions.add(c);
@@ -122,7 +141,7 @@ export class Gateway {
     ws.on('close', (code) => this.onClose(c, code));
     ws.on('error', (err) => {
       // ws closes with 1009 itself for frames over maxPayload; other errors are the peer's fault.
-      this.o.metrics.disconnects.inc({
+      this.metrics.disconnects.inc({
         reason:
           (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too_big' : 'protocol',
       });
@@ -131,21 +150,21 @@ export class Gateway {
       type: 'welcome',
       userId: c.userId,
       deviceId: c.deviceId,
-      nodeId: this.o.nodeId,
-      heartbeatMs: this.o.heartbeatMs,
+      nodeId: this.nodeId,
+      heartbeatMs: this.heartbeatMs,
     });
-    void this.o.presence
-      .deviceOnline(c.userId, c.deviceId, this.o.nodeId, now)
+    void this.presence
+      .deviceOnline(c.userId, c.deviceId, this.nodeId, now)
       .catch((err) => this.backendError(err));
   }
 
   private onClose(c: Connection, code: number): void {
     c.closed = true;
     this.sessions.remove(c);
-    this.o.log.debug({ userId: c.userId, deviceId: c.deviceId, code }, 'connection closed');
+    this.log.debug({ userId: c.userId, deviceId: c.deviceId, code }, 'connection closed');
     // Another connection of the same device (a quick reconnect) keeps the device online.
     if (this.sessions.hasDevice(c.userId, c.deviceId, c)) return;
-    void this.o.presence
+    void this.presence
       .deviceOffline(c.userId, c.deviceId, c.lastFrameAt)
       .catch((err) => this.backendError(err));
   }
@@ -170,7 +189,7 @@ export class Gateway {
       this.error(c, err);
       return;
     }
-    this.o.metrics.framesIn.inc({ type: frame.type });
+    this.metrics.framesIn.inc({ type: frame.type });
     this.dispatch(c, frame).catch((err) => this.error(c, err, frame.id));
   }
 
@@ -179,7 +198,7 @@ export class Gateway {
       case 'ping':
         return c.send({ type: 'pong' });
       case 'send': {
-        const m = await this.o.messaging.send(c, frame);
+        const m = await this.messaging.send(c, frame);
         const sent = {
           type: 'sent' as const,
           messageId: m.messageId,
@@ -190,11 +209,11 @@ export class Gateway {
       }
       case 'sync': {
         const limit = Math.min(frame.limit ?? SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT);
-        const page = await this.o.messaging.sync(c.userId, parseMessageId(frame.since, 'since'), limit);
+        const page = await this.messaging.sync(c.userId, parseMessageId(frame.since, 'since'), limit);
         return c.send({ type: 'sync', messages: page.messages, more: page.more });
       }
       case 'read':
-        await this.o.messaging.read(c, frame.conversation, parseMessageId(frame.upTo, 'upTo'));
+        await this.messaging.read(c, frame.conversation, parseMessageId(frame.upTo, 'upTo'));
         return;
       case 'presence.subscribe': {
         // A user named twice, or already watched, is not a new one.
@@ -203,7 +222,7 @@ export class Gateway {
           throw new ChatError('bad_request', `a connection watches at most ${PRESENCE_SUBSCRIBE_MAX} users`);
         }
         this.sessions.watch(c, fresh);
-        for (const p of await this.o.presence.get([...new Set(frame.users)]))
+        for (const p of await this.presence.get([...new Set(frame.users)]))
           c.send({ type: 'presence', ...p });
         return;
       }
@@ -220,10 +239,10 @@ export class Gateway {
     } else {
       const e = err as Error;
       this.logs.write(`frame:${e?.name}:${String(e?.message).slice(0, 80)}`, (held) =>
-        this.o.log.error({ err, userId: c.userId, held }, 'frame failed'),
+        this.log.error({ err, userId: c.userId, held }, 'frame failed'),
       );
     }
-    this.o.metrics.errors.inc({ code });
+    this.metrics.errors.inc({ code });
     c.send(
       frameId === undefined
         ? { type: 'error', code, message }
@@ -233,8 +252,8 @@ export class Gateway {
 
   private drop(c: Connection, reason: string, code: number = CLOSE.policy): void {
     if (c.closed) return;
-    this.o.metrics.disconnects.inc({ reason });
-    this.o.log.info({ userId: c.userId, deviceId: c.deviceId, reason }, 'connection dropped');
+    this.metrics.disconnects.inc({ reason });
+    this.log.info({ userId: c.userId, deviceId: c.deviceId, reason }, 'connection dropped');
     if (reason === 'slow_reader') c.terminate();
     else c.close(code, reason);
     c.closed = true;
@@ -243,15 +262,15 @@ export class Gateway {
   /** Expires devices silent for 3 heartbeats and reports activity to the presence backend. */
   private sweep(): void {
     const now = this.clock();
-    const deadline = now - 3 * this.o.heartbeatMs;
-    const reportAfter = Math.floor(this.o.heartbeatMs / 2);
+    const deadline = now - 3 * this.heartbeatMs;
+    const reportAfter = Math.floor(this.heartbeatMs / 2);
     for (const c of this.sessions.all()) {
       if (c.lastFrameAt < deadline) {
-        this.o.metrics.disconnects.inc({ reason: 'heartbeat_timeout' });
+        this.metrics.disconnects.inc({ reason: 'heartbeat_timeout' });
         c.terminate();
       } else if (c.lastFrameAt > c.reportedActiveAt && now - c.reportedActiveAt >= reportAfter) {
         c.reportedActiveAt = c.lastFrameAt;
-        void this.o.presence
+        void this.presence
           .deviceActive(c.userId, c.deviceId, c.lastFrameAt)
           .catch((err) => this.backendError(err));
       }
@@ -298,7 +317,7 @@ export class Gateway {
   private backendError(err: unknown): void {
     const message = errorMessage(err);
     this.logs.write(`presence:${String(message).slice(0, 80)}`, (held) =>
-      this.o.log.warn({ err: message, held }, 'presence backend call failed'),
+      this.log.warn({ err: message, held }, 'presence backend call failed'),
     );
   }
 
@@ -315,13 +334,8 @@ export class Gateway {
   }
 }
 
+const CODE_OF_STATUS: Record<number, string> = { 401: 'unauthorized', 503: 'unavailable' };
+
 function refuse(socket: Duplex, status: number, message: string): void {
-  if (socket.destroyed) return;
-  const body = JSON.stringify({
-    error: { code: status === 401 ? 'unauthorized' : status === 503 ? 'unavailable' : 'internal', message },
-  });
-  socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Internal Server Error'}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  refuseHandshake(socket, status, { code: CODE_OF_STATUS[status] ?? 'internal', message });
 }

@@ -54,7 +54,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class JetStreamBus implements MessageBus {
-  private readonly o: Required<Omit<JetStreamBusOptions, 'store' | 'log'>> &
+  private readonly options: Required<Omit<JetStreamBusOptions, 'store' | 'log'>> &
     Pick<JetStreamBusOptions, 'store' | 'log'>;
   private nc!: NatsConnection;
   private js!: JetStreamClient;
@@ -72,7 +72,7 @@ export class JetStreamBus implements MessageBus {
   private closed = false;
 
   private constructor(options: JetStreamBusOptions) {
-    this.o = {
+    this.options = {
       duplicateWindowMs: 10 * 60_000,
       maxAgeMs: 7 * 24 * 3600_000,
       maxBytes: 1024 ** 3,
@@ -94,8 +94,8 @@ export class JetStreamBus implements MessageBus {
 
   private async start(): Promise<void> {
     this.nc = await connect({
-      servers: this.o.url,
-      name: `chat-node-${this.o.cluster}`,
+      servers: this.options.url,
+      name: `chat-node-${this.options.cluster}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       pingInterval: 5000,
@@ -112,10 +112,10 @@ export class JetStreamBus implements MessageBus {
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.New,
-      max_age: this.o.maxAgeMs * NS_PER_MS,
-      max_bytes: this.o.maxBytes,
+      max_age: this.options.maxAgeMs * NS_PER_MS,
+      max_bytes: this.options.maxBytes,
       max_msg_size: 1024 * 1024,
-      duplicate_window: this.o.duplicateWindowMs * NS_PER_MS,
+      duplicate_window: this.options.duplicateWindowMs * NS_PER_MS,
       num_replicas: 1,
     };
     try {
@@ -165,7 +165,7 @@ export class JetStreamBus implements MessageBus {
         for (const it of this.iterators) it.stop();
       }
       if (s.type === 'disconnect' || s.type === 'reconnect')
-        this.o.log.warn({ nats: s.type }, `NATS ${s.type}`);
+        this.options.log.warn({ nats: s.type }, `NATS ${s.type}`);
     }
   }
 
@@ -213,12 +213,15 @@ export class JetStreamBus implements MessageBus {
     let writing = false;
     const write = async (): Promise<void> => {
       while (waiting.length > 0) {
-        const batch = waiting.splice(0, this.o.writerBatch);
+        const batch = waiting.splice(0, this.options.writerBatch);
         try {
-          await this.o.store.saveMessages(batch.map((b) => b.env));
+          await this.options.store.saveMessages(batch.map((b) => b.env));
           for (const b of batch) b.ack();
         } catch (err) {
-          this.o.log.warn({ err: errorMessage(err), n: batch.length }, 'store write failed; will retry');
+          this.options.log.warn(
+            { err: errorMessage(err), n: batch.length },
+            'store write failed; will retry',
+          );
           for (const b of batch) b.nak();
         }
       }
@@ -228,7 +231,7 @@ export class JetStreamBus implements MessageBus {
       let iter: ConsumerMessages | undefined;
       try {
         const consumer = await this.js.consumers.get(this.stream, WRITER);
-        iter = await consumer.consume({ max_messages: this.o.writerBatch });
+        iter = await consumer.consume({ max_messages: this.options.writerBatch });
         this.iterators.add(iter);
         for await (const m of iter) {
           waiting.push({ env: m.json<Envelope>(), ack: () => m.ack(), nak: () => m.nak(1000) });
@@ -238,7 +241,7 @@ export class JetStreamBus implements MessageBus {
           }
         }
       } catch (err) {
-        if (!this.closed) this.o.log.warn({ err: errorMessage(err) }, 'store writer restarting');
+        if (!this.closed) this.options.log.warn({ err: errorMessage(err) }, 'store writer restarting');
       }
       if (iter) this.iterators.delete(iter);
       // Messages not written yet were delivered on the old subscription: JetStream redelivers them.
@@ -268,7 +271,7 @@ export class JetStreamBus implements MessageBus {
           for (const h of this.messageHandlers) h(env);
         }
       } catch (err) {
-        if (!this.closed) this.o.log.warn({ err: errorMessage(err) }, 'delivery consumer restarting');
+        if (!this.closed) this.options.log.warn({ err: errorMessage(err) }, 'delivery consumer restarting');
       }
       if (iter) this.iterators.delete(iter);
       if (!this.closed) await new Promise((r) => setTimeout(r, 500));

@@ -147,7 +147,7 @@ export interface DeviceSession {
 export class RedisPresence implements PresenceBackend {
   private readonly cmd: Redis;
   private readonly sub: Redis;
-  private readonly o: Required<Omit<RedisPresenceOptions, 'url' | 'cluster'>>;
+  private readonly options: Required<Omit<RedisPresenceOptions, 'url' | 'cluster'>>;
   private readonly prefix: string;
   private readonly channel: string;
   private readonly expiryKey: string;
@@ -171,7 +171,7 @@ export class RedisPresence implements PresenceBackend {
   private constructor(cmd: Redis, sub: Redis, options: RedisPresenceOptions) {
     this.cmd = cmd;
     this.sub = sub;
-    this.o = {
+    this.options = {
       expireMs: options.expireMs,
       log: options.log,
       clock: options.clock ?? Date.now,
@@ -234,14 +234,14 @@ export class RedisPresence implements PresenceBackend {
         lastActiveAt: raw.lastActiveAt > 0 ? raw.lastActiveAt : null,
       };
     } catch {
-      this.o.log.warn({ channel: this.channel }, 'unparsable presence change ignored');
+      this.options.log.warn({ channel: this.channel }, 'unparsable presence change ignored');
       return;
     }
     for (const h of this.handlers) {
       try {
         h(p);
       } catch (err) {
-        this.o.log.error({ err: errorMessage(err) }, 'presence change handler threw');
+        this.options.log.error({ err: errorMessage(err) }, 'presence change handler threw');
       }
     }
   }
@@ -254,8 +254,8 @@ export class RedisPresence implements PresenceBackend {
       deviceId,
       nodeId,
       Math.floor(now),
-      this.o.expireMs,
-      this.o.lastSeenTtlMs,
+      this.options.expireMs,
+      this.options.lastSeenTtlMs,
       this.channel,
     );
   }
@@ -277,7 +277,7 @@ export class RedisPresence implements PresenceBackend {
     for (let i = 0; i < queue.length; i += ACTIVE_BATCH) {
       const batch = queue.slice(i, i + ACTIVE_BATCH);
       const keys: string[] = [this.expiryKey];
-      const args: (string | number)[] = [this.o.expireMs, this.o.lastSeenTtlMs, this.channel];
+      const args: (string | number)[] = [this.options.expireMs, this.options.lastSeenTtlMs, this.channel];
       for (const r of batch) {
         const [dev, last] = this.keys(r.userId);
         keys.push(dev, last);
@@ -303,8 +303,8 @@ export class RedisPresence implements PresenceBackend {
       userId,
       deviceId,
       nodeId ?? '',
-      Math.floor(Math.min(now, this.o.clock())),
-      this.o.lastSeenTtlMs,
+      Math.floor(Math.min(now, this.options.clock())),
+      this.options.lastSeenTtlMs,
       this.channel,
     );
   }
@@ -322,7 +322,7 @@ export class RedisPresence implements PresenceBackend {
         const n = Number(
           await this.scripts.sweep(
             this.expiryKey,
-            Math.floor(this.o.clock()),
+            Math.floor(this.options.clock()),
             SWEEP_BATCH,
             `${this.prefix}dev:`,
             `${this.prefix}last:`,
@@ -334,7 +334,7 @@ export class RedisPresence implements PresenceBackend {
       }
       this.sweepFailing = false;
     } catch (err) {
-      if (!this.sweepFailing) this.o.log.warn({ err: errorMessage(err) }, 'presence sweep failed');
+      if (!this.sweepFailing) this.options.log.warn({ err: errorMessage(err) }, 'presence sweep failed');
       this.sweepFailing = true;
     } finally {
       this.sweeping = false;
@@ -345,7 +345,7 @@ export class RedisPresence implements PresenceBackend {
   private live(value: string, now: number): { nodeId: number; lastActiveAt: number } | undefined {
     const sep = value.indexOf(':');
     const lastActiveAt = Number(value.slice(sep + 1));
-    if (lastActiveAt + this.o.expireMs <= now) return undefined;
+    if (lastActiveAt + this.options.expireMs <= now) return undefined;
     return { nodeId: Number(value.slice(0, sep)), lastActiveAt };
   }
 
@@ -359,7 +359,7 @@ export class RedisPresence implements PresenceBackend {
     const firstError = results.find(([err]) => err)?.[0];
     if (firstError) throw firstError;
     const lasts = results[0]![1] as (string | null)[];
-    const now = this.o.clock();
+    const now = this.options.clock();
     return userIds.map((userId, i) => {
       const devices = results[i + 1]![1] as string[];
       const last = Number(lasts[i] ?? 0);
@@ -374,7 +374,7 @@ export class RedisPresence implements PresenceBackend {
   /** The user's live devices and the node each is connected to (the session registry). */
   async sessions(userId: string): Promise<DeviceSession[]> {
     const all = (await this.cmd.hgetall(this.keys(userId)[0])) as Record<string, string>;
-    const now = this.o.clock();
+    const now = this.options.clock();
     const out: DeviceSession[] = [];
     for (const [deviceId, value] of Object.entries(all)) {
       const d = this.live(value, now);

@@ -1,0 +1,61 @@
+/**
+ * The node's one HTTP server: the API router for requests, `/v1/ws` upgrades to the gateway, every
+ * other upgrade 404, and a plain 400 for requests Node's parser rejects.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../../common/logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Gateway } from '../ws/gateway.ts';
+import { refuseHandshake } from './handshake.ts';
+import type { Router } from './router.ts';
+
+export function createHttpServer(deps: {
+  router: Router;
+  gateway: Gateway;
+  metrics: Metrics;
+  log: Logger;
+}): Server {
+  const { router, gateway, metrics, log } = deps;
+  const server = createServer((req, res) => {
+    router.handle(req, res).then(
+      ({ route, status, code }) => {
+        metrics.httpRequests.inc({ route, status });
+        if (code) metrics.errors.inc({ code });
+      },
+      (err) => log.error({ err }, 'http handler failed'),
+    );
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/v1/ws') return refuseHandshake(socket, 404);
+    gateway.handleUpgrade(req, socket, head, url);
+  });
+  server.on('clientError', (_err, socket) => refuseHandshake(socket, 400));
+  return server;
+}
+
+/** Listens on `host:port` (0 picks a free port) and resolves with the bound port. */
+export function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Stops accepting, closes idle connections, and cuts the rest after `graceMs`. */
+export function closeServer(server: Server, graceMs = 2000): Promise<void> {
+  server.closeIdleConnections();
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, graceMs).unref();
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * The chat services of one node, built on its backends: tokens, message ids, accounts, groups,
+ * messaging, push dispatch and the WebSocket gateway, with the bus's deliveries wired to the gateway.
+ */
+import type { Logger } from '../common/logger.ts';
+import type { NodeConfig } from '../common/node-config.ts';
+import { Snowflake } from '../common/snowflake.ts';
+import type { Backends } from './backends/types.ts';
+import { Accounts } from './chat/accounts.ts';
+import { Groups } from './chat/groups.ts';
+import { Messaging } from './chat/messaging.ts';
+import { PushDispatcher } from './chat/push-dispatcher.ts';
+import { loadOrCreateSecret, Tokens } from './chat/tokens.ts';
+import type { Metrics } from './metrics.ts';
+import { Gateway } from './ws/gateway.ts';
+
+export interface Services {
+  tokens: Tokens;
+  accounts: Accounts;
+  groups: Groups;
+  messaging: Messaging;
+  push: PushDispatcher;
+  gateway: Gateway;
+}
+
+export async function createServices(
+  config: NodeConfig,
+  backends: Backends,
+  deps: { log: Logger; metrics: Metrics; clock: () => number },
+): Promise<Services> {
+  const { store, bus, presence, nodeId } = backends;
+  const { log, metrics, clock } = deps;
+  const tokens = new Tokens(config.jwtSecret ?? loadOrCreateSecret(config.dataDir), config.tokenTtlSec);
+  const ids = new Snowflake(nodeId, { clock, floor: await store.maxMessageId(nodeId) });
+  const push = new PushDispatcher({
+    provider: backends.push,
+    log,
+    metrics,
+    maxAttempts: config.pushMaxAttempts,
+    queueSize: config.pushQueueSize,
+  });
+  const accounts = new Accounts({ store, tokens, clock });
+  const groups = new Groups({ store, clock });
+  const messaging = new Messaging({
+    store,
+    bus,
+    presence,
+    ids,
+    push,
+    metrics,
+    maxPendingSends: config.maxPendingSends,
+  });
+  const gateway = new Gateway({
+    nodeId,
+    heartbeatMs: config.heartbeatMs,
+    framesPerSecond: config.framesPerSecond,
+    frameBurst: config.frameBurst,
+    maxBufferedBytes: config.maxBufferedBytes,
+    tokens,
+    messaging,
+    presence,
+    metrics,
+    log,
+    clock,
+  });
+  bus.onMessage((e) => gateway.sessions.deliver(e));
+  bus.onEvent((e) => gateway.sessions.deliverEvent(e));
+  return { tokens, accounts, groups, messaging, push, gateway };
+}
