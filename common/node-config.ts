@@ -1,5 +1,5 @@
 /**
- * The chat node's configuration contract (DESIGN.md). Each key is read from `--kebab-flag`,
+ * The chat node's configuration contract. Each key is read from `--kebab-flag`,
  * `CHAT_CONSTANT_CASE` or the JSON file named by `--config`/`CHAT_CONFIG`. The operator, the Helm
  * chart and the README table are generated from or checked against this one table.
  */

@@ -1,5 +1,5 @@
 /**
- * Push notifications for offline recipients (DESIGN.md: CHAT_PUSH_WEBHOOK_URL), against a real
+ * Push notifications for offline recipients (docs/protocol-notes.md "Push": CHAT_PUSH_WEBHOOK_URL), against a real
  * webhook receiver on a local port: who gets one, what it holds, retries, and that a stuck provider
  * never holds up delivery to online devices.
  */
