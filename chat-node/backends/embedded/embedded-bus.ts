@@ -51,6 +51,15 @@ export class EmbeddedBus implements MessageBus {
         continue;
       }
       for (const p of batch) {
+        // A dedup key already stored (an earlier send, or one earlier in this batch) keeps its first
+        // message: the store ignored this one, so it is answered with that and not delivered.
+        const stored = p.envelope.dedupKey
+          ? await this.store.messageByDedupKey(p.envelope.dedupKey).catch(() => undefined)
+          : undefined;
+        if (stored && stored.messageId !== p.envelope.message.messageId) {
+          p.resolve(stored);
+          continue;
+        }
         p.resolve(p.envelope.message);
         for (const h of this.messageHandlers) h(p.envelope);
       }

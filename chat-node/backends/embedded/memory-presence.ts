@@ -21,6 +21,7 @@ export class MemoryPresence implements PresenceBackend {
   private readonly clock: () => number;
   private readonly timer: NodeJS.Timeout;
   private offlineCount = 0;
+  private closed = false;
 
   constructor(options: { expireMs: number; clock?: () => number }) {
     this.expireMs = options.expireMs;
@@ -113,10 +114,11 @@ export class MemoryPresence implements PresenceBackend {
   }
 
   isReady(): boolean {
-    return true;
+    return !this.closed;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.timer);
   }
 }

@@ -4,6 +4,7 @@ import type { NodeRegistry } from '../types.ts';
 
 export class MemoryRegistry implements NodeRegistry {
   private readonly nodes = new Map<number, NodeInfo>();
+  private closed = false;
 
   async announce(info: NodeInfo): Promise<void> {
     this.nodes.set(info.nodeId, { ...info });
@@ -18,8 +19,10 @@ export class MemoryRegistry implements NodeRegistry {
   }
 
   isReady(): boolean {
-    return true;
+    return !this.closed;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 }

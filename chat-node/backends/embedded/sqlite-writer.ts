@@ -120,7 +120,7 @@ function runWorker(file: string): void {
       for (const r of requests) {
         for (const { message: m, recipients, dedupKey } of r.envelopes) {
           const id = BigInt(m.messageId);
-          insertMessage.run(
+          const { changes } = insertMessage.run(
             id,
             m.conversation,
             m.from,
@@ -130,6 +130,9 @@ function runWorker(file: string): void {
             m.ts,
             dedupKey ?? null,
           );
+          // Not inserted: the id is stored already (a retry, whose inbox rows exist) or its dedup key
+          // is (another message, whose inbox rows must not point at this id).
+          if (changes === 0) continue;
           for (const userId of recipients) insertInbox.run(userId, id);
         }
       }
