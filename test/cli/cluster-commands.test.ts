@@ -26,6 +26,7 @@ import {
   PLURAL,
   VERSION,
 } from '../../operator/chatcluster-schema.ts';
+import { chatClusterBody } from '../helpers/chatcluster.ts';
 import { chatctl } from './chatctl-process.ts';
 
 const KUBECONFIG = join(import.meta.dirname, '..', '..', '.services', 'kubeconfig');
@@ -55,21 +56,11 @@ async function installCrd(): Promise<void> {
 async function createCluster(name: string, status?: ChatCluster['status']): Promise<void> {
   await custom.createNamespacedCustomObject({
     ...ref(name),
-    body: {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: KIND,
-      metadata: { name },
-      spec: {
-        image: 'chat-platform/chat-node:test',
-        minReplicas: 1,
-        maxReplicas: 10,
-        targetConnectionsPerNode: 100,
-        nats: { url: 'nats://nats:4222' },
-        redis: { url: 'redis://redis:6379' },
-        cassandra: { contactPoints: ['cassandra:9042'] },
-        auth: { jwtSecretRef: { name: 'chat-auth', key: 'jwt-secret' } },
-      },
-    },
+    body: chatClusterBody(name, {
+      maxReplicas: 10,
+      targetConnectionsPerNode: 100,
+      auth: { jwtSecretRef: { name: 'chat-auth', key: 'jwt-secret' } },
+    }),
   });
   if (status) await custom.patchNamespacedCustomObjectStatus({ ...ref(name), body: { status } }, mergePatch);
 }

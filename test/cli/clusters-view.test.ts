@@ -7,6 +7,7 @@ import {
   scaleSummary,
 } from '../../cli/clusters-view.ts';
 import type { ChatCluster, ChatClusterCondition } from '../../operator/chatcluster-schema.ts';
+import { chatCluster } from '../helpers/chatcluster.ts';
 
 const NOW = Date.parse('2025-06-01T12:00:00Z');
 
@@ -28,26 +29,19 @@ function cluster(
   change: Partial<ChatCluster['spec']> = {},
   status?: ChatCluster['status'],
 ): ChatCluster {
-  return {
-    apiVersion: 'chatplatform.io/v1alpha1',
-    kind: 'ChatCluster',
-    metadata: { name, namespace: 'chat', generation: 2, creationTimestamp: '2025-06-01T10:00:00Z' },
+  return chatCluster({
+    name,
+    namespace: 'chat',
+    metadata: { uid: undefined, generation: 2, creationTimestamp: '2025-06-01T10:00:00Z' },
     spec: {
-      image: 'chat-platform/chat-node:0.1.0',
       minReplicas: 1,
-      maxReplicas: 10,
       targetConnectionsPerNode: 1000,
-      scaleUp: { stabilizationWindowSeconds: 0, tolerance: 0.1 },
-      scaleDown: { stabilizationWindowSeconds: 300, tolerance: 0.1 },
-      rebalance: { maxSessionsMovedPerMinute: 600, imbalanceThreshold: 0.2 },
-      nats: { url: 'nats://nats:4222' },
-      redis: { url: 'redis://redis:6379' },
       cassandra: { contactPoints: ['c:9042'], keyspace: 'chat', localDataCenter: 'dc1', replication: 3 },
       auth: { jwtSecretRef: { name: 's', key: 'k' } },
       ...change,
     },
-    ...(status ? { status } : {}),
-  };
+    status,
+  });
 }
 
 const busy = cluster(

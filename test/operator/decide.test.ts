@@ -9,40 +9,24 @@ import {
   type NodeObservation,
   type Observation,
 } from '../../operator/types.ts';
+import { chatCluster } from '../helpers/chatcluster.ts';
 
 const NOW = Date.parse('2030-01-01T12:00:00.000Z');
 const EARLIER = '2030-01-01T11:00:00.000Z';
 const SECOND = 1000;
 
 function cluster(spec: Partial<ChatClusterSpec> = {}, status?: ChatClusterStatus): ChatCluster {
-  return {
-    apiVersion: 'chatplatform.io/v1alpha1',
-    kind: 'ChatCluster',
-    metadata: { name: 'chat', namespace: 'team-a', uid: 'uid-1', generation: 7 },
+  return chatCluster({
+    metadata: { uid: 'uid-1', generation: 7 },
     spec: {
-      image: 'chat-platform/chat-node:0.1.0',
-      minReplicas: 2,
-      maxReplicas: 10,
-      targetConnectionsPerNode: 10_000,
-      scaleUp: { stabilizationWindowSeconds: 0, tolerance: 0.1 },
-      scaleDown: { stabilizationWindowSeconds: 300, tolerance: 0.1 },
-      rebalance: { maxSessionsMovedPerMinute: 600, imbalanceThreshold: 0.2 },
-      nats: { url: 'nats://nats:4222' },
-      redis: { url: 'redis://redis:6379' },
-      cassandra: {
-        contactPoints: ['cassandra:9042'],
-        keyspace: 'chat',
-        localDataCenter: 'dc1',
-        replication: 3,
-      },
       auth: {
         jwtSecretRef: { name: 'chat-auth', key: 'jwt' },
         adminTokenRef: { name: 'chat-auth', key: 'admin' },
       },
       ...spec,
     },
-    ...(status ? { status } : {}),
-  };
+    status,
+  });
 }
 
 /** One node: its connections, or more about it. Ready, reporting, not draining, revision r1 unless said. */

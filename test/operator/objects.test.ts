@@ -11,21 +11,16 @@ import {
   selectorString,
 } from '../../operator/objects.ts';
 import type { KubeObject } from '../../operator/types.ts';
+import { chatCluster } from '../helpers/chatcluster.ts';
 
 /** A ChatCluster as the API server returns it (defaults filled in), with some spec fields changed. */
 function cluster(spec: Partial<ChatClusterSpec> = {}, name = 'chat', namespace = 'team-a'): ChatCluster {
-  return {
-    apiVersion: 'chatplatform.io/v1alpha1',
-    kind: 'ChatCluster',
-    metadata: { name, namespace, uid: 'uid-1234', generation: 3 },
+  return chatCluster({
+    name,
+    namespace,
+    metadata: { uid: 'uid-1234', generation: 3 },
     spec: {
-      image: 'chat-platform/chat-node:0.1.0',
       minReplicas: 1,
-      maxReplicas: 10,
-      targetConnectionsPerNode: 10_000,
-      scaleUp: { stabilizationWindowSeconds: 0, tolerance: 0.1 },
-      scaleDown: { stabilizationWindowSeconds: 300, tolerance: 0.1 },
-      rebalance: { maxSessionsMovedPerMinute: 600, imbalanceThreshold: 0.2 },
       resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
       nats: { url: 'nats://nats.chat.svc:4222' },
       redis: { url: 'redis://redis.chat.svc:6379' },
@@ -42,7 +37,7 @@ function cluster(spec: Partial<ChatClusterSpec> = {}, name = 'chat', namespace =
       },
       ...spec,
     },
-  };
+  });
 }
 
 const find = (objects: KubeObject[], kind: string, name: string) => {

@@ -19,10 +19,18 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/logger.ts';
 import { Applier } from '../../operator/apply.ts';
-import { type ChatCluster, GROUP, KIND, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
+import {
+  type ChatCluster,
+  type ChatClusterSpecInput,
+  GROUP,
+  KIND,
+  PLURAL,
+  VERSION,
+} from '../../operator/chatcluster-schema.ts';
 import { Gatherer, type LoadSource, RegistryLoads } from '../../operator/gather.ts';
 import { operatorRules } from '../../operator/rbac.ts';
 import { Reconciler } from '../../operator/reconciler.ts';
+import { chatClusterBody } from '../helpers/chatcluster.ts';
 import { installChatClusterCrd, testKubeConfig } from '../helpers/kube.ts';
 import { until } from '../helpers/recorder.ts';
 
@@ -79,23 +87,16 @@ describe('the reconciler against a real API server', () => {
       version: VERSION,
       plural: PLURAL,
       namespace: ns,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: KIND,
-        metadata: { name },
-        spec: {
-          image: 'chat-platform/chat-node:test',
-          minReplicas: 2,
-          nats: { url: 'nats://nats:4222' },
-          redis: redis ?? { url: 'redis://redis:6379' },
-          cassandra: { contactPoints: ['cassandra-0.cassandra:9042'] },
-          auth: {
-            jwtSecretRef: { name: 'chat-auth', key: 'jwt' },
-            adminTokenRef: { name: 'chat-auth', key: 'admin' },
-          },
-          ...rest,
+      body: chatClusterBody(name, {
+        minReplicas: 2,
+        redis: (redis as ChatClusterSpecInput['redis'] | undefined) ?? { url: 'redis://redis:6379' },
+        cassandra: { contactPoints: ['cassandra-0.cassandra:9042'] },
+        auth: {
+          jwtSecretRef: { name: 'chat-auth', key: 'jwt' },
+          adminTokenRef: { name: 'chat-auth', key: 'admin' },
         },
-      },
+        ...rest,
+      }),
     });
   }
 
