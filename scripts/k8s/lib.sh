@@ -12,8 +12,20 @@ K8S_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/chat-platform/k8s/$K8S_VERSION"
 K8S_PORT="${CHAT_K8S_PORT:-16443}"
 ETCD_PORT_DEFAULT="${CHAT_K8S_ETCD_PORT:-12379}"
 KCM_PORT_DEFAULT="${CHAT_K8S_CONTROLLER_PORT:-16257}"
+SCHEDULER_PORT_DEFAULT="${CHAT_K8S_SCHEDULER_PORT:-16259}"
+PROXY_HEALTHZ_PORT_DEFAULT="${CHAT_K8S_PROXY_PORT:-16256}" # and the next one for its metrics
+COREDNS_HEALTH_PORT_DEFAULT="${CHAT_K8S_COREDNS_PORT:-16280}" # and the next one for /ready
+KUBELET_HEALTHZ_PORT="${CHAT_K8S_KUBELET_HEALTHZ_PORT:-10248}"
 SERVICE_CIDR=10.96.0.0/16
 SERVICE_IP=10.96.0.1 # the first address of the range: the `kubernetes` Service in `default`
+DNS_IP=10.96.0.10    # the kube-dns Service (CoreDNS)
+# The node: its address is a /32 on lo (the kubelet refuses 127/8), its pods on a CNI bridge.
+NODE_IP="${CHAT_K8S_NODE_IP:-10.250.0.1}"
+NODE_NAME=chat-k8s-node
+POD_CIDR="${CHAT_K8S_POD_CIDR:-10.244.0.0/24}"
+BRIDGE=chatk8s0
+EGRESS_CHAIN=CHAT-K8S-EGRESS
+PAUSE_IMAGE=localhost/chat-platform/pause:1
 
 # The first word of each process's command line (see ours()); "etcd" alone would also match
 # kube-apiserver's --etcd-servers flag.
@@ -33,12 +45,16 @@ free_port() {
   echo "$port"
 }
 
-# build_binaries: builds kube-apiserver and kube-controller-manager into $K8S_BIN once. The folder is
-# outside the repository, so every clone and worktree on the machine shares it; a lock keeps two
-# concurrent first runs from building twice.
+# The programs built from the wrapper module (scripts/k8s/build/go.mod's tool block).
+K8S_COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
+
+# build_binaries [COMMAND...]: builds the Kubernetes programs (default: all of K8S_COMMANDS) into
+# $K8S_BIN once. The folder is outside the repository, so every clone and worktree on the machine
+# shares it; a lock keeps two concurrent first runs from building twice.
 build_binaries() {
   local cmd missing=()
-  for cmd in kube-apiserver kube-controller-manager; do
+  # shellcheck disable=SC2086 # a word list
+  for cmd in ${*:-$K8S_COMMANDS}; do
     [ -x "$K8S_BIN/$cmd" ] || missing+=("$cmd")
   done
   [ ${#missing[@]} -eq 0 ] && return
@@ -54,7 +70,7 @@ build_binaries() {
   done
   for cmd in "${missing[@]}"; do
     [ -x "$K8S_BIN/$cmd" ] && continue # another run built it while we waited for the lock
-    log "building $cmd $K8S_VERSION (first run only, ~10 min; into $K8S_BIN)"
+    log "building $cmd $K8S_VERSION (first run only, 1-10 min each; into $K8S_BIN)"
     local start=$SECONDS
     (cd "$k8s_here/build" && nice -n 15 go build -mod=readonly -trimpath -ldflags "-s -w ${flags[*]}" \
       -o "$K8S_BIN/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd") || die "go build of $cmd failed"
@@ -85,31 +101,66 @@ install_etcd() {
 # signs and verifies service-account tokens. Made once; later runs keep them so kubeconfigs stay valid.
 make_pki() {
   local d="$1"
-  [ -f "$d/apiserver.crt" ] && [ -f "$d/sa.pub" ] && return
+  if [ -f "$d/apiserver.crt" ] && [ -f "$d/sa.pub" ]; then
+    make_kubelet_client_cert "$d"
+    # A CA made before the node existed: the serving certificate lacks the node address.
+    grep -q "IP:$NODE_IP," "$d/apiserver.ext" 2>/dev/null || make_serving_cert "$d"
+    return
+  fi
   log "generating a CA, the API server certificate and the service-account keys (openssl)"
   mkdir -p "$d"
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=chat-platform-test-ca" \
     -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null || die "openssl could not create the CA"
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
-    -keyout "$d/apiserver.key" -out "$d/apiserver.csr" 2>/dev/null || die "openssl could not create a CSR"
-  printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
-    "extendedKeyUsage=serverAuth" "keyUsage=digitalSignature,keyEncipherment" >"$d/apiserver.ext"
-  openssl x509 -req -in "$d/apiserver.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 3650 \
-    -extfile "$d/apiserver.ext" -out "$d/apiserver.crt" 2>/dev/null || die "openssl could not sign the certificate"
+  make_serving_cert "$d"
   openssl genrsa -out "$d/sa.key" 2048 2>/dev/null || die "openssl could not create the service-account key"
   openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null || die "openssl could not export sa.pub"
+  make_kubelet_client_cert "$d"
   chmod 600 "$d"/*.key
 }
 
-# make_tokens FILE: the static token file: an admin and the controller manager, both in system:masters.
+# make_serving_cert DIR: the API server's serving certificate, for loopback, the node address and
+# the `kubernetes` Service's names and address. An API server that runs is restarted by up.sh.
+make_serving_cert() {
+  local d="$1"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
+    -keyout "$d/apiserver.key" -out "$d/apiserver.csr" 2>/dev/null || die "openssl could not create a CSR"
+  printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:$NODE_IP,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
+    "extendedKeyUsage=serverAuth" "keyUsage=digitalSignature,keyEncipherment" >"$d/apiserver.ext"
+  openssl x509 -req -in "$d/apiserver.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$d/apiserver.ext" -out "$d/apiserver.crt" 2>/dev/null || die "openssl could not sign the certificate"
+  chmod 600 "$d/apiserver.key"
+  pki_changed=1
+}
+
+# make_kubelet_client_cert DIR: the client certificate the API server presents to the kubelet (logs,
+# exec), in system:masters so that the kubelet's webhook authorization allows it.
+make_kubelet_client_cert() {
+  local d="$1"
+  [ -f "$d/kubelet-client.crt" ] && return
+  openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    -keyout "$d/kubelet-client.key" -out "$d/kubelet-client.csr" 2>/dev/null || die "openssl could not create a CSR"
+  printf '%s\n' "extendedKeyUsage=clientAuth" "keyUsage=digitalSignature,keyEncipherment" >"$d/kubelet-client.ext"
+  openssl x509 -req -in "$d/kubelet-client.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$d/kubelet-client.ext" -out "$d/kubelet-client.crt" 2>/dev/null || die "openssl could not sign the kubelet client certificate"
+  chmod 600 "$d/kubelet-client.key"
+  pki_changed=1
+}
+
+# make_tokens FILE: the static token file: an admin and each component (controller manager, scheduler,
+# kubelet, kube-proxy, CoreDNS), all in system:masters (a test cluster). Users missing from an older
+# file are added (and pki_changed set: the API server reads the file at start only).
 make_tokens() {
-  [ -f "$1" ] && return
-  (
+  local user added
+  added="$(
     umask 077
-    printf '%s,admin,admin,"system:masters"\n' "$(openssl rand -hex 24)"
-    printf '%s,system:kube-controller-manager,kube-controller-manager,"system:masters"\n' "$(openssl rand -hex 24)"
-  ) >"$1.tmp"
-  mv "$1.tmp" "$1"
+    touch "$1"
+    for user in admin system:kube-controller-manager system:kube-scheduler system:kubelet system:kube-proxy system:coredns; do
+      [ -n "$(token_of "$1" "$user")" ] && continue
+      printf '%s,%s,%s,"system:masters"\n' "$(openssl rand -hex 24)" "$user" "${user#system:}" >>"$1"
+      echo "$user"
+    done
+  )"
+  [ -z "$added" ] || pki_changed=1
 }
 
 # token_of FILE USER: the token of USER in a static token file.

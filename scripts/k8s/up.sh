@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# npm run k8s:up — a real Kubernetes API server on loopback for the operator's tests, without Docker:
-#   etcd (Debian etcd-server), kube-apiserver and kube-controller-manager (built once from the
-#   k8s.io/kubernetes Go module through the wrapper in scripts/k8s/build/, cached outside the repo in
-#   ${XDG_CACHE_HOME:-~/.cache}/chat-platform/k8s/<version>/). No kubelet and no scheduler: pods never
-#   run, but CRDs, RBAC, garbage collection, StatefulSets (→ Pods) and service-account tokens work.
+# npm run k8s:up — a one-node Kubernetes cluster where pods run, without Docker, as root:
+#   etcd (Debian etcd-server); kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
+#   kube-proxy (built once from the k8s.io/kubernetes Go module through the wrapper in
+#   scripts/k8s/build/); containerd v2 with ctr and its shim, crictl, and CoreDNS (built once from the
+#   Go module proxy); Debian's runc and CNI plugins. Binaries are cached outside the repository in
+#   ${XDG_CACHE_HOME:-~/.cache}/chat-platform/. The API server listens on 127.0.0.1; the node's address
+#   is $NODE_IP (a /32 on lo), its pods get addresses of $POD_CIDR on a bridge, Services
+#   $SERVICE_CIDR (DNS at $DNS_IP: CoreDNS, a host process, answers cluster.local only). Pods reach
+#   the API server (the `kubernetes` Service) and the backends of services:up (Services nats, redis and
+#   cassandra, see backends.sh) through a relay on the node address. Nothing is routed off the machine.
 # Idempotent: what is already running is left alone. Writes .services/kubeconfig (admin, system:masters).
+# Progress goes to stderr. npm run k8s:down stops everything and undoes the host changes.
 #
 # Settings (environment):
-#   CHAT_K8S_PORT=16443 the API server's port; CHAT_K8S_ETCD_PORT=12379 and CHAT_K8S_CONTROLLER_PORT=16257
-#   are preferences (a free port is picked when taken); CHAT_SVC_TIMEOUT_S=180 bounds each readiness
-#   wait; CHAT_SVC_DIR=.services is where data, logs, certificates and pid files go (under k8s/).
+#   CHAT_K8S_PORT=16443 the API server's port; CHAT_K8S_ETCD_PORT=12379, CHAT_K8S_CONTROLLER_PORT=16257,
+#   CHAT_K8S_SCHEDULER_PORT=16259, CHAT_K8S_PROXY_PORT=16256, CHAT_K8S_COREDNS_PORT=16280 are
+#   preferences (a free port is picked when taken); CHAT_K8S_NODE_IP=10.250.0.1, CHAT_K8S_POD_CIDR=10.244.0.0/24;
+#   CHAT_SVC_TIMEOUT_S=180 bounds each readiness wait; CHAT_SVC_DIR=.services is where data, logs,
+#   certificates and pid files go (under k8s/).
 set -euo pipefail
+exec >&2
 . "$(cd "$(dirname "$0")" && pwd)/../services/common.sh"
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+. "$(cd "$(dirname "$0")" && pwd)/node.sh"
 
 pki="$k8s_dir/pki"
 tokens="$k8s_dir/tokens.csv"
@@ -50,10 +60,10 @@ start_apiserver() {
   listening "$K8S_PORT" && die "port $K8S_PORT is taken by another program (set CHAT_K8S_PORT)"
   etcd_port="$(cat "$k8s_dir/etcd/port")"
   log "starting kube-apiserver $K8S_VERSION on 127.0.0.1:$K8S_PORT"
-  # --endpoint-reconciler-type=none: the reconciler would publish the advertise address as the
-  # `kubernetes` Service's endpoint and refuses a loopback one; nothing here runs in-cluster anyway.
+  # It advertises the node address: the `kubernetes` Service's endpoint is $NODE_IP:$K8S_PORT, where
+  # the relay passes connections on to 127.0.0.1. It calls the kubelet at the node's InternalIP.
   spawn "$dir/apiserver.pid" "$dir/apiserver.log" "$K8S_BIN/kube-apiserver" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$K8S_PORT" \
+    --bind-address=127.0.0.1 --advertise-address="$NODE_IP" --secure-port="$K8S_PORT" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
     --cert-dir="$dir/certs" --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
     --client-ca-file="$pki/ca.crt" \
@@ -61,7 +71,8 @@ start_apiserver() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
     --token-auth-file="$tokens" --authorization-mode=RBAC --allow-privileged=true \
-    --endpoint-reconciler-type=none 9>&-
+    --kubelet-client-certificate="$pki/kubelet-client.crt" --kubelet-client-key="$pki/kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP 9>&-
   echo "$K8S_PORT" >"$dir/port"
   local start=$SECONDS
   wait_ready kube-apiserver "$dir/apiserver.pid" "$APISERVER_PATTERN" "$dir/apiserver.log" \
@@ -95,6 +106,8 @@ start_controller_manager() {
   log "kube-controller-manager ready after $((SECONDS - start)) s"
 }
 
+[ "$(id -u)" -eq 0 ] || die "k8s:up runs the kubelet and containerd, which need root (run it as root or in a root CI job)"
+[ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ] || die "no cgroup hierarchy under /sys/fs/cgroup"
 mkdir -p "$k8s_dir"
 # Two k8s:up at once (two terminals, a test runner) would race for the same pid files and ports.
 # Every spawn closes this descriptor (9>&-): a server that inherited it would hold the lock forever.
@@ -102,13 +115,32 @@ exec 9>"$k8s_dir/up.lock"
 flock 9
 up_start=$SECONDS
 install_etcd
+install_node_packages
 build_binaries
+build_node_binaries
+pki_changed=0
 make_pki "$pki"
 make_tokens "$tokens"
+if [ "$pki_changed" -eq 1 ] && ours "$k8s_dir/apiserver/apiserver.pid" "$APISERVER_PATTERN"; then
+  log "new certificates or tokens: restarting kube-apiserver"
+  stop_service kube-apiserver "$k8s_dir/apiserver/apiserver.pid" "$APISERVER_PATTERN"
+fi
+record_host_state
+setup_network
 start_etcd
 start_apiserver
 start_controller_manager
 write_kubeconfig "$svc/kubeconfig" "$(cat "$k8s_dir/apiserver/port")" "$pki/ca.crt" \
   "$(token_of "$tokens" admin)" admin
 log "wrote $svc/kubeconfig"
-log "kubernetes $K8S_VERSION ready in $((SECONDS - up_start)) s (stop with: npm run k8s:down)"
+start_scheduler
+start_relay
+start_containerd
+import_pause_image
+start_kubelet
+start_proxy
+start_coredns
+apply_dns_service
+# The backends of services:up as Services in `default` (other namespaces: scripts/k8s/backends.sh NS).
+bash "$k8s_here/backends.sh" default
+log "kubernetes $K8S_VERSION ready in $((SECONDS - up_start)) s: node $NODE_NAME ($NODE_IP), pods $POD_CIDR (stop with: npm run k8s:down)"
