@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ChatError, type ErrorCode } from './errors.ts';
 import { MESSAGE_ID, OPAQUE_ID } from './ids.ts';
+import { hasInvisible } from './usernames.ts';
 
 /** Largest frame a node accepts from a client; bigger frames close the connection with 1009. */
 export const MAX_FRAME_BYTES = 2 * 1024 * 1024;
@@ -196,12 +197,16 @@ export type ServerFrame =
 
 // ---- HTTP bodies -------------------------------------------------------------------------------
 
-/** Usernames: 1 to 64 characters, no whitespace or control characters. */
+/**
+ * Usernames: 1 to 64 characters, no whitespace, control or invisible characters (zero-width,
+ * direction overrides: common/usernames.ts). Look-alikes are one name (compared by usernameKey).
+ */
 export const usernameSchema = z
   .string()
   .min(1, 'must not be empty')
   .max(64, 'must be at most 64 characters')
-  .regex(/^[^\s\p{Cc}]+$/u, 'must not contain whitespace or control characters');
+  .regex(/^[^\s\p{Cc}]+$/u, 'must not contain whitespace or control characters')
+  .refine((name) => !hasInvisible(name), 'must not contain invisible or direction-override characters');
 export const passwordSchema = z
   .string()
   .min(1, 'must not be empty')

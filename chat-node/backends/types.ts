@@ -34,9 +34,26 @@ export type AddMemberResult = 'added' | 'already_member' | 'full' | 'no_group';
 
 /** Users, groups, messages and read cursors: the durable state. */
 export interface Store {
-  /** Throws ChatError `username_taken` if the username exists. */
+  /**
+   * Throws ChatError `username_taken` if the username exists. Usernames are compared by their
+   * canonical key (common/usernames.ts): look-alikes collide.
+   */
   createUser(user: UserRecord): Promise<void>;
+  /** The account whose username has the same canonical key as `username`. */
   userByUsername(username: string): Promise<UserRecord | undefined>;
+  userById(userId: string): Promise<UserRecord | undefined>;
+  /** Replaces an account's password hash (every place a login reads it). */
+  setPasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /**
+   * Tokens of the user issued at or before `cutoff` (ms) are no longer valid: those of one device,
+   * or with `deviceId` undefined those of every device. A later cutoff replaces an earlier one.
+   */
+  revokeTokens(userId: string, deviceId: string | undefined, cutoff: number): Promise<void>;
+  /**
+   * The revocation time that applies to a device's tokens (the later of the user's and the
+   * device's, 0 when none), or undefined when the user does not exist.
+   */
+  tokenCutoff(userId: string, deviceId: string): Promise<number | undefined>;
   /** The subset of `userIds` that exist. */
   existingUsers(userIds: readonly string[]): Promise<Set<string>>;
 
@@ -49,10 +66,24 @@ export interface Store {
   saveMessages(envelopes: readonly Envelope[]): Promise<void>;
   /** The message stored under a sender's dedup key, if any. */
   messageByDedupKey(dedupKey: string): Promise<Message | undefined>;
-  /** Messages of any of the user's conversations with id > since, oldest first. */
-  sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }>;
-  /** Messages of one conversation older than `before` (if given), newest first. */
-  history(conversation: string, before: bigint | undefined, limit: number): Promise<Message[]>;
+  /**
+   * Messages of any of the user's conversations with id > since, oldest first: at most `limit`, and
+   * at most `maxBytes` of JSON (PAGE_MAX_BYTES by default; at least one message). Rows past the page
+   * are not read, whatever their size.
+   */
+  sync(
+    userId: string,
+    since: bigint,
+    limit: number,
+    maxBytes?: number,
+  ): Promise<{ messages: Message[]; more: boolean }>;
+  /** Messages of one conversation older than `before` (if given), newest first; bounded like sync. */
+  history(
+    conversation: string,
+    before: bigint | undefined,
+    limit: number,
+    maxBytes?: number,
+  ): Promise<Message[]>;
   /** Moves a device's read cursor forward (never back). Returns false if it did not move. */
   setReadCursor(userId: string, deviceId: string, conversation: string, upTo: bigint): Promise<boolean>;
   /** The highest message id issued by a node, so a restarted node keeps its ids increasing. */
@@ -66,7 +97,13 @@ export interface Store {
 /** An event for some users' devices, wherever they are connected. Not durable. */
 export interface UserEvent {
   userIds: string[];
-  frame: ServerFrame;
+  /** The frame for their devices; absent for an event only the nodes act on (`revoked`). */
+  frame?: ServerFrame;
+  /**
+   * Tokens of these users issued at or before `cutoff` were revoked (of one device, or of all):
+   * every node forgets what it cached about them and closes their connections.
+   */
+  revoked?: { deviceId?: string; cutoff: number };
   /** A device that must not get the event (the one that caused it). */
   exceptDevice?: { userId: string; deviceId: string };
 }

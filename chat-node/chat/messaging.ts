@@ -5,9 +5,10 @@
  */
 import { ChatError, errorMessage } from '../../common/errors.ts';
 import { dmConversationId, groupConversationId, parseConversationId } from '../../common/ids.ts';
-import { type ClientId, MAX_FRAME_BYTES, type Message } from '../../common/protocol.ts';
+import type { ClientId, Message } from '../../common/protocol.ts';
 import { type Snowflake, snowflakeTime } from '../../common/snowflake.ts';
 import { preview, validateText } from '../../common/text.ts';
+import { PAGE_MAX_BYTES } from '../backends/page.ts';
 import type { Envelope, MessageBus, PresenceBackend, Store } from '../backends/types.ts';
 import { type Metrics, timed } from '../metrics.ts';
 import type { PushDispatcher } from './push-dispatcher.ts';
@@ -39,9 +40,6 @@ type Route = { conversation: string; recipients: string[] };
 
 /** How long a sync or history read waits for the store writer to catch up. */
 const SETTLE_TIMEOUT_MS = 5000;
-
-/** Room left in a `sync` answer for the frame's own fields. */
-const SYNC_FRAME_BUDGET = MAX_FRAME_BYTES - 4096;
 
 export class Messaging {
   private readonly store: Store;
@@ -183,19 +181,19 @@ export class Messaging {
     }
   }
 
-  /** The user's messages with id > since, oldest first, trimmed so the answer fits in one frame. */
+  /**
+   * The user's messages with id > since, oldest first, as many as fit in one frame: the store stops
+   * reading at the page's byte budget, so a page of large messages costs one frame's worth of reads.
+   */
   async sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }> {
     await this.storeCaughtUp();
-    const page = await timed(this.metrics, 'sync', () => this.store.sync(userId, clampId(since), limit));
-    let bytes = 0;
-    for (let i = 0; i < page.messages.length; i++) {
-      bytes += Buffer.byteLength(JSON.stringify(page.messages[i])) + 1;
-      if (bytes > SYNC_FRAME_BUDGET && i > 0) return { messages: page.messages.slice(0, i), more: true };
-    }
-    return page;
+    return timed(this.metrics, 'sync', () => this.store.sync(userId, clampId(since), limit, PAGE_MAX_BYTES));
   }
 
-  /** One conversation's messages older than `before`, newest first; `not_member` for outsiders. */
+  /**
+   * One conversation's messages older than `before`, newest first, as many as fit in one frame's
+   * bytes (at least one); `not_member` for outsiders.
+   */
   async history(
     userId: string,
     conversation: string,
@@ -206,7 +204,9 @@ export class Messaging {
     await this.storeCaughtUp();
     // Every message is older than a `before` past the largest id.
     const upper = before !== undefined && before > MAX_MESSAGE_ID ? undefined : before;
-    return timed(this.metrics, 'history', () => this.store.history(conversation, upper, limit));
+    return timed(this.metrics, 'history', () =>
+      this.store.history(conversation, upper, limit, PAGE_MAX_BYTES),
+    );
   }
 
   /**

@@ -136,9 +136,11 @@ export function createApi(d: ApiDeps): Router {
     }));
 }
 
+/** A positive integer; values above the maximum are clamped, however many digits they have. */
 function parseLimit(value: string | null): number {
   if (value === null || value === '') return HISTORY_DEFAULT_LIMIT;
-  if (!/^\d{1,9}$/.test(value) || Number(value) < 1)
+  if (!/^\d+$/.test(value) || /^0+$/.test(value))
     throw new ChatError('bad_request', 'limit must be a positive integer');
-  return Math.min(Number(value), HISTORY_MAX_LIMIT);
+  const digits = value.replace(/^0+/, '');
+  return digits.length > 3 ? HISTORY_MAX_LIMIT : Math.min(Number(digits), HISTORY_MAX_LIMIT);
 }

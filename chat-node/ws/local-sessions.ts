@@ -96,6 +96,8 @@ export class LocalSessions {
   }
 
   deliverEvent(event: UserEvent): void {
+    const frame = event.frame;
+    if (!frame) return;
     let data: string | undefined;
     for (const userId of event.userIds) {
       for (const c of this.byUser.get(userId) ?? []) {
@@ -106,8 +108,8 @@ export class LocalSessions {
         ) {
           continue;
         }
-        data ??= JSON.stringify(event.frame);
-        c.sendRaw(data, event.frame.type);
+        data ??= JSON.stringify(frame);
+        c.sendRaw(data, frame.type);
       }
     }
   }

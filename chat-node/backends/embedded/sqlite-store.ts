@@ -4,15 +4,20 @@
  * crash. Messages are written by a worker thread (sqlite-writer.ts) that commits whatever arrived
  * during the previous fsync in one transaction; everything else runs on this connection.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { ChatError } from '../../../common/errors.ts';
 import type { Message } from '../../../common/protocol.ts';
+import { usernameKey } from '../../../common/usernames.ts';
+import { PageBuilder } from '../page.ts';
 import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../types.ts';
+import { makePrivate, privateDir } from './private-files.ts';
 import { CONNECTION_PRAGMAS, SqliteWriter } from './sqlite-writer.ts';
 
-const MIGRATIONS: string[] = [
+/** SQL, or a function for what SQL alone cannot compute (username keys). */
+type Migration = string | ((db: DatabaseSync) => void);
+
+const MIGRATIONS: Migration[] = [
   `CREATE TABLE users (
      user_id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL
    ) WITHOUT ROWID;
@@ -32,7 +37,32 @@ const MIGRATIONS: string[] = [
      user_id TEXT NOT NULL, device_id TEXT NOT NULL, conversation TEXT NOT NULL, up_to INTEGER NOT NULL,
      PRIMARY KEY (user_id, device_id, conversation)
    ) WITHOUT ROWID;`,
+  // Usernames compared by their canonical key (common/usernames.ts); look-alikes created before this
+  // migration keep working under a key made unique with their user id.
+  (db) => {
+    db.exec('ALTER TABLE users ADD COLUMN username_key TEXT');
+    const rows = db.prepare('SELECT user_id, username FROM users ORDER BY created_at, user_id').all() as {
+      user_id: string;
+      username: string;
+    }[];
+    const set = db.prepare('UPDATE users SET username_key = ? WHERE user_id = ?');
+    const seen = new Set<string>();
+    for (const r of rows) {
+      let key = usernameKey(r.username);
+      if (seen.has(key)) key = `${key}\u0000${r.user_id}`;
+      seen.add(key);
+      set.run(key, r.user_id);
+    }
+    db.exec('CREATE UNIQUE INDEX users_by_key ON users (username_key)');
+  },
+  // Token revocations: device_id '*' stands for every device (device ids never contain '*').
+  `CREATE TABLE token_cutoffs (
+     user_id TEXT NOT NULL, device_id TEXT NOT NULL, cutoff INTEGER NOT NULL, PRIMARY KEY (user_id, device_id)
+   ) WITHOUT ROWID;`,
 ];
+
+/** The device id under which a revocation of every device of a user is kept. */
+const ALL_DEVICES = '*';
 
 interface MessageRow {
   message_id: bigint;
@@ -57,6 +87,28 @@ function toMessage(row: MessageRow): Message {
   return m;
 }
 
+interface UserRow {
+  user_id: string;
+  username: string;
+  password_hash: string;
+  created_at: bigint;
+}
+
+function toUser(row: UserRow | undefined): UserRecord | undefined {
+  if (!row) return undefined;
+  return {
+    userId: row.user_id,
+    username: row.username,
+    passwordHash: row.password_hash,
+    createdAt: Number(row.created_at),
+  };
+}
+
+/** Adds rows to the page until it is full; leaving the loop ends the statement's iteration. */
+function fill(page: PageBuilder, rows: Iterator<unknown>): void {
+  for (const row of rows as unknown as Iterable<MessageRow>) if (!page.add(toMessage(row))) break;
+}
+
 export class SqliteStore implements Store {
   private readonly db: DatabaseSync;
   private readonly stmts: Record<string, StatementSync>;
@@ -65,9 +117,13 @@ export class SqliteStore implements Store {
 
   /** Opens (creating if needed) `<dataDir>/chat.db` and runs pending migrations. */
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new DatabaseSync(join(dataDir, 'chat.db'));
+    privateDir(dataDir);
+    const file = join(dataDir, 'chat.db');
+    // SQLite gives the -wal and -shm files the mode of the database file: 0600 before it opens.
+    makePrivate(file, { create: true });
+    this.db = new DatabaseSync(file);
     this.db.exec(CONNECTION_PRAGMAS);
+    for (const f of [`${file}-wal`, `${file}-shm`]) makePrivate(f);
     this.migrate();
     this.writer = new SqliteWriter(join(dataDir, 'chat.db'));
     const p = (sql: string) => {
@@ -76,9 +132,20 @@ export class SqliteStore implements Store {
       return s;
     };
     this.stmts = {
-      insertUser: p('INSERT INTO users (user_id, username, password_hash, created_at) VALUES (?, ?, ?, ?)'),
-      userByName: p('SELECT * FROM users WHERE username = ?'),
+      insertUser: p(
+        'INSERT INTO users (user_id, username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      userByKey: p('SELECT * FROM users WHERE username_key = ?'),
+      userById: p('SELECT * FROM users WHERE user_id = ?'),
       userExists: p('SELECT 1 FROM users WHERE user_id = ?'),
+      setPassword: p('UPDATE users SET password_hash = ? WHERE user_id = ?'),
+      revoke: p(
+        `INSERT INTO token_cutoffs (user_id, device_id, cutoff) VALUES (?, ?, ?)
+         ON CONFLICT (user_id, device_id) DO UPDATE SET cutoff = max(cutoff, excluded.cutoff)`,
+      ),
+      cutoff: p(
+        "SELECT max(cutoff) AS cutoff FROM token_cutoffs WHERE user_id = ? AND device_id IN ('*', ?)",
+      ),
       insertGroup: p('INSERT INTO groups (group_id, name, created_by, created_at) VALUES (?, ?, ?, ?)'),
       insertMember: p('INSERT OR IGNORE INTO group_members (group_id, user_id, joined_at) VALUES (?, ?, ?)'),
       group: p('SELECT * FROM groups WHERE group_id = ?'),
@@ -111,7 +178,9 @@ export class SqliteStore implements Store {
     const current = row.v ?? 0;
     for (let v = current; v < MIGRATIONS.length; v++) {
       this.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
+        const m = MIGRATIONS[v]!;
+        if (typeof m === 'string') this.db.exec(m);
+        else m(this.db);
         this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(v + 1);
       });
     }
@@ -131,7 +200,13 @@ export class SqliteStore implements Store {
 
   async createUser(user: UserRecord): Promise<void> {
     try {
-      this.stmts.insertUser!.run(user.userId, user.username, user.passwordHash, user.createdAt);
+      this.stmts.insertUser!.run(
+        user.userId,
+        user.username,
+        usernameKey(user.username),
+        user.passwordHash,
+        user.createdAt,
+      );
     } catch (err) {
       if ((err as { errcode?: number }).errcode === 2067 /* SQLITE_CONSTRAINT_UNIQUE */) {
         throw new ChatError('username_taken', 'that username is taken');
@@ -141,16 +216,25 @@ export class SqliteStore implements Store {
   }
 
   async userByUsername(username: string): Promise<UserRecord | undefined> {
-    const row = this.stmts.userByName!.get(username) as
-      | { user_id: string; username: string; password_hash: string; created_at: bigint }
-      | undefined;
-    if (!row) return undefined;
-    return {
-      userId: row.user_id,
-      username: row.username,
-      passwordHash: row.password_hash,
-      createdAt: Number(row.created_at),
-    };
+    return toUser(this.stmts.userByKey!.get(usernameKey(username)) as UserRow | undefined);
+  }
+
+  async userById(userId: string): Promise<UserRecord | undefined> {
+    return toUser(this.stmts.userById!.get(userId) as UserRow | undefined);
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    this.stmts.setPassword!.run(passwordHash, userId);
+  }
+
+  async revokeTokens(userId: string, deviceId: string | undefined, cutoff: number): Promise<void> {
+    this.stmts.revoke!.run(userId, deviceId ?? ALL_DEVICES, cutoff);
+  }
+
+  async tokenCutoff(userId: string, deviceId: string): Promise<number | undefined> {
+    if (this.stmts.userExists!.get(userId) === undefined) return undefined;
+    const row = this.stmts.cutoff!.get(userId, deviceId) as { cutoff: bigint | null };
+    return Number(row.cutoff ?? 0n);
   }
 
   async existingUsers(userIds: readonly string[]): Promise<Set<string>> {
@@ -211,18 +295,32 @@ export class SqliteStore implements Store {
     return row ? toMessage(row) : undefined;
   }
 
-  async sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }> {
-    const rows = this.stmts.sync!.all(userId, since, limit + 1) as unknown as MessageRow[];
-    const more = rows.length > limit;
-    return { messages: rows.slice(0, limit).map(toMessage), more };
+  /** Rows are read one at a time and reading stops at the first that does not fit the page. */
+  async sync(
+    userId: string,
+    since: bigint,
+    limit: number,
+    maxBytes?: number,
+  ): Promise<{ messages: Message[]; more: boolean }> {
+    const page = new PageBuilder(limit, maxBytes);
+    fill(page, this.stmts.sync!.iterate(userId, since, limit + 1));
+    return { messages: page.messages, more: page.more };
   }
 
-  async history(conversation: string, before: bigint | undefined, limit: number): Promise<Message[]> {
-    const rows =
+  async history(
+    conversation: string,
+    before: bigint | undefined,
+    limit: number,
+    maxBytes?: number,
+  ): Promise<Message[]> {
+    const page = new PageBuilder(limit, maxBytes);
+    fill(
+      page,
       before === undefined
-        ? this.stmts.historyLatest!.all(conversation, limit)
-        : this.stmts.historyBefore!.all(conversation, before, limit);
-    return (rows as unknown as MessageRow[]).map(toMessage);
+        ? this.stmts.historyLatest!.iterate(conversation, limit)
+        : this.stmts.historyBefore!.iterate(conversation, before, limit),
+    );
+    return page.messages;
   }
 
   async setReadCursor(

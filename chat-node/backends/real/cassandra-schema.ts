@@ -29,8 +29,17 @@ const MESSAGE_DEFS =
 /** Table name → definition (without the `CREATE TABLE IF NOT EXISTS <ks>.<name>` head). */
 const TABLES: [string, string][] = [
   ['users', '(user_id text PRIMARY KEY, username text, password_hash text, created_at bigint)'],
-  // Written first, with IF NOT EXISTS: the owner of a username. Holds the whole record for logins.
+  // Accounts created before usernames had keys: read for their logins only, written only by LWTs.
   ['users_by_name', '(username text PRIMARY KEY, user_id text, password_hash text, created_at bigint)'],
+  // Written first, with IF NOT EXISTS: the owner of a username's canonical key (common/usernames.ts),
+  // so look-alike names collide. Holds the whole record for logins. Written only with LWTs.
+  [
+    'users_by_key',
+    '(username_key text PRIMARY KEY, user_id text, username text, password_hash text, created_at bigint)',
+  ],
+  // Token revocations, per device and under device_id '*' for every device; the latest cutoff wins
+  // (written USING TIMESTAMP = the cutoff).
+  ['token_cutoffs', '(user_id text, device_id text, cutoff bigint, PRIMARY KEY ((user_id), device_id))'],
   // members: user id → joined_at. Written only with LWTs (IF NOT EXISTS / IF version = ?).
   [
     'groups',
@@ -117,10 +126,17 @@ export function statements(ks: string) {
   const M = MESSAGE_COLUMNS;
   const V7 = '?, ?, ?, ?, ?, ?, ?';
   return {
-    claimUsername: `INSERT INTO ${ks}.users_by_name (username, user_id, password_hash, created_at)
-      VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+    claimUsernameKey: `INSERT INTO ${ks}.users_by_key (username_key, user_id, username, password_hash, created_at)
+      VALUES (?, ?, ?, ?, ?) IF NOT EXISTS`,
     insertUser: `INSERT INTO ${ks}.users (user_id, username, password_hash, created_at) VALUES (?, ?, ?, ?)`,
+    userByKey: `SELECT * FROM ${ks}.users_by_key WHERE username_key = ?`,
     userByName: `SELECT * FROM ${ks}.users_by_name WHERE username = ?`,
+    userById: `SELECT * FROM ${ks}.users WHERE user_id = ?`,
+    setPassword: `UPDATE ${ks}.users SET password_hash = ? WHERE user_id = ?`,
+    setPasswordByKey: `UPDATE ${ks}.users_by_key SET password_hash = ? WHERE username_key = ? IF user_id = ?`,
+    setPasswordByName: `UPDATE ${ks}.users_by_name SET password_hash = ? WHERE username = ? IF user_id = ?`,
+    revokeTokens: `INSERT INTO ${ks}.token_cutoffs (user_id, device_id, cutoff) VALUES (?, ?, ?) USING TIMESTAMP ?`,
+    tokenCutoffs: `SELECT cutoff FROM ${ks}.token_cutoffs WHERE user_id = ? AND device_id IN ('*', ?)`,
     userExists: `SELECT user_id FROM ${ks}.users WHERE user_id = ?`,
     insertGroup: `INSERT INTO ${ks}.groups (group_id, name, created_by, created_at, members, version)
       VALUES (?, ?, ?, ?, ?, 0) IF NOT EXISTS`,

@@ -3,7 +3,8 @@
  * inboxes are split by UTC day (`bucket`, BUCKET_MS in cassandra-schema.ts), and two small index
  * partitions (one row per active day) name the non-empty days so that reads never walk empty ones.
  *
- *   users ──────────── user_id ──▶ record            users_by_name ─── username ──▶ record (LWT: unique)
+ *   users ──────────── user_id ──▶ record            users_by_key ─── username key ──▶ record (LWT: unique)
+ *   token_cutoffs ───── user_id ─▶ device_id ('*': all) ─▶ cutoff      users_by_name: older accounts' logins
  *   groups ─────────── group_id ─▶ name, members map, version (LWT: compare-and-set on version)
  *   messages ────────── (conversation, day) ─▶ message_id DESC ─▶ message     ◀── history
  *   conversation_buckets conversation ─▶ day DESC (days with messages)
@@ -24,6 +25,8 @@ import { ChatError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { Message } from '../../../common/protocol.ts';
 import { snowflakeNode, snowflakeTime } from '../../../common/snowflake.ts';
+import { usernameKey } from '../../../common/usernames.ts';
+import { PageBuilder } from '../page.ts';
 import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../types.ts';
 import { bucketOf, migrate, statements } from './cassandra-schema.ts';
 
@@ -45,6 +48,16 @@ const CAS_ATTEMPTS = 16;
 const MAX_BUCKETS_AHEAD = 8;
 /** (user, day) and (conversation, day) index rows this process remembers having written. */
 const KNOWN_BUCKETS_CAP = 100_000;
+/**
+ * Rows in the first driver page of a read. Later pages are sized by the largest row seen so that a
+ * page of messages near the 400 KB maximum is read a few rows at a time: the driver decodes each
+ * page on the event loop, and rows past the frame's byte budget are never fetched.
+ */
+const FIRST_FETCH_ROWS = 8;
+/** Largest driver page, for small rows. */
+const MAX_FETCH_ROWS = 1000;
+/** The device id under which a revocation of every device of a user is kept. */
+const ALL_DEVICES = '*';
 
 const WRITE = { prepare: true, isIdempotent: true } as const;
 const READ = { prepare: true, isIdempotent: true } as const;
@@ -52,6 +65,15 @@ const READ = { prepare: true, isIdempotent: true } as const;
 const LWT = { prepare: true, isIdempotent: false } as const;
 
 type Query = { query: string; params: unknown[] };
+
+function toUser(row: cassandra.types.Row): UserRecord {
+  return {
+    userId: row.get('user_id'),
+    username: row.get('username'),
+    passwordHash: row.get('password_hash'),
+    createdAt: Number(row.get('created_at') as bigint),
+  };
+}
 
 function toMessage(row: cassandra.types.Row): Message {
   const m: Message = {
@@ -83,26 +105,31 @@ async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T)
 }
 
 /**
- * Reads day buckets in order (1, then 2, 4… at a time) until `want` rows are found or the buckets run
- * out; `read(bucket, n)` returns at most n rows of one bucket, in the wanted order.
+ * Fills `page` from day buckets in order (1, then 2, 4… read at a time). `read(bucket, n, maxBytes)`
+ * adds at most n rows and maxBytes of one bucket to a page of its own and answers whether the bucket
+ * had more. Buckets read together share the byte budget left, so a wide step never reads more than
+ * one page; a bucket cut short by its share ends the page (`more`), as later buckets come after it.
  */
-async function walkBuckets<R>(
+async function walkBuckets(
   buckets: readonly number[],
+  page: PageBuilder,
   want: number,
-  read: (bucket: number, n: number) => Promise<R[]>,
-): Promise<R[]> {
-  const out: R[] = [];
+  read: (bucket: number, n: number, maxBytes: number) => Promise<PageBuilder>,
+): Promise<void> {
   let width = 1;
-  for (
-    let i = 0;
-    i < buckets.length && out.length < want;
-    i += width, width = Math.min(width * 2, MAX_BUCKETS_AHEAD)
-  ) {
-    const need = want - out.length;
-    const pages = await Promise.all(buckets.slice(i, i + width).map((b) => read(b, need)));
-    for (const page of pages) out.push(...page);
+  for (let i = 0; i < buckets.length; i += width, width = Math.min(width * 2, MAX_BUCKETS_AHEAD)) {
+    const need = want - page.messages.length;
+    const share = Math.max(1, Math.floor(page.room / width));
+    const parts = await Promise.all(buckets.slice(i, i + width).map((b) => read(b, need, share)));
+    for (const part of parts) {
+      for (const m of part.messages) if (!page.add(m)) return;
+      if (part.more) {
+        page.more = true;
+        return;
+      }
+    }
+    if (page.messages.length >= want) return;
   }
-  return out.slice(0, want);
 }
 
 function isCasTimeout(err: unknown): boolean {
@@ -182,9 +209,10 @@ export class CassandraStore implements Store {
   async createUser(user: UserRecord): Promise<void> {
     const { userId, username, passwordHash } = user;
     const createdAt = BigInt(user.createdAt);
+    const claim = [usernameKey(username), userId, username, passwordHash, createdAt];
     let rs: cassandra.types.ResultSet | undefined;
     for (let attempt = 0; rs === undefined; attempt++) {
-      rs = await this.cas(this.q.claimUsername, [username, userId, passwordHash, createdAt], attempt);
+      rs = await this.cas(this.q.claimUsernameKey, claim, attempt);
     }
     // Not applied: taken, unless by this very user (a retry of a claim whose answer was lost).
     if (!rs.wasApplied() && rs.first()?.get('user_id') !== userId) {
@@ -195,14 +223,48 @@ export class CassandraStore implements Store {
   }
 
   async userByUsername(username: string): Promise<UserRecord | undefined> {
-    const row = (await this.run(this.q.userByName, [username])).first();
-    if (!row) return undefined;
-    return {
-      userId: row.get('user_id'),
-      username: row.get('username'),
-      passwordHash: row.get('password_hash'),
-      createdAt: Number(row.get('created_at') as bigint),
-    };
+    const row =
+      (await this.run(this.q.userByKey, [usernameKey(username)])).first() ??
+      (await this.run(this.q.userByName, [username])).first();
+    return row ? toUser(row) : undefined;
+  }
+
+  async userById(userId: string): Promise<UserRecord | undefined> {
+    const row = (await this.run(this.q.userById, [userId])).first();
+    return row ? toUser(row) : undefined;
+  }
+
+  /** The users row, then the login record (an LWT, IF user_id: the tables written only so). */
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    const user = await this.userById(userId);
+    if (!user) return;
+    await this.run(this.q.setPassword, [passwordHash, userId], WRITE);
+    for (const [query, key] of [
+      [this.q.setPasswordByKey, usernameKey(user.username)],
+      [this.q.setPasswordByName, user.username],
+    ] as const) {
+      for (
+        let attempt = 0;
+        (await this.cas(query, [passwordHash, key, userId], attempt)) === undefined;
+        attempt++
+      );
+    }
+  }
+
+  async revokeTokens(userId: string, deviceId: string | undefined, cutoff: number): Promise<void> {
+    const params = [userId, deviceId ?? ALL_DEVICES, BigInt(cutoff), BigInt(cutoff) * 1000n];
+    await this.run(this.q.revokeTokens, params, WRITE);
+  }
+
+  async tokenCutoff(userId: string, deviceId: string): Promise<number | undefined> {
+    const [user, cutoffs] = await Promise.all([
+      this.run(this.q.userExists, [userId]),
+      this.run(this.q.tokenCutoffs, [userId, deviceId]),
+    ]);
+    if (user.rowLength === 0) return undefined;
+    let cutoff = 0;
+    for (const r of cutoffs.rows) cutoff = Math.max(cutoff, Number(r.get('cutoff') as bigint));
+    return cutoff;
   }
 
   async existingUsers(userIds: readonly string[]): Promise<Set<string>> {
@@ -325,29 +387,63 @@ export class CassandraStore implements Store {
     return row ? toMessage(row) : undefined;
   }
 
-  async sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }> {
+  async sync(
+    userId: string,
+    since: bigint,
+    limit: number,
+    maxBytes?: number,
+  ): Promise<{ messages: Message[]; more: boolean }> {
     const index = await this.run(this.q.userBuckets, [userId, bucketOf(since)]);
     const buckets = index.rows.map((r) => r.get('bucket') as number);
-    const rows = await walkBuckets(buckets, limit + 1, async (bucket, n) => {
-      return (await this.run(this.q.inbox, [userId, bucket, since, n])).rows;
-    });
-    return { messages: rows.slice(0, limit).map(toMessage), more: rows.length > limit };
+    const page = new PageBuilder(limit, maxBytes);
+    await walkBuckets(buckets, page, limit + 1, (bucket, n, bytes) =>
+      this.readPage(this.q.inbox, [userId, bucket, since, n], n, bytes),
+    );
+    return { messages: page.messages, more: page.more };
   }
 
-  async history(conversation: string, before: bigint | undefined, limit: number): Promise<Message[]> {
+  async history(
+    conversation: string,
+    before: bigint | undefined,
+    limit: number,
+    maxBytes?: number,
+  ): Promise<Message[]> {
     const index =
       before === undefined
         ? await this.run(this.q.conversationBuckets, [conversation])
         : await this.run(this.q.conversationBucketsUpTo, [conversation, bucketOf(before)]);
     const buckets = index.rows.map((r) => r.get('bucket') as number);
-    const rows = await walkBuckets(buckets, limit, async (bucket, n) => {
-      const rs =
-        before === undefined
-          ? await this.run(this.q.history, [conversation, bucket, n])
-          : await this.run(this.q.historyBefore, [conversation, bucket, before, n]);
-      return rs.rows;
-    });
-    return rows.map(toMessage);
+    const page = new PageBuilder(limit, maxBytes);
+    await walkBuckets(buckets, page, limit, (bucket, n, bytes) =>
+      before === undefined
+        ? this.readPage(this.q.history, [conversation, bucket, n], n, bytes)
+        : this.readPage(this.q.historyBefore, [conversation, bucket, before, n], n, bytes),
+    );
+    return page.messages;
+  }
+
+  /**
+   * Reads a query's rows into a page of at most `limit` rows and `maxBytes`, with driver pages of
+   * FIRST_FETCH_ROWS and then as many rows of the largest size seen as the budget has room for, so
+   * that rows past the page are not fetched. `more` is set when rows were left unread.
+   */
+  private async readPage(query: string, params: unknown[], limit: number, maxBytes: number) {
+    const page = new PageBuilder(limit, maxBytes);
+    let pageState: string | undefined;
+    let fetchSize = Math.min(limit, FIRST_FETCH_ROWS);
+    let largest = 1;
+    for (;;) {
+      const rs = await this.client.execute(query, params, { ...READ, fetchSize, pageState });
+      for (const row of rs.rows) {
+        const before = page.bytes;
+        if (!page.add(toMessage(row))) return page;
+        largest = Math.max(largest, page.bytes - before);
+      }
+      pageState = rs.pageState ?? undefined;
+      if (!pageState || page.messages.length >= limit) return page;
+      const rowsLeft = limit - page.messages.length;
+      fetchSize = Math.max(1, Math.min(rowsLeft, MAX_FETCH_ROWS, Math.ceil(page.room / largest) + 1));
+    }
   }
 
   /** `UPDATE … IF up_to < ?`; a missing row is created with IF NOT EXISTS; a lost race tries again. */
