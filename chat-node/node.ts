@@ -61,11 +61,15 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     });
   const backends = deps.backends ?? (await createBackends(config, log, { onFatal }));
   const { store, bus, presence, registry, nodeId } = backends;
-  const { tokens, accounts, groups, messaging, push, gateway } = await createServices(config, backends, {
-    log,
-    metrics,
-    clock,
-  });
+  const { tokens, validity, accounts, groups, messaging, push, gateway } = await createServices(
+    config,
+    backends,
+    {
+      log,
+      metrics,
+      clock,
+    },
+  );
 
   let url = config.publicUrl ?? '';
   // Set once the node listens and knows its URL.
@@ -86,6 +90,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     presence,
     registry,
     tokens,
+    validity,
     metrics,
     self: () => ({ nodeId, url }),
     notReady,

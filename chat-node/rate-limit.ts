@@ -42,15 +42,26 @@ export class WindowLimiter {
   }
 
   hit(key: string, now: number): boolean {
-    if (now - this.windowStart >= this.windowMs) {
-      this.counts.clear();
-      this.windowStart = now;
-    }
+    this.roll(now);
     const n = this.counts.get(key) ?? 0;
     if (n === 0 && this.counts.size >= this.maxKeys) return false;
     if (n >= this.limit) return false;
     this.counts.set(key, n + 1);
     return true;
+  }
+
+  /** True if a hit for `key` would be allowed now, without counting one. */
+  allows(key: string, now: number): boolean {
+    this.roll(now);
+    const n = this.counts.get(key) ?? 0;
+    return n < this.limit && (n > 0 || this.counts.size < this.maxKeys);
+  }
+
+  private roll(now: number): void {
+    if (now - this.windowStart >= this.windowMs) {
+      this.counts.clear();
+      this.windowStart = now;
+    }
   }
 }
 

@@ -10,12 +10,14 @@ import { Accounts } from './chat/accounts.ts';
 import { Groups } from './chat/groups.ts';
 import { Messaging } from './chat/messaging.ts';
 import { PushDispatcher } from './chat/push-dispatcher.ts';
+import { TokenValidity } from './chat/token-validity.ts';
 import { loadOrCreateSecret, Tokens } from './chat/tokens.ts';
 import type { Metrics } from './metrics.ts';
 import { Gateway } from './ws/gateway.ts';
 
 export interface Services {
   tokens: Tokens;
+  validity: TokenValidity;
   accounts: Accounts;
   groups: Groups;
   messaging: Messaging;
@@ -39,7 +41,14 @@ export async function createServices(
     maxAttempts: config.pushMaxAttempts,
     queueSize: config.pushQueueSize,
   });
-  const accounts = new Accounts({ store, tokens, clock });
+  const validity = new TokenValidity({ store, bus, cacheMs: config.authCacheMs, clock });
+  const accounts = new Accounts({
+    store,
+    tokens,
+    validity,
+    loginFailuresPerAccount: config.loginFailuresPerAccount,
+    clock,
+  });
   const groups = new Groups({ store, clock });
   const messaging = new Messaging({
     store,
@@ -55,8 +64,13 @@ export async function createServices(
     heartbeatMs: config.heartbeatMs,
     framesPerSecond: config.framesPerSecond,
     frameBurst: config.frameBurst,
+    userFramesPerSecond: config.userFramesPerSecond ?? 4 * config.framesPerSecond,
+    userFrameBurst: config.userFrameBurst ?? 4 * config.frameBurst,
+    maxConnectionsPerUser: config.maxConnectionsPerUser,
+    maxConnectionsPerDevice: config.maxConnectionsPerDevice,
     maxBufferedBytes: config.maxBufferedBytes,
     tokens,
+    validity,
     messaging,
     presence,
     metrics,
@@ -64,6 +78,14 @@ export async function createServices(
     clock,
   });
   bus.onMessage((e) => gateway.sessions.deliver(e));
-  bus.onEvent((e) => gateway.sessions.deliverEvent(e));
-  return { tokens, accounts, groups, messaging, push, gateway };
+  bus.onEvent((e) => {
+    if (e.revoked) {
+      for (const userId of e.userIds) {
+        validity.forget(userId);
+        gateway.revoke(userId, e.revoked);
+      }
+    }
+    gateway.sessions.deliverEvent(e);
+  });
+  return { tokens, validity, accounts, groups, messaging, push, gateway };
 }

@@ -218,6 +218,10 @@ export const createSessionBody = z.object({
   password: z.string().max(1024),
   deviceId: opaqueId.optional(),
 });
+export const changePasswordBody = z.object({
+  currentPassword: z.string().max(1024),
+  newPassword: passwordSchema,
+});
 export const createGroupBody = z.object({
   name: z.string().max(200).optional(),
   members: z.array(opaqueId).max(1000).optional(),

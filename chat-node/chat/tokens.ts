@@ -1,13 +1,20 @@
-/** Signed session tokens (HS256 JWTs, jose): subject = userId, `did` = deviceId. */
+/**
+ * Signed session tokens (HS256 JWTs, jose): subject = userId, `did` = deviceId, `ims` = when it was
+ * issued in ms (revocations compare it; `iat` has whole seconds only). A signature proves only who
+ * issued a token: token-validity.ts checks that its account exists and that it was not revoked.
+ */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jwtVerify, SignJWT } from 'jose';
 import { isOpaqueId } from '../../common/ids.ts';
+import { privateDir } from '../backends/embedded/private-files.ts';
 
 export interface TokenClaims {
   userId: string;
   deviceId: string;
+  /** When the token was issued (ms). Set by verify. */
+  issuedAt?: number;
 }
 
 const ISSUER = 'chat-platform';
@@ -21,8 +28,9 @@ export class Tokens {
     this.ttlSec = ttlSec;
   }
 
-  sign(claims: TokenClaims): Promise<string> {
-    return new SignJWT({ did: claims.deviceId })
+  /** `issuedAt` (ms, default now) goes into `ims`. */
+  sign(claims: TokenClaims, issuedAt: number = Date.now()): Promise<string> {
+    return new SignJWT({ did: claims.deviceId, ims: issuedAt })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(claims.userId)
       .setIssuer(ISSUER)
@@ -37,7 +45,11 @@ export class Tokens {
     try {
       const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
       if (!isOpaqueId(payload.sub) || !isOpaqueId(payload.did)) return undefined;
-      return { userId: payload.sub, deviceId: payload.did };
+      const issuedAt =
+        typeof payload.ims === 'number' && Number.isFinite(payload.ims)
+          ? payload.ims
+          : (payload.iat ?? 0) * 1000;
+      return { userId: payload.sub, deviceId: payload.did, issuedAt };
     } catch {
       return undefined;
     }
@@ -52,7 +64,7 @@ export function loadOrCreateSecret(dataDir: string): string {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
   const secret = randomBytes(48).toString('base64url');
   writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);

@@ -3,6 +3,7 @@ import { ChatError } from '../../common/errors.ts';
 import { isOpaqueId, OPAQUE_ID, parseMessageId } from '../../common/ids.ts';
 import {
   addMemberBody,
+  changePasswordBody,
   createGroupBody,
   createSessionBody,
   createUserBody,
@@ -12,14 +13,17 @@ import {
   parseBody,
   postMessageBody,
 } from '../../common/protocol.ts';
+import { PAGE_MAX_BYTES } from '../backends/page.ts';
 import type { NodeRegistry, PresenceBackend } from '../backends/types.ts';
 import type { Accounts } from '../chat/accounts.ts';
 import type { Groups } from '../chat/groups.ts';
 import type { Messaging } from '../chat/messaging.ts';
+import type { TokenValidity } from '../chat/token-validity.ts';
 import { bearer, type TokenClaims, type Tokens } from '../chat/tokens.ts';
 import { Discovery } from '../discovery.ts';
 import type { Metrics } from '../metrics.ts';
 import { KeyedBuckets, WindowLimiter } from '../rate-limit.ts';
+import { AnswerBudget } from './answer-budget.ts';
 import { type Reply, type Request, Router } from './router.ts';
 
 export interface ApiDeps {
@@ -29,12 +33,20 @@ export interface ApiDeps {
   presence: PresenceBackend;
   registry: NodeRegistry;
   tokens: Tokens;
+  validity: TokenValidity;
   metrics: Metrics;
   /** This node, for discovery when the registry has nothing better. */
   self: () => { nodeId: number; url: string };
   /** Readiness: undefined when ready, else the reason. */
   notReady: () => string | undefined;
-  limits: { signupsPerMinute: number; loginsPerMinute: number; framesPerSecond: number; frameBurst: number };
+  limits: {
+    signupsPerMinute: number;
+    loginsPerMinute: number;
+    framesPerSecond: number;
+    frameBurst: number;
+    /** Bytes of HTTP answers held for clients that have not read them (answer-budget.ts). */
+    httpUnreadBytes: number;
+  };
   clock?: () => number;
 }
 
@@ -45,11 +57,15 @@ export function createApi(d: ApiDeps): Router {
   const signups = new WindowLimiter({ limit: d.limits.signupsPerMinute, windowMs: 60_000, now: clock() });
   const logins = new WindowLimiter({ limit: d.limits.loginsPerMinute, windowMs: 60_000, now: clock() });
   const sends = new KeyedBuckets(d.limits.framesPerSecond, d.limits.frameBurst);
+  // History reads take from a per-user budget like the WebSocket's frames do.
+  const reads = new KeyedBuckets(d.limits.framesPerSecond, d.limits.frameBurst);
+  const answers = new AnswerBudget(d.limits.httpUnreadBytes);
   const discovery = new Discovery();
 
   const auth = async (r: Request): Promise<TokenClaims> => {
     const claims = await d.tokens.verify(bearer(r.req.headers.authorization));
-    if (!claims) throw new ChatError('unauthorized', 'missing or invalid bearer token');
+    if (!claims || !(await d.validity.valid(claims)))
+      throw new ChatError('unauthorized', 'missing or invalid bearer token');
     return claims;
   };
   const limited = (allowed: boolean, what: string) => {
@@ -66,6 +82,15 @@ export function createApi(d: ApiDeps): Router {
       limited(logins.hit(r.ip, clock()), 'logins from this address');
       const body = parseBody(createSessionBody, await r.json());
       return ok(await d.accounts.login(body.username, body.password, body.deviceId));
+    })
+    .on('DELETE', '/v1/sessions/current', async (r) => {
+      await d.accounts.logout(await auth(r));
+      return ok(undefined, 204);
+    })
+    .on('POST', '/v1/users/me/password', async (r) => {
+      const me = await auth(r);
+      const body = parseBody(changePasswordBody, await r.json());
+      return ok(await d.accounts.changePassword(me, body.currentPassword, body.newPassword));
     })
     .on('POST', '/v1/groups', async (r) => {
       const me = await auth(r);
@@ -107,7 +132,15 @@ export function createApi(d: ApiDeps): Router {
       const beforeParam = r.url.searchParams.get('before');
       const before = beforeParam ? parseMessageId(beforeParam, 'before') : undefined;
       const limit = parseLimit(r.url.searchParams.get('limit'));
-      return ok({ messages: await d.messaging.history(me.userId, r.params.cid!, before, limit) });
+      limited(reads.take(me.userId, clock()), 'history reads');
+      const release = await answers.admit(r.req.socket, me.userId, PAGE_MAX_BYTES);
+      try {
+        const messages = await d.messaging.history(me.userId, r.params.cid!, before, limit);
+        return { status: 200, body: { messages }, onDone: release };
+      } catch (err) {
+        release();
+        throw err;
+      }
     })
     .on('GET', '/v1/discovery', async (r) => {
       await auth(r);

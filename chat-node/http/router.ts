@@ -18,6 +18,8 @@ export interface Reply {
   /** Sent as is (e.g. Prometheus text) instead of JSON. */
   text?: string;
   contentType?: string;
+  /** Called once the answer is written out or its connection is gone (releases what it held). */
+  onDone?: () => void;
 }
 
 export type Handler = (r: Request) => Promise<Reply>;
@@ -32,6 +34,10 @@ interface Route {
 
 /** Largest request body read. */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024 + 64 * 1024;
+/** Answers are written in pieces of this size, each after the socket took the previous ones. */
+const PIECE_BYTES = 64 * 1024;
+/** A client that reads none of an answer for this long loses its connection (and what it held). */
+export const WRITE_STALL_MS = 30_000;
 
 export class Router {
   private readonly routes: Route[] = [];
@@ -95,7 +101,11 @@ export class Router {
       reply = errorReply(err);
       if (reply.status === 500) console.error(err);
     }
-    send(res, reply);
+    if (reply.onDone) {
+      res.once('close', reply.onDone);
+      res.once('finish', reply.onDone);
+    }
+    await send(res, reply);
     const code = (reply.body as { error?: { code?: string } } | undefined)?.error?.code;
     return { route: name, status: reply.status, code };
   }
@@ -109,8 +119,11 @@ export function errorReply(err: unknown): Reply {
   return { status: 500, body: { error: { code: 'internal', message: 'internal error' } } };
 }
 
-function send(res: ServerResponse, reply: Reply): void {
-  if (res.headersSent) return;
+async function send(res: ServerResponse, reply: Reply): Promise<void> {
+  if (res.headersSent) {
+    reply.onDone?.();
+    return;
+  }
   if (reply.text !== undefined) {
     res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'text/plain; charset=utf-8' });
     res.end(reply.text);
@@ -119,12 +132,47 @@ function send(res: ServerResponse, reply: Reply): void {
     res.end();
   } else {
     const data = JSON.stringify(reply.body);
+    const bytes = Buffer.byteLength(data);
     res.writeHead(reply.status, {
       'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(data),
+      'content-length': bytes,
     });
-    res.end(data);
+    if (bytes <= PIECE_BYTES) res.end(data);
+    else await writeInPieces(res, Buffer.from(data));
   }
+}
+
+/**
+ * Writes a large answer with backpressure: the next piece once the socket has taken the previous
+ * ones, so the socket's buffer stays at a piece or two; a reader that stalls for WRITE_STALL_MS is
+ * cut.
+ */
+async function writeInPieces(res: ServerResponse, data: Buffer): Promise<void> {
+  for (let i = 0; i < data.length; i += PIECE_BYTES) {
+    if (res.destroyed) return;
+    if (!res.write(data.subarray(i, i + PIECE_BYTES)) && !(await drained(res))) {
+      res.destroy();
+      return;
+    }
+  }
+  res.end();
+}
+
+/** True once the response drains; false if it closes or stalls first. */
+function drained(res: ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    const timer = setTimeout(() => done(false), WRITE_STALL_MS);
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

@@ -1,11 +1,18 @@
 /**
  * One device's WebSocket: identity, heartbeat bookkeeping, rate limit, presence subscriptions, and
  * sends that refuse to grow memory without bound (a slow reader is disconnected instead), gathered
- * into one socket write per turn.
+ * into one socket write per turn. Its requests are answered in order, and one that produces a large
+ * answer waits until the earlier answers have mostly left: a client that asks for more than it
+ * reads makes the node wait, not hold more, and is cut once too many requests wait.
+ *
+ *   frame ──▶ queue empty and light? ──yes──▶ run now
+ *                 │ no
+ *                 ▼
+ *   queue (≤ MAX_WAITING_REQUESTS, else cut) ──▶ heavy: wait until queued ≤ half the bound ──▶ run
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import type { ServerFrame } from '../../common/protocol.ts';
+import { MAX_FRAME_BYTES, type ServerFrame } from '../../common/protocol.ts';
 import type { Metrics } from '../metrics.ts';
 import { TokenBucket } from '../rate-limit.ts';
 
@@ -18,10 +25,19 @@ export const CLOSE = {
   tryAgain: 1013,
 } as const;
 
+/** Requests of one connection waiting behind earlier ones; past it the connection is cut (slow reader). */
+export const MAX_WAITING_REQUESTS = 16;
+
 export class Connection {
   readonly ws: WebSocket;
   readonly userId: string;
   readonly deviceId: string;
+  /** When its token was issued (ms): a revocation at or after this closes the connection. */
+  readonly tokenIssuedAt: number;
+  /** Bytes handed to the socket and not yet written to the kernel, corked or not. */
+  queued = 0;
+  /** The most `queued` ever was (tests and the slow-reader bound's proof). */
+  peakQueued = 0;
   readonly connectedAt: number;
   lastFrameAt: number;
   /** lastFrameAt as last reported to the presence backend. */
@@ -40,11 +56,17 @@ export class Connection {
   /** True while this turn's frames are being gathered into one socket write. */
   private corked = false;
   private corkedBytes = 0;
+  /** Requests not yet answered that came after the one in progress. */
+  private waiting = 0;
+  private tail: Promise<void> = Promise.resolve();
+  /** Heavy requests waiting for `queued` to fall to the low-water mark. */
+  private drainWaiters: (() => void)[] = [];
 
   constructor(o: {
     ws: WebSocket;
     userId: string;
     deviceId: string;
+    tokenIssuedAt?: number;
     now: number;
     framesPerSecond: number;
     frameBurst: number;
@@ -55,6 +77,7 @@ export class Connection {
     this.ws = o.ws;
     this.userId = o.userId;
     this.deviceId = o.deviceId;
+    this.tokenIssuedAt = o.tokenIssuedAt ?? 0;
     this.connectedAt = o.now;
     this.lastFrameAt = o.now;
     this.reportedActiveAt = o.now;
@@ -68,17 +91,73 @@ export class Connection {
     this.sendRaw(JSON.stringify(frame), frame.type);
   }
 
-  /** Sends an already serialized frame (fan-out serializes once for every device). */
+  /**
+   * Sends an already serialized frame (fan-out serializes once for every device). The connection is
+   * cut instead when the reader is behind: more than the bound left from earlier turns, or, counting
+   * this turn's corked frames and this one, more than the bound and one frame. So the node never
+   * holds more than `maxBufferedBytes + MAX_FRAME_BYTES` for a connection.
+   */
   sendRaw(data: string | Buffer, type: string): void {
     if (this.closed) return;
-    // Bytes held back by this turn's cork are not the reader's backlog.
-    if (this.ws.bufferedAmount - this.corkedBytes > this.maxBuffered) {
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (
+      this.queued - this.corkedBytes > this.maxBuffered ||
+      this.queued + size > this.maxBuffered + MAX_FRAME_BYTES
+    ) {
       this.onSlow(this);
       return;
     }
-    if (this.cork()) this.corkedBytes += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    this.ws.send(data, { binary: false });
+    if (this.cork()) this.corkedBytes += size;
+    this.queued += size;
+    if (this.queued > this.peakQueued) this.peakQueued = this.queued;
+    // Called once the bytes are in the kernel (or the socket failed): they are no longer held here.
+    this.ws.send(data, { binary: false }, () => this.written(size));
     this.metrics.framesOut.inc({ type });
+  }
+
+  private written(size: number): void {
+    this.queued -= size;
+    if (this.drainWaiters.length > 0 && this.queued <= this.lowWater) this.wake();
+  }
+
+  /** Heavy answers are produced only while at most this much is queued. */
+  private get lowWater(): number {
+    return this.maxBuffered / 2;
+  }
+
+  private wake(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves once queued output is at the low-water mark (at once if it is, or if closed). */
+  private drained(): Promise<void> {
+    if (this.closed || this.queued <= this.lowWater) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** True when no request of this connection is in progress or waiting. */
+  get idle(): boolean {
+    return this.waiting === 0;
+  }
+
+  /**
+   * Runs `job` after this connection's earlier requests, and for a heavy one once its earlier answers
+   * have mostly left. False, without running it, when MAX_WAITING_REQUESTS already wait: the caller
+   * cuts the connection. `job` handles its own errors.
+   */
+  enqueue(job: () => Promise<void>, heavy: boolean): boolean {
+    if (this.waiting >= MAX_WAITING_REQUESTS) return false;
+    this.waiting++;
+    this.tail = this.tail
+      .then(() => (heavy ? this.drained() : undefined))
+      .then(() => (this.closed ? undefined : job()))
+      .catch(() => {})
+      .finally(() => {
+        this.waiting--;
+      });
+    return true;
   }
 
   /**
@@ -108,5 +187,11 @@ export class Connection {
 
   terminate(): void {
     this.ws.terminate();
+  }
+
+  /** Called once the socket is closed: waiting requests finish without running. */
+  closedNow(): void {
+    this.closed = true;
+    this.wake();
   }
 }

@@ -2,11 +2,12 @@
  * The WebSocket side of a node: authenticates upgrades, runs each connection's frames through the
  * rate limit and the protocol, expires silent devices, and moves sessions away on request.
  *
- *   upgrade ──401/503──▶ refused
- *      │ token ok
+ *   upgrade ──401/429/503──▶ refused
+ *      │ token ok (signed, account exists, not revoked), under the per-user and per-device caps
  *      ▼
  *   welcome ──frames──▶ (ping|send|sync|read|presence.subscribe) ──▶ answer or error
- *      │ 3 × heartbeat silent, slow reader, 1008/1009, shed/drain (reconnect frame, then close)
+ *      │                 (in order per connection; sync and presence.subscribe in fair turns)
+ *      │ 3 × heartbeat silent, slow reader, 1008/1009, token revoked, shed/drain (reconnect, close)
  *      ▼
  *   closed ──▶ presence offline when it was the device's last connection
  */
@@ -28,10 +29,13 @@ import {
 } from '../../common/protocol.ts';
 import type { PresenceBackend } from '../backends/types.ts';
 import type { Messaging } from '../chat/messaging.ts';
+import type { TokenValidity } from '../chat/token-validity.ts';
 import { bearer, type TokenClaims, type Tokens } from '../chat/tokens.ts';
 import { refuseHandshake } from '../http/handshake.ts';
 import type { Metrics } from '../metrics.ts';
+import { KeyedBuckets } from '../rate-limit.ts';
 import { CLOSE, Connection } from './connection.ts';
+import { FairTurns } from './fair-turns.ts';
 import { LocalSessions } from './local-sessions.ts';
 
 export interface GatewayOptions {
@@ -39,8 +43,14 @@ export interface GatewayOptions {
   heartbeatMs: number;
   framesPerSecond: number;
   frameBurst: number;
+  /** The budget all connections of one user share. */
+  userFramesPerSecond: number;
+  userFrameBurst: number;
+  maxConnectionsPerUser: number;
+  maxConnectionsPerDevice: number;
   maxBufferedBytes: number;
   tokens: Tokens;
+  validity: TokenValidity;
   messaging: Messaging;
   presence: PresenceBackend;
   metrics: Metrics;
@@ -60,6 +70,13 @@ export interface MoveRequest {
 const MAX_STRIKES = 50;
 /** How long a moved client has to leave before the node closes its connection. */
 const MOVE_GRACE_MS = 10_000;
+/**
+ * Heavy requests (a sync page, a presence snapshot: up to a frame of answer each) in progress at
+ * once on a node; each starts in a turn of its own (fair-turns.ts).
+ */
+const HEAVY_AT_ONCE = 4;
+/** Frames whose answer can be a whole frame of data: queued behind a connection's earlier answers. */
+const HEAVY_FRAMES: ReadonlySet<string> = new Set(['sync', 'presence.subscribe']);
 
 export class Gateway {
   readonly sessions: LocalSessions;
@@ -68,7 +85,13 @@ export class Gateway {
   private readonly framesPerSecond: number;
   private readonly frameBurst: number;
   private readonly maxBufferedBytes: number;
+  private readonly maxConnectionsPerUser: number;
+  private readonly maxConnectionsPerDevice: number;
+  /** Frame budgets per user, shared by the user's connections on this node. */
+  private readonly userBudgets: KeyedBuckets;
+  private readonly turns = new FairTurns(HEAVY_AT_ONCE);
   private readonly tokens: Tokens;
+  private readonly validity: TokenValidity;
   private readonly messaging: Messaging;
   private readonly presence: PresenceBackend;
   private readonly metrics: Metrics;
@@ -87,7 +110,11 @@ export class Gateway {
     this.framesPerSecond = options.framesPerSecond;
     this.frameBurst = options.frameBurst;
     this.maxBufferedBytes = options.maxBufferedBytes;
+    this.maxConnectionsPerUser = options.maxConnectionsPerUser;
+    this.maxConnectionsPerDevice = options.maxConnectionsPerDevice;
+    this.userBudgets = new KeyedBuckets(options.userFramesPerSecond, options.userFrameBurst);
     this.tokens = options.tokens;
+    this.validity = options.validity;
     this.messaging = options.messaging;
     this.presence = options.presence;
     this.metrics = options.metrics;
@@ -113,14 +140,45 @@ export class Gateway {
       return;
     }
     const token = bearer(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
-    this.tokens.verify(token).then(
+    this.authenticate(token).then(
       (claims) => {
         if (!claims) return refuse(socket, 401, 'missing or invalid token');
         if (this.draining) return refuse(socket, 503, 'node is draining; reconnect through discovery');
+        const over = this.overCap(claims);
+        if (over) return refuse(socket, 429, over);
+        // Accepted in this same turn (ws completes an upgrade synchronously): the caps stay exact.
         this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, claims));
       },
       () => refuse(socket, 500, 'internal error'),
     );
+  }
+
+  /** The claims of a token that is signed, of an existing account and not revoked. */
+  private async authenticate(token: string | undefined): Promise<TokenClaims | undefined> {
+    const claims = await this.tokens.verify(token);
+    if (!claims || !(await this.validity.valid(claims))) return undefined;
+    return claims;
+  }
+
+  /** Why a new connection of this user or device would pass its cap, or undefined. */
+  private overCap(claims: TokenClaims): string | undefined {
+    const { user, device } = this.sessions.countOf(claims.userId, claims.deviceId);
+    if (user >= this.maxConnectionsPerUser) {
+      return `this user already has ${user} connections to this node (CHAT_MAX_CONNECTIONS_PER_USER)`;
+    }
+    if (device >= this.maxConnectionsPerDevice) {
+      return `this device already has ${device} connections to this node (CHAT_MAX_CONNECTIONS_PER_DEVICE)`;
+    }
+    return undefined;
+  }
+
+  /** Closes the connections whose tokens a revocation (from any node) covers. */
+  revoke(userId: string, revoked: { deviceId?: string; cutoff: number }): void {
+    for (const c of this.sessions.ofUser(userId)) {
+      if (revoked.deviceId !== undefined && c.deviceId !== revoked.deviceId) continue;
+      if (c.tokenIssuedAt > revoked.cutoff) continue;
+      this.drop(c, 'token_revoked', CLOSE.policy);
+    }
   }
 
   private accept(ws: WebSocket, claims: TokenClaims): void {
@@ -129,6 +187,7 @@ export class Gateway {
       ws,
       userId: claims.userId,
       deviceId: claims.deviceId,
+      tokenIssuedAt: claims.issuedAt ?? 0,
       now,
       framesPerSecond: this.framesPerSecond,
       frameBurst: this.frameBurst,
@@ -159,7 +218,7 @@ export class Gateway {
   }
 
   private onClose(c: Connection, code: number): void {
-    c.closed = true;
+    c.closedNow();
     this.sessions.remove(c);
     this.log.debug({ userId: c.userId, deviceId: c.deviceId, code }, 'connection closed');
     // Another connection of the same device (a quick reconnect) keeps the device online.
@@ -172,7 +231,8 @@ export class Gateway {
   private onFrame(c: Connection, data: RawData, isBinary: boolean): void {
     const now = this.clock();
     c.lastFrameAt = now;
-    if (!c.bucket.take(now)) {
+    // Both budgets: the connection's, and the one its user shares with its other connections.
+    if (!c.bucket.take(now) || !this.userBudgets.take(c.userId, now)) {
       if (++c.strikes > MAX_STRIKES) this.drop(c, 'rate_limited', CLOSE.policy);
       else this.error(c, new ChatError('rate_limited', 'too many frames; slow down'));
       return;
@@ -190,7 +250,16 @@ export class Gateway {
       return;
     }
     this.metrics.framesIn.inc({ type: frame.type });
-    this.dispatch(c, frame).catch((err) => this.error(c, err, frame.id));
+    const run = () => this.dispatch(c, frame).catch((err) => this.error(c, err, frame.id));
+    const heavy = HEAVY_FRAMES.has(frame.type);
+    // Sends run at once (their answers are small and come when durable, in any order); other frames
+    // are answered in order, heavy ones in fair turns once the earlier answers have mostly left.
+    if (frame.type === 'send' || (!heavy && c.idle)) {
+      void run();
+      return;
+    }
+    const job = heavy ? () => this.turns.run(c.userId, run) : run;
+    if (!c.enqueue(job, heavy)) this.drop(c, 'slow_reader');
   }
 
   private async dispatch(c: Connection, frame: ClientFrame): Promise<void> {
@@ -334,7 +403,11 @@ export class Gateway {
   }
 }
 
-const CODE_OF_STATUS: Record<number, string> = { 401: 'unauthorized', 503: 'unavailable' };
+const CODE_OF_STATUS: Record<number, string> = {
+  401: 'unauthorized',
+  429: 'rate_limited',
+  503: 'unavailable',
+};
 
 function refuse(socket: Duplex, status: number, message: string): void {
   refuseHandshake(socket, status, { code: CODE_OF_STATUS[status] ?? 'internal', message });

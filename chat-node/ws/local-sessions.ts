@@ -52,6 +52,19 @@ export class LocalSessions {
     }
   }
 
+  /** Open connections of a user, and of one of its devices, on this node. */
+  countOf(userId: string, deviceId: string): { user: number; device: number } {
+    const set = this.byUser.get(userId);
+    let device = 0;
+    for (const c of set ?? []) if (c.deviceId === deviceId && !c.closed) device++;
+    return { user: set?.size ?? 0, device };
+  }
+
+  /** The user's connections on this node (a copy: callers may close them). */
+  ofUser(userId: string): Connection[] {
+    return [...(this.byUser.get(userId) ?? [])];
+  }
+
   /** True if the device has another open connection on this node. */
   hasDevice(userId: string, deviceId: string, except: Connection): boolean {
     for (const c of this.byUser.get(userId) ?? [])

@@ -25,7 +25,10 @@ export interface TestNode {
   close(): Promise<void>;
 }
 
-/** Config for tests: generous account limits so suites can create many users from 127.0.0.1. */
+/**
+ * Config for tests: generous account and connection limits so suites can create many users from
+ * 127.0.0.1 and open many sockets with one token.
+ */
 export function testConfig(overrides: Partial<NodeConfig> = {}, dataDir?: string): NodeConfig {
   const base = loadNodeConfig({ env: {} });
   return {
@@ -36,6 +39,8 @@ export function testConfig(overrides: Partial<NodeConfig> = {}, dataDir?: string
     logLevel: 'silent',
     signupsPerMinute: 100_000,
     loginsPerMinute: 100_000,
+    maxConnectionsPerUser: 10_000,
+    maxConnectionsPerDevice: 10_000,
     ...overrides,
   };
 }
