@@ -52,6 +52,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),
+    httpUnreadBytes: new Gauge({
+      name: 'chat_http_unread_bytes',
+      help: 'Bytes held for HTTP answers (message pages) not yet written out to their clients.',
+      registers,
+    }),
     disconnects: new Counter({
       name: 'chat_disconnects_total',
       help: 'Connections closed by the node, by reason.',

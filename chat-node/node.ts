@@ -61,7 +61,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     });
   const backends = deps.backends ?? (await createBackends(config, log, { onFatal }));
   const { store, bus, presence, registry, nodeId } = backends;
-  const { tokens, validity, accounts, groups, messaging, push, gateway } = await createServices(
+  const { tokens, validity, accounts, groups, messaging, push, gateway, turns } = await createServices(
     config,
     backends,
     {
@@ -91,6 +91,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     registry,
     tokens,
     validity,
+    turns,
     metrics,
     self: () => ({ nodeId, url }),
     notReady,

@@ -13,7 +13,14 @@ import { PushDispatcher } from './chat/push-dispatcher.ts';
 import { TokenValidity } from './chat/token-validity.ts';
 import { loadOrCreateSecret, Tokens } from './chat/tokens.ts';
 import type { Metrics } from './metrics.ts';
+import { FairTurns } from './ws/fair-turns.ts';
 import { Gateway } from './ws/gateway.ts';
+
+/**
+ * Heavy requests (a sync page, a history page, a presence snapshot: up to a frame each) in progress
+ * at once on a node; each starts in an event-loop turn of its own (fair-turns.ts).
+ */
+const HEAVY_AT_ONCE = 4;
 
 export interface Services {
   tokens: Tokens;
@@ -23,6 +30,7 @@ export interface Services {
   messaging: Messaging;
   push: PushDispatcher;
   gateway: Gateway;
+  turns: FairTurns;
 }
 
 export async function createServices(
@@ -59,7 +67,9 @@ export async function createServices(
     metrics,
     maxPendingSends: config.maxPendingSends,
   });
+  const turns = new FairTurns(HEAVY_AT_ONCE);
   const gateway = new Gateway({
+    turns,
     nodeId,
     heartbeatMs: config.heartbeatMs,
     framesPerSecond: config.framesPerSecond,
@@ -87,5 +97,5 @@ export async function createServices(
     }
     gateway.sessions.deliverEvent(e);
   });
-  return { tokens, validity, accounts, groups, messaging, push, gateway };
+  return { tokens, validity, accounts, groups, messaging, push, gateway, turns };
 }

@@ -7,9 +7,17 @@ import { MAX_FRAME_BYTES, type Message } from '../../common/protocol.ts';
 /** Bytes of messages in one page: a frame, less room for the answer's own fields. */
 export const PAGE_MAX_BYTES = MAX_FRAME_BYTES - 4096;
 
-/** Bytes a message takes in a JSON answer: its JSON and a comma. */
+/** Characters JSON escapes: each takes at most 6 bytes (`\u001f`) for its 1. */
+const ESCAPED = /["\\\u0000-\u001f]/g;
+
+/**
+ * Bytes a message takes in a JSON answer (its JSON and a comma), or slightly more: the text is
+ * measured without serializing it (a 400 KB text costs a scan, not a copy), counting every escaped
+ * character at its largest form.
+ */
 export function wireBytes(m: Message): number {
-  return Buffer.byteLength(JSON.stringify(m)) + 1;
+  const escaped = m.text.match(ESCAPED)?.length ?? 0;
+  return Buffer.byteLength(m.text) + 5 * escaped + Buffer.byteLength(JSON.stringify({ ...m, text: '' })) + 1;
 }
 
 /**

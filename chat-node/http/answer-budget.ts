@@ -21,8 +21,12 @@ export class AnswerBudget {
   /** The last answer admitted on a socket, and how many wait behind it. */
   private readonly sockets = new WeakMap<Socket, { last: Promise<void>; waiting: number }>();
 
-  constructor(totalBytes: number) {
+  private readonly onChange: (heldBytes: number) => void;
+
+  /** `onChange` is told the bytes held after every change (a gauge). */
+  constructor(totalBytes: number, onChange: (heldBytes: number) => void = () => {}) {
     this.totalBytes = totalBytes;
+    this.onChange = onChange;
   }
 
   /** Bytes reserved for answers now. */
@@ -64,6 +68,7 @@ export class AnswerBudget {
       if (released) return;
       released = true;
       this.held -= reserved;
+      this.onChange(this.held);
       const n = (this.perUser.get(userId) ?? 1) - 1;
       if (n <= 0) this.perUser.delete(userId);
       else this.perUser.set(userId, n);
@@ -71,6 +76,10 @@ export class AnswerBudget {
     };
     await before;
     s.waiting--;
+    if (socket.destroyed) {
+      release();
+      throw new ChatError('unavailable', 'the connection is gone');
+    }
     if (this.held + bytes > this.totalBytes) {
       release();
       throw new ChatError('unavailable', 'this node holds too many unread answers; try again shortly', {
@@ -79,6 +88,7 @@ export class AnswerBudget {
     }
     reserved = bytes;
     this.held += bytes;
+    this.onChange(this.held);
     return release;
   }
 }

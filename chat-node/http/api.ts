@@ -23,6 +23,7 @@ import { bearer, type TokenClaims, type Tokens } from '../chat/tokens.ts';
 import { Discovery } from '../discovery.ts';
 import type { Metrics } from '../metrics.ts';
 import { KeyedBuckets, WindowLimiter } from '../rate-limit.ts';
+import type { FairTurns } from '../ws/fair-turns.ts';
 import { AnswerBudget } from './answer-budget.ts';
 import { type Reply, type Request, Router } from './router.ts';
 
@@ -34,6 +35,8 @@ export interface ApiDeps {
   registry: NodeRegistry;
   tokens: Tokens;
   validity: TokenValidity;
+  /** The node's fair turns for heavy requests (shared with the WebSocket gateway). */
+  turns: FairTurns;
   metrics: Metrics;
   /** This node, for discovery when the registry has nothing better. */
   self: () => { nodeId: number; url: string };
@@ -59,7 +62,7 @@ export function createApi(d: ApiDeps): Router {
   const sends = new KeyedBuckets(d.limits.framesPerSecond, d.limits.frameBurst);
   // History reads take from a per-user budget like the WebSocket's frames do.
   const reads = new KeyedBuckets(d.limits.framesPerSecond, d.limits.frameBurst);
-  const answers = new AnswerBudget(d.limits.httpUnreadBytes);
+  const answers = new AnswerBudget(d.limits.httpUnreadBytes, (held) => d.metrics.httpUnreadBytes.set(held));
   const discovery = new Discovery();
 
   const auth = async (r: Request): Promise<TokenClaims> => {
@@ -135,7 +138,9 @@ export function createApi(d: ApiDeps): Router {
       limited(reads.take(me.userId, clock()), 'history reads');
       const release = await answers.admit(r.req.socket, me.userId, PAGE_MAX_BYTES);
       try {
-        const messages = await d.messaging.history(me.userId, r.params.cid!, before, limit);
+        const messages = await d.turns.run(me.userId, () =>
+          d.messaging.history(me.userId, r.params.cid!, before, limit),
+        );
         return { status: 200, body: { messages }, onDone: release };
       } catch (err) {
         release();

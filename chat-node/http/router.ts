@@ -106,6 +106,8 @@ export class Router {
       res.once('finish', reply.onDone);
     }
     await send(res, reply);
+    // A response whose connection was already gone emits neither event again.
+    if (res.destroyed) reply.onDone?.();
     const code = (reply.body as { error?: { code?: string } } | undefined)?.error?.code;
     return { route: name, status: reply.status, code };
   }

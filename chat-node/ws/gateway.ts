@@ -35,7 +35,7 @@ import { refuseHandshake } from '../http/handshake.ts';
 import type { Metrics } from '../metrics.ts';
 import { KeyedBuckets } from '../rate-limit.ts';
 import { CLOSE, Connection } from './connection.ts';
-import { FairTurns } from './fair-turns.ts';
+import type { FairTurns } from './fair-turns.ts';
 import { LocalSessions } from './local-sessions.ts';
 
 export interface GatewayOptions {
@@ -51,6 +51,7 @@ export interface GatewayOptions {
   maxBufferedBytes: number;
   tokens: Tokens;
   validity: TokenValidity;
+  turns: FairTurns;
   messaging: Messaging;
   presence: PresenceBackend;
   metrics: Metrics;
@@ -70,11 +71,6 @@ export interface MoveRequest {
 const MAX_STRIKES = 50;
 /** How long a moved client has to leave before the node closes its connection. */
 const MOVE_GRACE_MS = 10_000;
-/**
- * Heavy requests (a sync page, a presence snapshot: up to a frame of answer each) in progress at
- * once on a node; each starts in a turn of its own (fair-turns.ts).
- */
-const HEAVY_AT_ONCE = 4;
 /** Frames whose answer can be a whole frame of data: queued behind a connection's earlier answers. */
 const HEAVY_FRAMES: ReadonlySet<string> = new Set(['sync', 'presence.subscribe']);
 
@@ -89,7 +85,8 @@ export class Gateway {
   private readonly maxConnectionsPerDevice: number;
   /** Frame budgets per user, shared by the user's connections on this node. */
   private readonly userBudgets: KeyedBuckets;
-  private readonly turns = new FairTurns(HEAVY_AT_ONCE);
+  /** Heavy requests of the whole node (HTTP history too), in fair turns. */
+  private readonly turns: FairTurns;
   private readonly tokens: Tokens;
   private readonly validity: TokenValidity;
   private readonly messaging: Messaging;
@@ -115,6 +112,7 @@ export class Gateway {
     this.userBudgets = new KeyedBuckets(options.userFramesPerSecond, options.userFrameBurst);
     this.tokens = options.tokens;
     this.validity = options.validity;
+    this.turns = options.turns;
     this.messaging = options.messaging;
     this.presence = options.presence;
     this.metrics = options.metrics;
