@@ -42,11 +42,13 @@ USER 1000:1000
 EXPOSE 8080
 # SIGTERM drains the node (clients are asked to reconnect elsewhere) before it exits.
 STOPSIGNAL SIGTERM
-CMD ["node", "chat-node/main.ts"]
+# ENTRYPOINT, so that arguments (`docker run … --help`, a pod's `args`) go to the program.
+ENTRYPOINT ["node", "chat-node/main.ts"]
 
 # ---- the operator: /metrics, /healthz and /readyz on 8081 -------------------------------------------
 FROM base AS operator
 COPY operator ./operator
 USER 1000:1000
 EXPOSE 8081
-CMD ["node", "operator/main.ts"]
+# ENTRYPOINT: the chart passes the operator's flags as the container's `args`.
+ENTRYPOINT ["node", "operator/main.ts"]
