@@ -18,9 +18,11 @@ import { Gateway } from './ws/gateway.ts';
 
 /**
  * Heavy requests (a sync page, a history page, a presence snapshot: up to a frame each) in progress
- * at once on a node; each starts in an event-loop turn of its own (fair-turns.ts).
+ * at once on a node; each starts in an event-loop turn of its own (fair-turns.ts). SQLite reads on
+ * the event loop: two in progress would resume in one turn after their first await and stall it
+ * twice as long, so one at a time. Cassandra's reads wait on the network, so a few overlap.
  */
-const HEAVY_AT_ONCE = 4;
+const HEAVY_AT_ONCE = { sqlite: 1, other: 2 };
 
 export interface Services {
   tokens: Tokens;
@@ -67,7 +69,7 @@ export async function createServices(
     metrics,
     maxPendingSends: config.maxPendingSends,
   });
-  const turns = new FairTurns(HEAVY_AT_ONCE);
+  const turns = new FairTurns(backends.kinds.store === 'sqlite' ? HEAVY_AT_ONCE.sqlite : HEAVY_AT_ONCE.other);
   const gateway = new Gateway({
     turns,
     nodeId,

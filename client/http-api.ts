@@ -73,6 +73,25 @@ export class ChatApi {
     return session;
   }
 
+  /** `DELETE /v1/sessions/current`: revokes this device's token on every node and forgets it. */
+  async logout(): Promise<void> {
+    await this.json('DELETE', '/v1/sessions/current');
+    this.token = undefined;
+  }
+
+  /**
+   * `POST /v1/users/me/password`: revokes every token of every device of the user and keeps the new
+   * token the node answers for this device. Throws 403 for a wrong current password.
+   */
+  async changePassword(currentPassword: string, newPassword: string): Promise<Session> {
+    const session = await this.json<Session>('POST', '/v1/users/me/password', {
+      currentPassword,
+      newPassword,
+    });
+    this.token = session.token;
+    return session;
+  }
+
   /** `POST /v1/groups`: a group of the caller and `members`. Throws 400 past 100 distinct members. */
   createGroup(name: string, members: string[]): Promise<{ groupId: string }> {
     return this.json('POST', '/v1/groups', { name, members });

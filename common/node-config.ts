@@ -13,7 +13,10 @@ export const nodeConfigSpec = {
   publicUrl: url(
     'Base URL this node advertises in discovery. Default http://<host>:<port>, with the machine hostname when host is 0.0.0.0.',
   ),
-  dataDir: str('Where the embedded store keeps its files (and the generated JWT secret).', './data'),
+  dataDir: str(
+    'Where the embedded store keeps its files (and the generated JWT secret); made 0700, its files 0600.',
+    './data',
+  ),
   nodeId: int(
     'Snowflake node id. Default: leased from the registry, or 0 when embedded.',
     undefined,

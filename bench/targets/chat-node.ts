@@ -157,12 +157,12 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
       await createAccounts(ids);
       return Promise.all(ids.map(async (userId) => ({ userId, token: await sign(userId) })));
     },
+    // The node refuses tokens of users it does not have: idle connections need accounts too.
     async identities(n) {
+      const ids = Array.from({ length: n }, () => randomId('u'));
+      await createAccounts(ids);
       return Promise.all(
-        Array.from({ length: n }, async () => {
-          const userId = randomId('u');
-          return { userId, token: await sign(userId) } satisfies Account;
-        }),
+        ids.map(async (userId) => ({ userId, token: await sign(userId) }) satisfies Account),
       );
     },
     async group(members) {
