@@ -46,6 +46,10 @@ flock 6
 runroot="$(mktemp -d)"
 work="$(mktemp -d)"
 trap 'buildah_ rm --all >/dev/null 2>&1 || true; rm -rf "$runroot" "$work"' EXIT
+# Builds use the host network; buildah would still create its network config in /etc/cni: keep it here.
+mkdir -p "$store/cni"
+printf '[network]\nnetwork_config_dir = "%s"\n' "$store/cni" >"$store/containers.conf"
+export CONTAINERS_CONF="$store/containers.conf"
 buildah_() { buildah --root "$store/storage" --runroot "$runroot" --storage-driver overlay "$@"; }
 
 node_bin="$(readlink -f "$root/node_modules/.bin/node")"

@@ -25,17 +25,8 @@ metadata: {name: $ns}
 YAML
   for backend in nats:4222 redis:6379 cassandra:9042; do
     name="${backend%:*}" port="${backend#*:}"
-    kube_apply "/api/v1/namespaces/$ns/services/$name" <<YAML
-apiVersion: v1
-kind: Service
-metadata:
-  name: $name
-  namespace: $ns
-  labels: {app.kubernetes.io/part-of: chat-platform-test-backends}
-spec:
-  ports:
-    - {name: $name, port: $port, protocol: TCP, targetPort: $port}
-YAML
+    # The EndpointSlice first: kube-proxy never sees the Service without endpoints (it would refuse
+    # connections to it until the next sync).
     kube_apply "/apis/discovery.k8s.io/v1/namespaces/$ns/endpointslices/$name-node" <<YAML
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -52,6 +43,17 @@ endpoints:
     conditions: {ready: true}
 ports:
   - {name: $name, port: $port, protocol: TCP}
+YAML
+    kube_apply "/api/v1/namespaces/$ns/services/$name" <<YAML
+apiVersion: v1
+kind: Service
+metadata:
+  name: $name
+  namespace: $ns
+  labels: {app.kubernetes.io/part-of: chat-platform-test-backends}
+spec:
+  ports:
+    - {name: $name, port: $port, protocol: TCP, targetPort: $port}
 YAML
   done
   log "backends in namespace $ns: nats:4222, redis:6379, cassandra:9042 -> $NODE_IP (relay to 127.0.0.1:$NATS_PORT, :$REDIS_PORT, :$CQL_PORT)"

@@ -31,6 +31,11 @@ RELAY_PATTERN='scripts/k8s/relay.ts '
 NODE_SYSCTLS="vm/overcommit_memory kernel/panic kernel/panic_on_oops net/ipv4/ip_forward
   net/bridge/bridge-nf-call-iptables net/bridge/bridge-nf-call-ip6tables net/ipv4/conf/all/route_localnet"
 
+# Host folders the programs create at fixed paths whatever their configuration says: the kubelet's
+# log links and device-plugin socket, containerd's shim sockets, the CNI result cache. down.sh removes
+# those that did not exist before the first k8s:up (and only our links from /var/log/containers).
+HOST_DIRS="/var/log/containers /var/lib/kubelet /run/containerd /var/lib/cni"
+
 # ---- installing and building ------------------------------------------------------------------------
 
 # install_node_packages: Debian's runc, CNI plugins, iptables and conntrack, once per machine.
@@ -112,7 +117,8 @@ record_host_state() {
   for key in $NODE_SYSCTLS; do
     [ -r "/proc/sys/$key" ] && echo "$key $(cat "/proc/sys/$key")"
   done >"$node_dir/sysctl.orig.tmp"
-  [ -d /var/log/containers ] || touch "$node_dir/created-var-log-containers"
+  local d
+  for d in $HOST_DIRS; do [ -e "$d" ] || echo "$d"; done >"$node_dir/created-dirs"
   mv "$node_dir/sysctl.orig.tmp" "$node_dir/sysctl.orig"
 }
 
@@ -200,6 +206,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
 [plugins.'io.containerd.internal.v1.opt']
   path = '$ctrd_dir/opt'
 EOF
+  printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 10\n' "$ctrd_sock" "$ctrd_sock" >"$ctrd_dir/crictl.yaml"
   log "starting containerd $CONTAINERD_VERSION (socket $ctrd_sock)"
   # Its own shim first on PATH, never Debian's containerd 1.6 shim.
   PATH="$CONTAINERD_BIN:$PATH" spawn "$ctrd_dir/containerd.pid" "$ctrd_dir/containerd.log" \
@@ -211,7 +218,7 @@ EOF
 }
 
 # crictl_ ARG...: crictl against our containerd.
-crictl_() { "$CRICTL_BIN/crictl" --runtime-endpoint "unix://$ctrd_sock" --image-endpoint "unix://$ctrd_sock" --timeout 10s "$@"; }
+crictl_() { "$CRICTL_BIN/crictl" --config "$ctrd_dir/crictl.yaml" --runtime-endpoint "unix://$ctrd_sock" --image-endpoint "unix://$ctrd_sock" --timeout 10s "$@"; }
 # ctr_ ARG...: ctr against our containerd, in the namespace the CRI uses.
 # (Its warning that cgroup v1 support is deprecated is said once in containerd.log, not on every call.)
 ctr_() { "$CONTAINERD_BIN/ctr" --address "$ctrd_sock" -n k8s.io "$@" 2> >(grep -v 'DEPRECATION: The support for cgroup v1' >&2); }
@@ -296,6 +303,7 @@ EOF
   log "starting kubelet $K8S_VERSION (node $NODE_NAME at $NODE_IP)"
   spawn "$kubelet_dir/kubelet.pid" "$kubelet_dir/kubelet.log" "$K8S_BIN/kubelet" \
     --config="$kubelet_dir/config.yaml" --kubeconfig="$kubeconfig" --root-dir="$kubelet_dir/root" \
+    --cert-dir="$kubelet_dir/pki" \
     --node-ip="$NODE_IP" --hostname-override="$NODE_NAME" 9>&-
   local start=$SECONDS
   wait_ready kubelet "$kubelet_dir/kubelet.pid" "$KUBELET_PATTERN" "$kubelet_dir/kubelet.log" node_ready
@@ -541,7 +549,7 @@ remove_iptables_chains() {
   for cmd in iptables ip6tables; do
     command -v "$cmd" >/dev/null || continue
     for table in filter nat mangle raw; do
-      "$cmd-save" -t "$table" 2>/dev/null | grep -E "^-A [A-Z]+ .*-j (KUBE-|CNI-|$EGRESS_CHAIN)" \
+      { "$cmd-save" -t "$table" 2>/dev/null || true; } | { grep -E "^-A [A-Z]+ .*-j (KUBE-|CNI-|$EGRESS_CHAIN)" || true; } \
         | sed 's/^-A /-D /' | while read -r rule; do
           eval "$cmd -w -t $table $rule" 2>/dev/null || true
         done
@@ -575,9 +583,18 @@ restore_host_state() {
     done <"$node_dir/sysctl.orig"
     rm -f "$node_dir/sysctl.orig"
   fi
-  if [ -f "$node_dir/created-var-log-containers" ]; then
-    rmdir /var/log/containers 2>/dev/null || true
-    rm -f "$node_dir/created-var-log-containers"
+  local link d
+  for link in /var/log/containers/*.log; do
+    [ -L "$link" ] && [[ "$(readlink "$link")" == "$kubelet_dir/"* ]] && rm -f "$link"
+  done
+  if [ -f "$node_dir/created-dirs" ]; then
+    while read -r d; do
+      case "$d" in
+      /var/log/containers) rmdir "$d" 2>/dev/null || true ;;
+      /var/lib/kubelet | /run/containerd | /var/lib/cni) rm -rf "$d" ;;
+      esac
+    done <"$node_dir/created-dirs"
+    rm -f "$node_dir/created-dirs"
   fi
   rm -rf "$cni_dir/ipam"
   return 0

@@ -1,0 +1,153 @@
+/**
+ * Helpers for tests that run real pods: the cluster that KUBECONFIG names (else the one of
+ * `npm run k8s:up`, .services/kubeconfig), the images `npm run images` loaded into it, a throwaway
+ * namespace per suite, and pods that run one command and report what it printed.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { until } from '../helpers/until.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const homeKubeconfig = join(root, '.services', 'kubeconfig');
+
+/** The kubeconfig the tests use: KUBECONFIG if set, else the one `npm run k8s:up` writes. */
+export const kubeconfigPath = process.env.KUBECONFIG || homeKubeconfig;
+/** True when the cluster is the one of `npm run k8s:up` (its scripts can publish the backends). */
+export const isHomeCluster = resolve(kubeconfigPath) === resolve(homeKubeconfig);
+
+/** The image tag `npm run images` builds by default (package.json's version), or CHAT_TEST_IMAGE_TAG. */
+export const imageTag =
+  process.env.CHAT_TEST_IMAGE_TAG ||
+  (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string);
+export const chatNodeImage = `chat-platform/chat-node:${imageTag}`;
+export const operatorImage = `chat-platform/chat-operator:${imageTag}`;
+
+export function kubeConfig(): KubeConfig {
+  if (!existsSync(kubeconfigPath)) {
+    throw new Error(`${kubeconfigPath} is missing: run npm run k8s:up (or set KUBECONFIG)`);
+  }
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  return kc;
+}
+
+/** A namespace of its own for a suite; `remove()` deletes it and with it everything in it. */
+export async function testNamespace(
+  core: CoreV1Api,
+  prefix: string,
+): Promise<{ name: string; remove(): Promise<void> }> {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  await core.createNamespace({ body: { metadata: { name, labels: { 'chat-platform.io/test': 'k8s' } } } });
+  // Pods are refused until the service-account controller has made the namespace's `default` account.
+  await until(
+    `the default ServiceAccount exists in ${name}`,
+    () =>
+      core
+        .readNamespacedServiceAccount({ name: 'default', namespace: name })
+        .then(() => true)
+        .catch(() => false),
+    30_000,
+  );
+  return {
+    name,
+    async remove() {
+      await core.deleteNamespace({ name, gracePeriodSeconds: 0 }).catch(() => undefined);
+    },
+  };
+}
+
+/** Publishes the backends of `npm run services:up` in `namespace` (home cluster only). */
+export function publishBackends(namespace: string): void {
+  execFileSync('bash', [join(root, 'scripts', 'k8s', 'backends.sh'), namespace], { stdio: 'inherit' });
+}
+
+/** Small CPU and memory requests (the test machine has two cores) and a non-root, locked-down container. */
+export const smallContainer = {
+  imagePullPolicy: 'IfNotPresent',
+  resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '256Mi' } },
+  securityContext: {
+    allowPrivilegeEscalation: false,
+    runAsNonRoot: true,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  },
+};
+
+export interface PodResult {
+  phase: string;
+  exitCode: number | undefined;
+  logs: string;
+}
+
+/**
+ * Runs `command` once in a pod of `image` (working directory /app, so the image's node_modules
+ * resolve) and returns its phase, exit code and output. Fails when it does not finish in time,
+ * saying what the pod was doing.
+ */
+export async function runPod(
+  core: CoreV1Api,
+  namespace: string,
+  name: string,
+  image: string,
+  command: string[],
+  extra: Partial<NonNullable<V1Pod['spec']>['containers'][number]> = {},
+  timeoutMs = 90_000,
+): Promise<PodResult> {
+  await core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        restartPolicy: 'Never',
+        terminationGracePeriodSeconds: 1,
+        enableServiceLinks: false, // a Service `chat` would set CHAT_PORT=tcp://… in the container
+
+        containers: [{ name: 'main', image, command, workingDir: '/app', ...smallContainer, ...extra }],
+      },
+    },
+  });
+  let pod: V1Pod | undefined;
+  try {
+    await until(
+      `pod ${namespace}/${name} has finished`,
+      async () => {
+        pod = await core.readNamespacedPod({ name, namespace });
+        if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return true;
+        await sleep(250); // one read every ~300 ms is enough, and spares the API server
+        return false;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; its status: ${JSON.stringify(pod?.status)}`);
+  }
+  const logs = await core
+    .readNamespacedPodLog({ name, namespace, container: 'main' })
+    .catch((e) => `(no logs: ${e})`);
+  const terminated = pod?.status?.containerStatuses?.[0]?.state?.terminated;
+  return { phase: pod?.status?.phase ?? 'unknown', exitCode: terminated?.exitCode, logs: String(logs) };
+}
+
+/** Waits until pod `name` has the condition Ready=True; fails saying what it was doing. */
+export async function waitPodReady(core: CoreV1Api, namespace: string, name: string, timeoutMs = 90_000) {
+  let pod: V1Pod | undefined;
+  try {
+    await until(
+      `pod ${namespace}/${name} is Ready`,
+      async () => {
+        pod = await core.readNamespacedPod({ name, namespace });
+        if (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return true;
+        await sleep(250);
+        return false;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; its status: ${JSON.stringify(pod?.status)}`);
+  }
+  return pod!;
+}
