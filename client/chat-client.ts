@@ -86,7 +86,10 @@ export class ChatClient {
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
     });
     this.timer = new ReconnectTimer(new Backoff(this.options.backoff, this.options.random));
-    this.seen = new SeenMessages(this.options.dedupeCapacity, parseId(this.options.maxMessageId ?? '0') ?? 0n);
+    this.seen = new SeenMessages(
+      this.options.dedupeCapacity,
+      parseId(this.options.maxMessageId ?? '0') ?? 0n,
+    );
     this.pending = new PendingSends(this.options.maxPendingSends, this.options.maxInFlightSends);
   }
 
