@@ -108,6 +108,9 @@ if buildah_ inspect --type image "$base" >/dev/null 2>&1; then
 else
   build_base
   log "base image built in $((SECONDS - start)) s"
+  # Bases of other Node/npm versions or recipes are not used any more.
+  buildah_ images --format '{{.Name}}:{{.Tag}}' | grep '/chat-platform/node-base:' | grep -vxF "$base" \
+    | xargs -r buildah --root "$store/storage" --runroot "$runroot" --storage-driver overlay rmi >/dev/null 2>&1 || true
 fi
 
 for target in chat-node operator; do

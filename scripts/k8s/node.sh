@@ -306,12 +306,20 @@ EOF
     --cert-dir="$kubelet_dir/pki" \
     --node-ip="$NODE_IP" --hostname-override="$NODE_NAME" 9>&-
   local start=$SECONDS
-  wait_ready kubelet "$kubelet_dir/kubelet.pid" "$KUBELET_PATTERN" "$kubelet_dir/kubelet.log" node_ready
+  wait_ready kubelet "$kubelet_dir/kubelet.pid" "$KUBELET_PATTERN" "$kubelet_dir/kubelet.log" node_ready "$(($(date +%s) - 1))"
   log "kubelet ready after $((SECONDS - start)) s (node $NODE_NAME is Ready)"
 }
 
-# node_ready: true when the Node object's Ready condition is True.
-node_ready() { kube_get "/api/v1/nodes/$NODE_NAME" | tr -d ' \n' | grep -q '{"type":"Ready","status":"True"'; }
+# node_ready SINCE: true when the kubelet's health endpoint answers and the Node object's Ready
+# condition is True with a heartbeat from SINCE (epoch seconds) on: etcd keeps the condition of the
+# previous run, which must not count.
+node_ready() {
+  local beat
+  curl -sf --max-time 5 "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz" >/dev/null || return 1
+  beat="$(kube_get "/api/v1/nodes/$NODE_NAME" | tr -d ' \n' \
+    | sed -n 's/.*{"type":"Ready","status":"True","lastHeartbeatTime":"\([^"]*\)".*/\1/p')"
+  [ -n "$beat" ] && [ "$(date -d "$beat" +%s)" -ge "$1" ]
+}
 
 start_proxy() {
   local dir="$k8s_dir/proxy" kubeconfig port
