@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'not_found',
   'forbidden',
   'unavailable',
+  'contacts_full',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -36,6 +37,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   forbidden: 403,
   unavailable: 503,
+  contacts_full: 409,
 };
 
 /** An error whose code and message may be shown to the client that caused it. */

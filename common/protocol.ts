@@ -25,7 +25,27 @@ export interface Message {
   group?: string;
   text: string;
   ts: number;
+  /** v1.1: set once the sender edited the message (the time of the last edit). */
+  editedAt?: number;
+  /** v1.1: true once the sender deleted the message (its text is then ""). */
+  deleted?: true;
 }
+
+/** v1.1: a change to a stored message (an edit or a delete), ordered with messages by `updateId`. */
+export interface Update {
+  updateId: string;
+  messageId: string;
+  conversation: string;
+  from: string;
+  text?: string;
+  deleted?: true;
+  ts: number;
+}
+
+/** v1.1: how long a `typing` frame shows its user as typing. */
+export const TYPING_SHOWN_MS = 5000;
+/** v1.1: a device's `typing` frames per conversation closer together than this are dropped. */
+export const TYPING_MIN_INTERVAL_MS = 2000;
 
 export type PresenceStatus = 'online' | 'offline';
 
@@ -78,22 +98,53 @@ const presenceSubscribeFrame = z.object({
 
 const pingFrame = z.object({ type: z.literal('ping'), id: clientId.optional() });
 
+const typingFrame = z.object({
+  type: z.literal('typing'),
+  id: clientId.optional(),
+  conversation: z.string().min(1).max(200),
+});
+
+const editFrame = z.object({
+  type: z.literal('edit'),
+  id: clientId.optional(),
+  messageId,
+  // Checked by validateText, like send's.
+  text: z.unknown().optional(),
+});
+
+const deleteFrame = z.object({ type: z.literal('delete'), id: clientId.optional(), messageId });
+
 const clientFrame = z.discriminatedUnion('type', [
   sendFrame,
   syncFrame,
   readFrame,
   presenceSubscribeFrame,
   pingFrame,
+  typingFrame,
+  editFrame,
+  deleteFrame,
 ]);
 
 export type SendFrame = z.infer<typeof sendFrame>;
 export type SyncFrame = z.infer<typeof syncFrame>;
 export type ReadFrame = z.infer<typeof readFrame>;
 export type PresenceSubscribeFrame = z.infer<typeof presenceSubscribeFrame>;
+export type TypingFrame = z.infer<typeof typingFrame>;
+export type EditFrame = z.infer<typeof editFrame>;
+export type DeleteFrame = z.infer<typeof deleteFrame>;
 export type ClientFrame = z.infer<typeof clientFrame>;
 export type ClientId = string | number;
 
-export const CLIENT_FRAME_TYPES = ['send', 'sync', 'read', 'presence.subscribe', 'ping'] as const;
+export const CLIENT_FRAME_TYPES = [
+  'send',
+  'sync',
+  'read',
+  'presence.subscribe',
+  'ping',
+  'typing',
+  'edit',
+  'delete',
+] as const;
 
 /** The error for a frame that failed validation; `id` is echoed when the frame had a usable one. */
 export class FrameError extends ChatError {
@@ -156,6 +207,8 @@ export interface MessageFrame extends Message {
 export interface SyncAnswerFrame {
   type: 'sync';
   messages: Message[];
+  /** v1.1: changes with updateId > since, oldest first (within the same limit as the messages). */
+  updates?: Update[];
   more: boolean;
 }
 export interface PresenceFrame extends PresenceInfo {
@@ -177,6 +230,42 @@ export interface ReconnectFrame {
 export interface PongFrame {
   type: 'pong';
 }
+/** v1.1: a participant's read position moved forward. */
+export interface ReceiptFrame {
+  type: 'receipt';
+  conversation: string;
+  userId: string;
+  upTo: string;
+}
+/** v1.1: another participant is typing until `untilMs`. */
+export interface TypingEventFrame {
+  type: 'typing';
+  conversation: string;
+  userId: string;
+  untilMs: number;
+}
+/** v1.1: an edit or delete is durable. */
+export interface UpdatedFrame {
+  type: 'updated';
+  id?: ClientId;
+  messageId: string;
+  updateId: string;
+}
+/** v1.1: a change to a message, to every device of every participant. */
+export interface UpdateFrame extends Update {
+  type: 'update';
+}
+export type GroupEventKind = 'created' | 'member_added' | 'member_removed' | 'renamed';
+/** v1.1: a change of a group, to every member's devices (the member concerned included). */
+export interface GroupEventFrame {
+  type: 'group';
+  groupId: string;
+  event: GroupEventKind;
+  userId?: string;
+  name?: string;
+  by: string;
+  ts: number;
+}
 export interface ErrorFrame {
   type: 'error';
   id?: ClientId;
@@ -193,7 +282,12 @@ export type ServerFrame =
   | ReadEventFrame
   | ReconnectFrame
   | PongFrame
-  | ErrorFrame;
+  | ErrorFrame
+  | ReceiptFrame
+  | TypingEventFrame
+  | UpdatedFrame
+  | UpdateFrame
+  | GroupEventFrame;
 
 // ---- HTTP bodies -------------------------------------------------------------------------------
 
@@ -212,7 +306,17 @@ export const passwordSchema = z
   .min(1, 'must not be empty')
   .max(1024, 'must be at most 1024 characters');
 
-export const createUserBody = z.object({ username: usernameSchema, password: passwordSchema });
+/** v1.1: a display name, 1 to 64 characters (code points), without control characters. */
+export const displayNameSchema = z
+  .string()
+  .refine((n) => [...n].length >= 1 && [...n].length <= 64, 'must be 1 to 64 characters')
+  .refine((n) => !/\p{Cc}/u.test(n), 'must not contain control characters')
+  .refine((n) => n.isWellFormed(), 'must be valid Unicode');
+export const createUserBody = z.object({
+  username: usernameSchema,
+  password: passwordSchema,
+  displayName: displayNameSchema.optional(),
+});
 export const createSessionBody = z.object({
   username: z.string().max(64),
   password: z.string().max(1024),

@@ -4,13 +4,15 @@
  * provider); `wiring.ts` chooses, nothing else does.
  */
 import type { NodeInfo } from '../../common/node-registry.ts';
-import type { Message, PresenceInfo, ServerFrame } from '../../common/protocol.ts';
+import type { Message, PresenceInfo, ServerFrame, Update } from '../../common/protocol.ts';
 
 export interface UserRecord {
   userId: string;
   username: string;
   passwordHash: string;
   createdAt: number;
+  /** v1.1; absent means "the username". */
+  displayName?: string;
 }
 
 export interface GroupRecord {
@@ -19,7 +21,27 @@ export interface GroupRecord {
   createdBy: string;
   createdAt: number;
   members: string[];
+  /** v1.1: a Snowflake id taken at creation, the activity of the group before its first message. */
+  activityId?: string;
 }
+
+/**
+ * A user's entry for one conversation, kept up to date as messages, reads and changes are written
+ * (never computed from history): what the conversation list shows.
+ */
+export interface ConversationEntry {
+  conversation: string;
+  /** The newest message's id, or the group's activity id; 0n when neither. */
+  activityId: bigint;
+  /** 0n when the conversation has no message (for this user). */
+  lastMessageId: bigint;
+  /** The user's read position: the highest upTo of any of its devices, 0n if none. */
+  readUpTo: bigint;
+  /** Others' messages newer than readUpTo, counted up to UNREAD_CAP (common/resources.ts). */
+  unread: number;
+}
+
+export type AddContactResult = 'added' | 'already' | 'full';
 
 /** A message with what the platform needs to route it; only `message` goes on the wire. */
 export interface Envelope {
@@ -32,8 +54,8 @@ export interface Envelope {
 
 export type AddMemberResult = 'added' | 'already_member' | 'full' | 'no_group';
 
-/** Users, groups, messages and read cursors: the durable state. */
-export interface Store {
+/** Users, groups, messages and read cursors: the durable state (v1; v1.1 extends it below). */
+export interface StoreV1 {
   /**
    * Throws ChatError `username_taken` if the username exists. Usernames are compared by their
    * canonical key (common/usernames.ts): look-alikes collide.
@@ -94,6 +116,58 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** v1.1: profiles, contacts, conversation entries, receipts, group lists and message changes. */
+export interface Store extends StoreV1, PeopleStore, ConversationStore {}
+
+export interface PeopleStore {
+  setDisplayName(userId: string, displayName: string): Promise<void>;
+  /** Users whose username starts with `prefix` (as typed, code point order), at most `limit`. */
+  usersByPrefix(prefix: string, limit: number): Promise<UserRecord[]>;
+  /** Adds a contact unless the user already has `max`. */
+  addContact(userId: string, contactId: string, max: number): Promise<AddContactResult>;
+  removeContact(userId: string, contactId: string): Promise<void>;
+  contacts(userId: string): Promise<string[]>;
+  /** Ids of the groups the user is in. */
+  groupsOf(userId: string): Promise<string[]>;
+  renameGroup(groupId: string, name: string): Promise<void>;
+}
+
+export interface ConversationStore {
+  /**
+   * The user's conversation entries by activityId, highest first, below `before` if given: at most
+   * `limit`, and `more` when others remain. Reads the entries and their counters, never history.
+   */
+  conversations(
+    userId: string,
+    before: bigint | undefined,
+    limit: number,
+  ): Promise<{ entries: ConversationEntry[]; more: boolean }>;
+  conversationEntry(userId: string, conversation: string): Promise<ConversationEntry | undefined>;
+  /** Messages by id (each with its conversation, to find it), as they are now. */
+  messagesByIds(refs: readonly { conversation: string; messageId: bigint }[]): Promise<Map<string, Message>>;
+  /**
+   * Moves the user's read position forward (the highest upTo of any of its devices); true if it
+   * moved. Its unread count falls at once.
+   */
+  setReadPosition(userId: string, conversation: string, upTo: bigint): Promise<boolean>;
+  /** Read positions of `userIds` in the conversation (0n for one who never read). */
+  readPositions(conversation: string, userIds: readonly string[]): Promise<Map<string, bigint>>;
+  /** A message by id, as it is now (edited or deleted); undefined if unknown. */
+  messageById(messageId: bigint): Promise<Message | undefined>;
+  /**
+   * Applies an edit (text) or delete to the stored message, its copies and the conversation entries
+   * (a deleted message is unread no more), and records the update for `participants`' sync.
+   */
+  saveUpdate(update: Update, participants: readonly string[]): Promise<void>;
+  /** Updates of the user's conversations with updateId > since, oldest first; bounded like sync. */
+  updatesSince(
+    userId: string,
+    since: bigint,
+    limit: number,
+    maxBytes?: number,
+  ): Promise<{ updates: Update[]; more: boolean }>;
+}
+
 /** An event for some users' devices, wherever they are connected. Not durable. */
 export interface UserEvent {
   userIds: string[];
@@ -106,6 +180,8 @@ export interface UserEvent {
   revoked?: { deviceId?: string; cutoff: number };
   /** A device that must not get the event (the one that caused it). */
   exceptDevice?: { userId: string; deviceId: string };
+  /** v1.1: these users' contacts changed: their connected devices start or stop watching them. */
+  contacts?: { added?: string[]; removed?: string[] };
 }
 
 /** Durable acceptance of messages and their delivery to every node. */

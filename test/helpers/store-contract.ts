@@ -10,6 +10,7 @@ import { ChatError } from '../../common/errors.ts';
 import { dmConversationId, groupConversationId } from '../../common/ids.ts';
 import type { Message } from '../../common/protocol.ts';
 import { Snowflake, snowflakeTime } from '../../common/snowflake.ts';
+import { describeV11Contract } from './store-contract-v11.ts';
 
 export interface OpenedStore {
   store: Store;
@@ -361,6 +362,8 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         expect(await store.maxMessageId(900)).toBeGreaterThanOrEqual(BigInt(sent[2]!.message.messageId));
       });
     });
+
+    describeV11Contract(() => store);
 
     it('is ready while open', () => {
       expect(store.isReady()).toBe(true);

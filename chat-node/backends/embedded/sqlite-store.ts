@@ -7,11 +7,20 @@
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { ChatError } from '../../../common/errors.ts';
-import type { Message } from '../../../common/protocol.ts';
+import type { Message, Update } from '../../../common/protocol.ts';
 import { usernameKey } from '../../../common/usernames.ts';
-import { PageBuilder } from '../page.ts';
-import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../types.ts';
+import { PAGE_MAX_BYTES, PageBuilder } from '../page.ts';
+import type {
+  AddContactResult,
+  AddMemberResult,
+  ConversationEntry,
+  Envelope,
+  GroupRecord,
+  Store,
+  UserRecord,
+} from '../types.ts';
 import { makePrivate, privateDir } from './private-files.ts';
+import { MIGRATION_V11, SqliteConversations } from './sqlite-conversations.ts';
 import { CONNECTION_PRAGMAS, SqliteWriter } from './sqlite-writer.ts';
 
 /** SQL, or a function for what SQL alone cannot compute (username keys). */
@@ -59,6 +68,7 @@ const MIGRATIONS: Migration[] = [
   `CREATE TABLE token_cutoffs (
      user_id TEXT NOT NULL, device_id TEXT NOT NULL, cutoff INTEGER NOT NULL, PRIMARY KEY (user_id, device_id)
    ) WITHOUT ROWID;`,
+  MIGRATION_V11,
 ];
 
 /** The device id under which a revocation of every device of a user is kept. */
@@ -72,6 +82,8 @@ interface MessageRow {
   group_id: string | null;
   text: string;
   ts: bigint;
+  edited_at?: bigint | null;
+  deleted?: bigint | null;
 }
 
 function toMessage(row: MessageRow): Message {
@@ -84,6 +96,11 @@ function toMessage(row: MessageRow): Message {
   };
   if (row.to_user !== null) m.to = row.to_user;
   if (row.group_id !== null) m.group = row.group_id;
+  if (row.edited_at !== null && row.edited_at !== undefined) m.editedAt = Number(row.edited_at);
+  if (row.deleted) {
+    m.deleted = true;
+    m.text = '';
+  }
   return m;
 }
 
@@ -92,16 +109,19 @@ interface UserRow {
   username: string;
   password_hash: string;
   created_at: bigint;
+  display_name?: string | null;
 }
 
 function toUser(row: UserRow | undefined): UserRecord | undefined {
   if (!row) return undefined;
-  return {
+  const user: UserRecord = {
     userId: row.user_id,
     username: row.username,
     passwordHash: row.password_hash,
     createdAt: Number(row.created_at),
   };
+  if (row.display_name !== null && row.display_name !== undefined) user.displayName = row.display_name;
+  return user;
 }
 
 /** Adds rows to the page until it is full; leaving the loop ends the statement's iteration. */
@@ -113,6 +133,8 @@ export class SqliteStore implements Store {
   private readonly db: DatabaseSync;
   private readonly stmts: Record<string, StatementSync>;
   private readonly writer: SqliteWriter;
+  /** v1.1: profiles, contacts, conversation entries, receipts, changes (sqlite-conversations.ts). */
+  private readonly v11: SqliteConversations;
   private closed = false;
 
   /** Opens (creating if needed) `<dataDir>/chat.db` and runs pending migrations. */
@@ -169,7 +191,16 @@ export class SqliteStore implements Store {
       ),
       // One embedded node writes this file: the highest id overall is its floor (a primary-key lookup).
       maxId: p('SELECT max(message_id) AS id FROM messages'),
+      insertUserV11: p(
+        `INSERT INTO users (user_id, username, username_key, password_hash, created_at, display_name)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      setGroupActivity: p('UPDATE groups SET activity_id = ? WHERE group_id = ?'),
     };
+    this.v11 = new SqliteConversations(this.db, {
+      toMessage: toMessage as (row: never) => Message,
+      toUser: toUser as (row: never) => UserRecord | undefined,
+    });
   }
 
   private migrate(): void {
@@ -200,12 +231,13 @@ export class SqliteStore implements Store {
 
   async createUser(user: UserRecord): Promise<void> {
     try {
-      this.stmts.insertUser!.run(
+      this.stmts.insertUserV11!.run(
         user.userId,
         user.username,
         usernameKey(user.username),
         user.passwordHash,
         user.createdAt,
+        user.displayName ?? null,
       );
     } catch (err) {
       if ((err as { errcode?: number }).errcode === 2067 /* SQLITE_CONSTRAINT_UNIQUE */) {
@@ -244,24 +276,30 @@ export class SqliteStore implements Store {
   async createGroup(group: GroupRecord): Promise<void> {
     this.transaction(() => {
       this.stmts.insertGroup!.run(group.groupId, group.name, group.createdBy, group.createdAt);
-      for (const userId of group.members)
+      const activity = BigInt(group.activityId ?? '1');
+      if (group.activityId !== undefined) this.stmts.setGroupActivity!.run(activity, group.groupId);
+      for (const userId of group.members) {
         this.stmts.insertMember!.run(group.groupId, userId, group.createdAt);
+        this.v11.addGroupEntry(userId, `g:${group.groupId}`, activity);
+      }
     });
   }
 
   async group(groupId: string): Promise<GroupRecord | undefined> {
     const row = this.stmts.group!.get(groupId) as
-      | { group_id: string; name: string; created_by: string; created_at: bigint }
+      | { group_id: string; name: string; created_by: string; created_at: bigint; activity_id: bigint | null }
       | undefined;
     if (!row) return undefined;
     const members = (this.stmts.members!.all(groupId) as { user_id: string }[]).map((r) => r.user_id);
-    return {
+    const group: GroupRecord = {
       groupId: row.group_id,
       name: row.name,
       createdBy: row.created_by,
       createdAt: Number(row.created_at),
       members,
     };
+    if (row.activity_id !== null) group.activityId = row.activity_id.toString();
+    return group;
   }
 
   async addMember(
@@ -276,12 +314,70 @@ export class SqliteStore implements Store {
       const { n } = this.stmts.memberCount!.get(groupId) as { n: bigint };
       if (n >= BigInt(maxMembers)) return 'full';
       this.stmts.insertMember!.run(groupId, userId, now);
+      const g = this.stmts.group!.get(groupId) as { activity_id: bigint | null };
+      this.v11.addGroupEntry(userId, `g:${groupId}`, g.activity_id ?? 1n);
       return 'added';
     });
   }
 
   async removeMember(groupId: string, userId: string): Promise<void> {
-    this.stmts.removeMember!.run(groupId, userId);
+    this.transaction(() => {
+      this.stmts.removeMember!.run(groupId, userId);
+      this.v11.removeGroupEntry(userId, `g:${groupId}`);
+    });
+  }
+
+  // ---- v1.1 (sqlite-conversations.ts) ----------------------------------------------------------
+
+  async setDisplayName(userId: string, displayName: string): Promise<void> {
+    this.v11.setDisplayName(userId, displayName);
+  }
+  async usersByPrefix(prefix: string, limit: number): Promise<UserRecord[]> {
+    return this.v11.usersByPrefix(prefix, limit);
+  }
+  async addContact(userId: string, contactId: string, max: number): Promise<AddContactResult> {
+    return this.v11.addContact(userId, contactId, max);
+  }
+  async removeContact(userId: string, contactId: string): Promise<void> {
+    this.v11.removeContact(userId, contactId);
+  }
+  async contacts(userId: string): Promise<string[]> {
+    return this.v11.contacts(userId);
+  }
+  async groupsOf(userId: string): Promise<string[]> {
+    return this.v11.groupsOf(userId);
+  }
+  async renameGroup(groupId: string, name: string): Promise<void> {
+    this.v11.renameGroup(groupId, name);
+  }
+  async conversations(userId: string, before: bigint | undefined, limit: number) {
+    return this.v11.conversations(userId, before, limit);
+  }
+  async conversationEntry(userId: string, conversation: string): Promise<ConversationEntry | undefined> {
+    return this.v11.conversationEntry(userId, conversation);
+  }
+  async messagesByIds(refs: readonly { conversation: string; messageId: bigint }[]) {
+    const out = new Map<string, Message>();
+    for (const r of refs) {
+      const m = this.v11.messageById(r.messageId);
+      if (m && m.conversation === r.conversation) out.set(m.messageId, m);
+    }
+    return out;
+  }
+  async setReadPosition(userId: string, conversation: string, upTo: bigint): Promise<boolean> {
+    return this.v11.setReadPosition(userId, conversation, upTo);
+  }
+  async readPositions(conversation: string, userIds: readonly string[]): Promise<Map<string, bigint>> {
+    return this.v11.readPositions(conversation, userIds);
+  }
+  async messageById(messageId: bigint): Promise<Message | undefined> {
+    return this.v11.messageById(messageId);
+  }
+  async saveUpdate(update: Update, participants: readonly string[]): Promise<void> {
+    this.v11.saveUpdate(update, participants);
+  }
+  async updatesSince(userId: string, since: bigint, limit: number, maxBytes = PAGE_MAX_BYTES) {
+    return this.v11.updatesSince(userId, since, limit, maxBytes);
   }
 
   /** Committed by the writer thread (sqlite-writer.ts): the event loop goes on during the fsync. */

@@ -114,6 +114,28 @@ function runWorker(file: string): void {
      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   );
   const insertInbox = db.prepare('INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?, ?)');
+  // v1.1: each recipient's conversation entry (created by a dm's first message; a group's exists
+  // while the user is a member) and an unread row for a message of another not read yet.
+  const upsertEntry = db.prepare(
+    `INSERT INTO conversation_entries (user_id, conversation, activity_id, last_message_id) VALUES (?, ?, ?, ?)
+     ON CONFLICT (user_id, conversation) DO UPDATE SET activity_id = max(activity_id, excluded.activity_id),
+     last_message_id = max(last_message_id, excluded.last_message_id)`,
+  );
+  const updateEntry = db.prepare(
+    `UPDATE conversation_entries SET activity_id = max(activity_id, ?1), last_message_id = max(last_message_id, ?1)
+     WHERE user_id = ?2 AND conversation = ?3`,
+  );
+  const insertUnread = db.prepare(
+    `INSERT OR IGNORE INTO unread (user_id, conversation, message_id) SELECT ?1, ?2, ?3
+     WHERE ?3 > coalesce((SELECT read_up_to FROM conversation_entries WHERE user_id = ?1 AND conversation = ?2), 0)`,
+  );
+  /** A recipient's inbox row, conversation entry and (for another's message) unread row. */
+  const index = (userId: string, m: Envelope['message'], id: bigint) => {
+    insertInbox.run(userId, id);
+    if (m.group === undefined) upsertEntry.run(userId, m.conversation, id, id);
+    else updateEntry.run(id, userId, m.conversation);
+    if (userId !== m.from) insertUnread.run(userId, m.conversation, id);
+  };
   const write = (requests: Request[]) => {
     db.exec('BEGIN IMMEDIATE');
     try {
@@ -133,7 +155,7 @@ function runWorker(file: string): void {
           // Not inserted: the id is stored already (a retry, whose inbox rows exist) or its dedup key
           // is (another message, whose inbox rows must not point at this id).
           if (changes === 0) continue;
-          for (const userId of recipients) insertInbox.run(userId, id);
+          for (const userId of recipients) index(userId, m, id);
         }
       }
       db.exec('COMMIT');

@@ -67,6 +67,44 @@ const TABLES: [string, string][] = [
   ],
   // Written USING TIMESTAMP = the id's millisecond: the cell with the highest id wins (see the store).
   ['node_high_water', '(node_id int PRIMARY KEY, max_id bigint)'],
+  // ---- v1.1 (cassandra-conversations.ts draws them) ----
+  ['usernames_by_first', '(first text, username text, user_id text, PRIMARY KEY (first, username))'],
+  ['contacts', '(user_id text, contact_id text, PRIMARY KEY (user_id, contact_id))'],
+  ['user_groups', '(user_id text, group_id text, PRIMARY KEY (user_id, group_id))'],
+  [
+    'user_conversations',
+    '(user_id text, conversation text, activity_id bigint, last_message_id bigint, read_up_to bigint, PRIMARY KEY (user_id, conversation))',
+  ],
+  [
+    'conversation_activity',
+    `(user_id text, activity_id bigint, conversation text, PRIMARY KEY (user_id, activity_id, conversation))
+     WITH CLUSTERING ORDER BY (activity_id DESC, conversation ASC)`,
+  ],
+  // Rows at or below the read position are never counted, so a resurrected one is harmless: a short
+  // grace keeps the read path's range tombstones few.
+  [
+    'unread',
+    `(user_id text, conversation text, message_id bigint, PRIMARY KEY ((user_id, conversation), message_id))
+     WITH gc_grace_seconds = 3600`,
+  ],
+  ['read_positions', '(conversation text, user_id text, up_to bigint, PRIMARY KEY (conversation, user_id))'],
+  ['messages_by_id', '(message_id bigint PRIMARY KEY, conversation text, sender text, recipients set<text>)'],
+  [
+    'update_inbox',
+    `(user_id text, bucket int, update_id bigint, message_id bigint, conversation text, sender text, text text,
+     deleted boolean, ts bigint, PRIMARY KEY ((user_id, bucket), update_id)) WITH CLUSTERING ORDER BY (update_id ASC)`,
+  ],
+  ['user_update_buckets', '(user_id text, bucket int, PRIMARY KEY (user_id, bucket))'],
+];
+
+/** v1.1 columns of v1 tables: [table, column, type], added to keyspaces made before them. */
+export const ADDED_COLUMNS: [string, string, string][] = [
+  ['users', 'display_name', 'text'],
+  ['groups', 'activity_id', 'bigint'],
+  ['messages', 'edited_at', 'bigint'],
+  ['messages', 'deleted', 'boolean'],
+  ['inbox', 'edited_at', 'bigint'],
+  ['inbox', 'deleted', 'boolean'],
 ];
 
 const KEYSPACE_NAME = /^[a-z][a-z0-9_]{0,47}$/;
@@ -118,7 +156,27 @@ export async function migrate(
       }
     }
   }
+  await addColumns(client, keyspace, log);
   log.info({ keyspace, ms: Date.now() - started }, 'cassandra schema up to date');
+}
+
+/** Adds the v1.1 columns a keyspace lacks; one added meanwhile by another node is not an error. */
+async function addColumns(client: cassandra.Client, keyspace: string, log: Logger): Promise<void> {
+  const rs = await client.execute(
+    'SELECT table_name, column_name FROM system_schema.columns WHERE keyspace_name = ?',
+    [keyspace],
+    { prepare: true },
+  );
+  const have = new Set(rs.rows.map((r) => `${r.get('table_name')}.${r.get('column_name')}`));
+  for (const [table, column, type] of ADDED_COLUMNS) {
+    if (have.has(`${table}.${column}`)) continue;
+    try {
+      await client.execute(`ALTER TABLE ${keyspace}.${table} ADD ${column} ${type}`);
+    } catch (err) {
+      if (!/already exist|conflicts with an existing column/i.test((err as Error).message)) throw err;
+      log.debug({ table, column }, 'column added meanwhile by another node');
+    }
+  }
 }
 
 /** Every CQL statement, with the keyspace written in (all are prepared on first use). */
@@ -132,30 +190,35 @@ export function statements(ks: string) {
     userByKey: `SELECT * FROM ${ks}.users_by_key WHERE username_key = ?`,
     userByName: `SELECT * FROM ${ks}.users_by_name WHERE username = ?`,
     userById: `SELECT * FROM ${ks}.users WHERE user_id = ?`,
+    insertUserV11: `INSERT INTO ${ks}.users (user_id, username, password_hash, created_at, display_name) VALUES (?, ?, ?, ?, ?)`,
     setPassword: `UPDATE ${ks}.users SET password_hash = ? WHERE user_id = ?`,
     setPasswordByKey: `UPDATE ${ks}.users_by_key SET password_hash = ? WHERE username_key = ? IF user_id = ?`,
     setPasswordByName: `UPDATE ${ks}.users_by_name SET password_hash = ? WHERE username = ? IF user_id = ?`,
     revokeTokens: `INSERT INTO ${ks}.token_cutoffs (user_id, device_id, cutoff) VALUES (?, ?, ?) USING TIMESTAMP ?`,
     tokenCutoffs: `SELECT cutoff FROM ${ks}.token_cutoffs WHERE user_id = ? AND device_id IN ('*', ?)`,
     userExists: `SELECT user_id FROM ${ks}.users WHERE user_id = ?`,
-    insertGroup: `INSERT INTO ${ks}.groups (group_id, name, created_by, created_at, members, version)
-      VALUES (?, ?, ?, ?, ?, 0) IF NOT EXISTS`,
+    insertGroup: `INSERT INTO ${ks}.groups (group_id, name, created_by, created_at, members, version, activity_id)
+      VALUES (?, ?, ?, ?, ?, 0, ?) IF NOT EXISTS`,
+    renameGroup: `UPDATE ${ks}.groups SET name = ?, version = ? WHERE group_id = ? IF version = ?`,
+    latestMessageId: `SELECT message_id FROM ${ks}.messages WHERE conversation = ? AND bucket = ? LIMIT 1`,
     group: `SELECT * FROM ${ks}.groups WHERE group_id = ?`,
     addMember: `UPDATE ${ks}.groups SET members[?] = ?, version = ? WHERE group_id = ? IF version = ?`,
     removeMember: `UPDATE ${ks}.groups SET members = members - ?, version = ? WHERE group_id = ? IF version = ?`,
-    insertMessage: `INSERT INTO ${ks}.messages (${M}, bucket) VALUES (${V7}, ?)`,
+    // USING TIMESTAMP = the id's time (µs): a later edit (timestamped by its update id) always wins,
+    // even over a redelivered write of the same message.
+    insertMessage: `INSERT INTO ${ks}.messages (${M}, bucket) VALUES (${V7}, ?) USING TIMESTAMP ?`,
     insertConversationBucket: `INSERT INTO ${ks}.conversation_buckets (conversation, bucket) VALUES (?, ?)`,
-    insertInbox: `INSERT INTO ${ks}.inbox (user_id, bucket, ${M}) VALUES (?, ?, ${V7})`,
+    insertInbox: `INSERT INTO ${ks}.inbox (user_id, bucket, ${M}) VALUES (?, ?, ${V7}) USING TIMESTAMP ?`,
     insertUserBucket: `INSERT INTO ${ks}.user_buckets (user_id, bucket) VALUES (?, ?)`,
     insertDedup: `INSERT INTO ${ks}.messages_by_dedup (dedup_key, ${M}) VALUES (?, ${V7})`,
     raiseHighWater: `INSERT INTO ${ks}.node_high_water (node_id, max_id) VALUES (?, ?) USING TIMESTAMP ?`,
     byDedup: `SELECT ${M} FROM ${ks}.messages_by_dedup WHERE dedup_key = ?`,
     userBuckets: `SELECT bucket FROM ${ks}.user_buckets WHERE user_id = ? AND bucket >= ?`,
-    inbox: `SELECT ${M} FROM ${ks}.inbox WHERE user_id = ? AND bucket = ? AND message_id > ? LIMIT ?`,
+    inbox: `SELECT ${M}, edited_at, deleted FROM ${ks}.inbox WHERE user_id = ? AND bucket = ? AND message_id > ? LIMIT ?`,
     conversationBuckets: `SELECT bucket FROM ${ks}.conversation_buckets WHERE conversation = ?`,
     conversationBucketsUpTo: `SELECT bucket FROM ${ks}.conversation_buckets WHERE conversation = ? AND bucket <= ?`,
-    history: `SELECT ${M} FROM ${ks}.messages WHERE conversation = ? AND bucket = ? LIMIT ?`,
-    historyBefore: `SELECT ${M} FROM ${ks}.messages
+    history: `SELECT ${M}, edited_at, deleted FROM ${ks}.messages WHERE conversation = ? AND bucket = ? LIMIT ?`,
+    historyBefore: `SELECT ${M}, edited_at, deleted FROM ${ks}.messages
       WHERE conversation = ? AND bucket = ? AND message_id < ? LIMIT ?`,
     moveCursor: `UPDATE ${ks}.read_cursors SET up_to = ? WHERE user_id = ? AND device_id = ? AND conversation = ?
       IF up_to < ?`,

@@ -23,11 +23,20 @@
 import cassandra from 'cassandra-driver';
 import { ChatError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
-import type { Message } from '../../../common/protocol.ts';
+import type { Message, Update } from '../../../common/protocol.ts';
 import { snowflakeNode, snowflakeTime } from '../../../common/snowflake.ts';
 import { usernameKey } from '../../../common/usernames.ts';
-import { PageBuilder } from '../page.ts';
-import type { AddMemberResult, Envelope, GroupRecord, Store, UserRecord } from '../types.ts';
+import { PAGE_MAX_BYTES, PageBuilder } from '../page.ts';
+import type {
+  AddContactResult,
+  AddMemberResult,
+  ConversationEntry,
+  Envelope,
+  GroupRecord,
+  Store,
+  UserRecord,
+} from '../types.ts';
+import { CassandraConversations } from './cassandra-conversations.ts';
 import { bucketOf, migrate, statements } from './cassandra-schema.ts';
 
 export interface CassandraStoreOptions {
@@ -67,12 +76,15 @@ const LWT = { prepare: true, isIdempotent: false } as const;
 type Query = { query: string; params: unknown[] };
 
 function toUser(row: cassandra.types.Row): UserRecord {
-  return {
+  const user: UserRecord = {
     userId: row.get('user_id'),
     username: row.get('username'),
     passwordHash: row.get('password_hash'),
     createdAt: Number(row.get('created_at') as bigint),
   };
+  const displayName = row.get('display_name') as string | null | undefined;
+  if (displayName !== null && displayName !== undefined) user.displayName = displayName;
+  return user;
 }
 
 function toMessage(row: cassandra.types.Row): Message {
@@ -87,6 +99,12 @@ function toMessage(row: cassandra.types.Row): Message {
   const group = row.get('group_id') as string | null;
   if (to !== null && to !== undefined) m.to = to;
   if (group !== null && group !== undefined) m.group = group;
+  const editedAt = row.get('edited_at') as bigint | null | undefined;
+  if (editedAt !== null && editedAt !== undefined) m.editedAt = Number(editedAt);
+  if (row.get('deleted') === true) {
+    m.deleted = true;
+    m.text = '';
+  }
   return m;
 }
 
@@ -149,12 +167,18 @@ export class CassandraStore implements Store {
   private readonly log: Logger;
   private readonly q: ReturnType<typeof statements>;
   private readonly knownBuckets = new Set<string>();
+  /** v1.1: profiles, contacts, conversation entries, receipts, changes (cassandra-conversations.ts). */
+  private readonly v11: CassandraConversations;
   private closed = false;
 
   private constructor(client: cassandra.Client, keyspace: string, log: Logger) {
     this.client = client;
     this.log = log;
     this.q = statements(keyspace);
+    this.v11 = new CassandraConversations(client, keyspace, {
+      toMessage,
+      userById: (id) => this.userById(id),
+    });
   }
 
   /** Connects, brings the schema up to date (idempotent, safe from several nodes at once). */
@@ -219,7 +243,12 @@ export class CassandraStore implements Store {
       throw new ChatError('username_taken', 'that username is taken');
     }
     // A crash right here leaves the name claimed without a users row; a retry with the same id repairs it.
-    await this.run(this.q.insertUser, [userId, username, passwordHash, createdAt], WRITE);
+    await this.run(
+      this.q.insertUserV11,
+      [userId, username, passwordHash, createdAt, user.displayName],
+      WRITE,
+    );
+    await this.v11.userCreated(user);
   }
 
   async userByUsername(username: string): Promise<UserRecord | undefined> {
@@ -277,15 +306,17 @@ export class CassandraStore implements Store {
 
   async createGroup(group: GroupRecord): Promise<void> {
     const members = new Map(group.members.map((u) => [u, BigInt(group.createdAt)]));
-    const params = [group.groupId, group.name, group.createdBy, BigInt(group.createdAt), members];
+    const activity = group.activityId === undefined ? undefined : BigInt(group.activityId);
+    const params = [group.groupId, group.name, group.createdBy, BigInt(group.createdAt), members, activity];
     for (let attempt = 0; ; attempt++) {
       const rs = await this.cas(this.q.insertGroup, params, attempt);
       if (rs === undefined) continue;
       // Not applied after an unknown outcome: the row found may be this very create.
       const ours = attempt > 0 && rs.first()?.get('created_by') === group.createdBy;
-      if (rs.wasApplied() || ours) return;
+      if (rs.wasApplied() || ours) break;
       throw new Error(`group ${group.groupId} already exists`);
     }
+    await forEachLimit(group.members, WRITE_CONCURRENCY, (u) => this.v11.memberJoined(group, u, 0n));
   }
 
   private async groupRow(groupId: string) {
@@ -302,13 +333,16 @@ export class CassandraStore implements Store {
     const members = [...g.members]
       .sort(([a, ja], [b, jb]) => (ja !== jb ? Number(ja - jb) : a < b ? -1 : 1))
       .map(([u]) => u);
-    return {
+    const group: GroupRecord = {
       groupId,
       name: g.row.get('name'),
       createdBy: g.row.get('created_by'),
       createdAt: Number(g.row.get('created_at') as bigint),
       members,
     };
+    const activity = g.row.get('activity_id') as bigint | null | undefined;
+    if (activity !== null && activity !== undefined) group.activityId = activity.toString();
+    return group;
   }
 
   /** Read, check, then `UPDATE … IF version = ?`; a lost race reads again (bounded). */
@@ -322,11 +356,18 @@ export class CassandraStore implements Store {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const g = await this.groupRow(groupId);
       if (!g) return 'no_group';
-      if (g.members.has(userId)) return unknown ? 'added' : 'already_member';
+      if (g.members.has(userId)) {
+        if (!unknown) return 'already_member';
+        await this.memberJoined(groupId, userId);
+        return 'added';
+      }
       if (g.members.size >= maxMembers) return 'full';
       const params = [userId, BigInt(now), g.version + 1n, groupId, g.version];
       const rs = await this.cas(this.q.addMember, params, attempt);
-      if (rs?.wasApplied()) return 'added';
+      if (rs?.wasApplied()) {
+        await this.memberJoined(groupId, userId);
+        return 'added';
+      }
       unknown ||= rs === undefined;
       if (rs) await backoff(attempt);
     }
@@ -340,7 +381,10 @@ export class CassandraStore implements Store {
       if (!g?.members.has(userId)) return;
       const params = [[userId], g.version + 1n, groupId, g.version];
       const rs = await this.cas(this.q.removeMember, params, attempt);
-      if (rs?.wasApplied()) return;
+      if (rs?.wasApplied()) {
+        await this.v11.memberLeft(groupId, userId);
+        return;
+      }
       if (rs) await backoff(attempt);
     }
     throw new ChatError('unavailable', 'the group is busy; try again');
@@ -359,11 +403,12 @@ export class CassandraStore implements Store {
       const id = BigInt(message.messageId);
       const bucket = bucketOf(id);
       const columns = messageParams(message);
+      const writeTime = BigInt(snowflakeTime(id)) * 1000n;
       index('c', message.conversation, bucket);
-      rows.push({ query: this.q.insertMessage, params: [...columns, bucket] });
+      rows.push({ query: this.q.insertMessage, params: [...columns, bucket, writeTime] });
       for (const userId of new Set(recipients)) {
         index('u', userId, bucket);
-        rows.push({ query: this.q.insertInbox, params: [userId, bucket, ...columns] });
+        rows.push({ query: this.q.insertInbox, params: [userId, bucket, ...columns, writeTime] });
       }
       if (dedupKey !== undefined) rows.push({ query: this.q.insertDedup, params: [dedupKey, ...columns] });
       const node = snowflakeNode(id);
@@ -380,6 +425,7 @@ export class CassandraStore implements Store {
       this.knownBuckets.add(known);
     });
     await forEachLimit(rows, WRITE_CONCURRENCY, ({ query, params }) => this.run(query, params, WRITE));
+    await this.v11.messagesSaved(envelopes);
   }
 
   async messageByDedupKey(dedupKey: string): Promise<Message | undefined> {
@@ -471,6 +517,79 @@ export class CassandraStore implements Store {
       // Otherwise another writer created the row in between: compare with its value.
     }
     throw new ChatError('unavailable', 'the read cursor is busy; try again');
+  }
+
+  // ---- v1.1 (cassandra-conversations.ts) -------------------------------------------------------
+
+  /** The new member's entry, at the group's newest message when it has one. */
+  private async memberJoined(groupId: string, userId: string): Promise<void> {
+    const group = await this.group(groupId);
+    if (!group) return;
+    const conversation = `g:${groupId}`;
+    const day = (
+      await this.run(this.q.conversationBuckets, [conversation], { ...READ, fetchSize: 1 })
+    ).first();
+    const latest = day
+      ? ((await this.run(this.q.latestMessageId, [conversation, day.get('bucket')]))
+          .first()
+          ?.get('message_id') as bigint | undefined)
+      : undefined;
+    await this.v11.memberJoined(group, userId, latest ?? 0n);
+  }
+
+  /** `UPDATE … IF version = ?`, like member changes. */
+  async renameGroup(groupId: string, name: string): Promise<void> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const g = await this.groupRow(groupId);
+      if (!g) return;
+      const rs = await this.cas(this.q.renameGroup, [name, g.version + 1n, groupId, g.version], attempt);
+      if (rs?.wasApplied()) return;
+      if (rs) await backoff(attempt);
+    }
+    throw new ChatError('unavailable', 'the group is busy; try again');
+  }
+
+  setDisplayName(userId: string, displayName: string): Promise<void> {
+    return this.v11.setDisplayName(userId, displayName);
+  }
+  usersByPrefix(prefix: string, limit: number): Promise<UserRecord[]> {
+    return this.v11.usersByPrefix(prefix, limit);
+  }
+  addContact(userId: string, contactId: string, max: number): Promise<AddContactResult> {
+    return this.v11.addContact(userId, contactId, max);
+  }
+  removeContact(userId: string, contactId: string): Promise<void> {
+    return this.v11.removeContact(userId, contactId);
+  }
+  contacts(userId: string): Promise<string[]> {
+    return this.v11.contacts(userId);
+  }
+  groupsOf(userId: string): Promise<string[]> {
+    return this.v11.groupsOf(userId);
+  }
+  conversations(userId: string, before: bigint | undefined, limit: number) {
+    return this.v11.conversations(userId, before, limit);
+  }
+  conversationEntry(userId: string, conversation: string): Promise<ConversationEntry | undefined> {
+    return this.v11.conversationEntry(userId, conversation);
+  }
+  messagesByIds(refs: readonly { conversation: string; messageId: bigint }[]): Promise<Map<string, Message>> {
+    return this.v11.messagesByIds(refs);
+  }
+  setReadPosition(userId: string, conversation: string, upTo: bigint): Promise<boolean> {
+    return this.v11.setReadPosition(userId, conversation, upTo);
+  }
+  readPositions(conversation: string, userIds: readonly string[]): Promise<Map<string, bigint>> {
+    return this.v11.readPositions(conversation, userIds);
+  }
+  messageById(messageId: bigint): Promise<Message | undefined> {
+    return this.v11.messageById(messageId);
+  }
+  saveUpdate(update: Update, participants: readonly string[]): Promise<void> {
+    return this.v11.saveUpdate(update, participants);
+  }
+  updatesSince(userId: string, since: bigint, limit: number, maxBytes = PAGE_MAX_BYTES) {
+    return this.v11.updatesSince(userId, since, limit, maxBytes);
   }
 
   async maxMessageId(nodeId: number): Promise<bigint> {
