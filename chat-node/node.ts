@@ -61,15 +61,12 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     });
   const backends = deps.backends ?? (await createBackends(config, log, { onFatal }));
   const { store, bus, presence, registry, nodeId } = backends;
-  const { tokens, validity, accounts, groups, messaging, push, gateway, turns } = await createServices(
-    config,
-    backends,
-    {
-      log,
-      metrics,
-      clock,
-    },
-  );
+  const services = await createServices(config, backends, {
+    log,
+    metrics,
+    clock,
+  });
+  const { tokens, validity, accounts, groups, messaging, push, gateway, turns } = services;
 
   let url = config.publicUrl ?? '';
   // Set once the node listens and knows its URL.
@@ -87,6 +84,10 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     accounts,
     groups,
     messaging,
+    profiles: services.profiles,
+    contacts: services.contacts,
+    conversations: services.conversations,
+    changes: services.changes,
     presence,
     registry,
     tokens,

@@ -7,11 +7,17 @@ import type { NodeConfig } from '../common/node-config.ts';
 import { Snowflake } from '../common/snowflake.ts';
 import type { Backends } from './backends/types.ts';
 import { Accounts } from './chat/accounts.ts';
+import { Contacts } from './chat/contacts.ts';
+import { Conversations } from './chat/conversations.ts';
 import { Groups } from './chat/groups.ts';
+import { MessageChanges } from './chat/message-changes.ts';
 import { Messaging } from './chat/messaging.ts';
+import { Profiles } from './chat/profiles.ts';
 import { PushDispatcher } from './chat/push-dispatcher.ts';
+import { Receipts } from './chat/receipts.ts';
 import { TokenValidity } from './chat/token-validity.ts';
 import { loadOrCreateSecret, Tokens } from './chat/tokens.ts';
+import { Typing } from './chat/typing.ts';
 import type { Metrics } from './metrics.ts';
 import { FairTurns } from './ws/fair-turns.ts';
 import { Gateway } from './ws/gateway.ts';
@@ -30,6 +36,10 @@ export interface Services {
   accounts: Accounts;
   groups: Groups;
   messaging: Messaging;
+  profiles: Profiles;
+  contacts: Contacts;
+  conversations: Conversations;
+  changes: MessageChanges;
   push: PushDispatcher;
   gateway: Gateway;
   turns: FairTurns;
@@ -59,7 +69,7 @@ export async function createServices(
     loginFailuresPerAccount: config.loginFailuresPerAccount,
     clock,
   });
-  const groups = new Groups({ store, clock });
+  const groups = new Groups({ store, clock, bus, ids });
   const messaging = new Messaging({
     store,
     bus,
@@ -69,6 +79,12 @@ export async function createServices(
     metrics,
     maxPendingSends: config.maxPendingSends,
   });
+  const profiles = new Profiles({ store });
+  const contacts = new Contacts({ store, bus, presence });
+  const conversations = new Conversations({ store, bus });
+  const changes = new MessageChanges({ store, bus, ids });
+  const receipts = new Receipts({ store, bus, messaging });
+  const typing = new Typing({ store, bus, clock });
   const turns = new FairTurns(backends.kinds.store === 'sqlite' ? HEAVY_AT_ONCE.sqlite : HEAVY_AT_ONCE.other);
   const gateway = new Gateway({
     turns,
@@ -84,6 +100,10 @@ export async function createServices(
     tokens,
     validity,
     messaging,
+    receipts,
+    typing,
+    changes,
+    contacts,
     presence,
     metrics,
     log,
@@ -97,7 +117,28 @@ export async function createServices(
         gateway.revoke(userId, e.revoked);
       }
     }
+    if (e.contacts) {
+      for (const userId of e.userIds) {
+        for (const c of gateway.sessions.ofUser(userId)) {
+          if (e.contacts.removed) gateway.unwatchContacts(c, e.contacts.removed);
+          if (e.contacts.added) void gateway.watchContacts(c, e.contacts.added).catch(() => {});
+        }
+      }
+    }
     gateway.sessions.deliverEvent(e);
   });
-  return { tokens, validity, accounts, groups, messaging, push, gateway, turns };
+  return {
+    tokens,
+    validity,
+    accounts,
+    groups,
+    messaging,
+    profiles,
+    contacts,
+    conversations,
+    changes,
+    push,
+    gateway,
+    turns,
+  };
 }

@@ -5,7 +5,7 @@
 import { ChatError } from '../../common/errors.ts';
 import { randomId } from '../../common/ids.ts';
 import { usernameKey } from '../../common/usernames.ts';
-import type { Store } from '../backends/types.ts';
+import type { Store, UserRecord } from '../backends/types.ts';
 import { WindowLimiter } from '../rate-limit.ts';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.ts';
 import type { TokenValidity } from './token-validity.ts';
@@ -48,16 +48,18 @@ export class Accounts {
   }
 
   /** Creates an account; throws `username_taken` if the name is in use. */
-  async createUser(username: string, password: string): Promise<{ userId: string }> {
+  async createUser(username: string, password: string, displayName?: string): Promise<{ userId: string }> {
     if (await this.store.userByUsername(username))
       throw new ChatError('username_taken', 'that username is taken');
     const userId = randomId('u');
-    await this.store.createUser({
+    const user: UserRecord = {
       userId,
       username,
       passwordHash: await hashPassword(password),
       createdAt: this.clock(),
-    });
+    };
+    if (displayName !== undefined) user.displayName = displayName;
+    await this.store.createUser(user);
     return { userId };
   }
 

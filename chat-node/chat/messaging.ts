@@ -12,6 +12,7 @@ import { PAGE_MAX_BYTES } from '../backends/page.ts';
 import type { Envelope, MessageBus, PresenceBackend, Store } from '../backends/types.ts';
 import { type Metrics, timed } from '../metrics.ts';
 import type { PushDispatcher } from './push-dispatcher.ts';
+import { mergeSync, type SyncPage } from './sync-merge.ts';
 
 export interface Sender {
   userId: string;
@@ -185,9 +186,16 @@ export class Messaging {
    * The user's messages with id > since, oldest first, as many as fit in one frame: the store stops
    * reading at the page's byte budget, so a page of large messages costs one frame's worth of reads.
    */
-  async sync(userId: string, since: bigint, limit: number): Promise<{ messages: Message[]; more: boolean }> {
+  async sync(userId: string, since: bigint, limit: number): Promise<SyncPage> {
     await this.storeCaughtUp();
-    return timed(this.metrics, 'sync', () => this.store.sync(userId, clampId(since), limit, PAGE_MAX_BYTES));
+    return timed(this.metrics, 'sync', async () => {
+      // v1.1: the changes since `since` come in the same page, in id order with the messages.
+      const [messages, updates] = await Promise.all([
+        this.store.sync(userId, clampId(since), limit, PAGE_MAX_BYTES),
+        this.store.updatesSince(userId, clampId(since), limit, PAGE_MAX_BYTES),
+      ]);
+      return mergeSync(messages, updates, limit, PAGE_MAX_BYTES);
+    });
   }
 
   /**

@@ -25,9 +25,10 @@ import type { Metrics } from '../metrics.ts';
 import { KeyedBuckets, WindowLimiter } from '../rate-limit.ts';
 import type { FairTurns } from '../ws/fair-turns.ts';
 import { AnswerBudget } from './answer-budget.ts';
+import { addV11Routes, type V11Deps } from './api-v11.ts';
 import { type Reply, type Request, Router } from './router.ts';
 
-export interface ApiDeps {
+export interface ApiDeps extends V11Deps {
   accounts: Accounts;
   groups: Groups;
   messaging: Messaging;
@@ -75,11 +76,11 @@ export function createApi(d: ApiDeps): Router {
     if (!allowed) throw new ChatError('rate_limited', `too many ${what}; try again later`);
   };
 
-  return new Router()
+  const router = new Router()
     .on('POST', '/v1/users', async (r) => {
       limited(signups.hit(r.ip, clock()), 'accounts created from this address');
       const body = parseBody(createUserBody, await r.json());
-      return ok(await d.accounts.createUser(body.username, body.password), 201);
+      return ok(await d.accounts.createUser(body.username, body.password, body.displayName), 201);
     })
     .on('POST', '/v1/sessions', async (r) => {
       limited(logins.hit(r.ip, clock()), 'logins from this address');
@@ -172,6 +173,7 @@ export function createApi(d: ApiDeps): Router {
       text: await d.metrics.registry.metrics(),
       contentType: d.metrics.registry.contentType,
     }));
+  return addV11Routes(router, d, auth, (userId) => limited(sends.take(userId, clock()), 'message changes'));
 }
 
 /** A positive integer; values above the maximum are clamped, however many digits they have. */

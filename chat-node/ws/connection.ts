@@ -45,8 +45,10 @@ export class Connection {
   /** Consecutive frames refused by the rate limit. */
   strikes = 0;
   readonly bucket: TokenBucket;
-  /** Users this connection watches (presence.subscribe). */
+  /** Users this connection watches (presence.subscribe, and v1.1's contacts). */
   readonly watching = new Set<string>();
+  /** Users it subscribed to itself (a contact removed stays watched when it is one). */
+  readonly subscribed = new Set<string>();
   closed = false;
   /** Set once a reconnect frame was sent (shed or drain). */
   movingAt = 0;

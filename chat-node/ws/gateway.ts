@@ -5,7 +5,8 @@
  *   upgrade ──401/429/503──▶ refused
  *      │ token ok (signed, account exists, not revoked), under the per-user and per-device caps
  *      ▼
- *   welcome ──frames──▶ (ping|send|sync|read|presence.subscribe) ──▶ answer or error
+ *   welcome ──frames──▶ (ping|send|sync|read|presence.subscribe|typing|edit|delete) ──▶ answer or error
+ *      │ (v1.1: the user's contacts are watched from the welcome on)
  *      │                 (in order per connection; sync and presence.subscribe in fair turns)
  *      │ 3 × heartbeat silent, slow reader, 1008/1009, token revoked, shed/drain (reconnect, close)
  *      ▼
@@ -28,9 +29,13 @@ import {
   SYNC_MAX_LIMIT,
 } from '../../common/protocol.ts';
 import type { PresenceBackend } from '../backends/types.ts';
+import type { Contacts } from '../chat/contacts.ts';
+import type { MessageChanges } from '../chat/message-changes.ts';
 import type { Messaging } from '../chat/messaging.ts';
+import type { Receipts } from '../chat/receipts.ts';
 import type { TokenValidity } from '../chat/token-validity.ts';
 import { bearer, type TokenClaims, type Tokens } from '../chat/tokens.ts';
+import type { Typing } from '../chat/typing.ts';
 import { refuseHandshake } from '../http/handshake.ts';
 import type { Metrics } from '../metrics.ts';
 import { KeyedBuckets } from '../rate-limit.ts';
@@ -53,6 +58,11 @@ export interface GatewayOptions {
   validity: TokenValidity;
   turns: FairTurns;
   messaging: Messaging;
+  /** v1.1: read positions and receipts, typing, edits and deletes, contacts watched from welcome. */
+  receipts: Receipts;
+  typing: Typing;
+  changes: MessageChanges;
+  contacts: Contacts;
   presence: PresenceBackend;
   metrics: Metrics;
   log: Logger;
@@ -90,6 +100,10 @@ export class Gateway {
   private readonly tokens: Tokens;
   private readonly validity: TokenValidity;
   private readonly messaging: Messaging;
+  private readonly receipts: Receipts;
+  private readonly typing: Typing;
+  private readonly changes: MessageChanges;
+  private readonly contacts: Contacts;
   private readonly presence: PresenceBackend;
   private readonly metrics: Metrics;
   private readonly log: Logger;
@@ -114,6 +128,10 @@ export class Gateway {
     this.validity = options.validity;
     this.turns = options.turns;
     this.messaging = options.messaging;
+    this.receipts = options.receipts;
+    this.typing = options.typing;
+    this.changes = options.changes;
+    this.contacts = options.contacts;
     this.presence = options.presence;
     this.metrics = options.metrics;
     this.log = options.log;
@@ -213,6 +231,31 @@ export class Gateway {
     void this.presence
       .deviceOnline(c.userId, c.deviceId, this.nodeId, now)
       .catch((err) => this.backendError(err));
+    void this.contacts
+      .of(c.userId)
+      .then((ids) => this.watchContacts(c, ids))
+      .catch((err) => this.backendError(err));
+  }
+
+  /**
+   * v1.1: the connection watches these contacts as if it had subscribed (within the 1000 users a
+   * connection watches; contacts past it are not watched) and gets each one's presence at once.
+   */
+  async watchContacts(c: Connection, ids: readonly string[]): Promise<void> {
+    if (c.closed) return;
+    const room = PRESENCE_SUBSCRIBE_MAX - c.watching.size;
+    const fresh = [...new Set(ids)].filter((u) => !c.watching.has(u)).slice(0, Math.max(0, room));
+    if (fresh.length === 0) return;
+    this.sessions.watch(c, fresh);
+    for (const p of await this.presence.get(fresh)) c.send({ type: 'presence', ...p });
+  }
+
+  /** v1.1: contacts removed stop being watched, unless the connection subscribed to them itself. */
+  unwatchContacts(c: Connection, ids: readonly string[]): void {
+    this.sessions.unwatch(
+      c,
+      ids.filter((u) => !c.subscribed.has(u)),
+    );
   }
 
   private onClose(c: Connection, code: number): void {
@@ -277,11 +320,23 @@ export class Gateway {
       case 'sync': {
         const limit = Math.min(frame.limit ?? SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT);
         const page = await this.messaging.sync(c.userId, parseMessageId(frame.since, 'since'), limit);
-        return c.send({ type: 'sync', messages: page.messages, more: page.more });
+        return c.send({ type: 'sync', messages: page.messages, updates: page.updates, more: page.more });
       }
       case 'read':
-        await this.messaging.read(c, frame.conversation, parseMessageId(frame.upTo, 'upTo'));
+        await this.receipts.read(c, frame.conversation, parseMessageId(frame.upTo, 'upTo'));
         return;
+      case 'typing':
+        return this.typing.typing(c, frame.conversation);
+      case 'edit':
+      case 'delete': {
+        const target = parseMessageId(frame.messageId, 'messageId');
+        const u =
+          frame.type === 'edit'
+            ? await this.changes.edit(c, target, frame.text)
+            : await this.changes.delete(c, target);
+        const updated = { type: 'updated' as const, messageId: u.messageId, updateId: u.updateId };
+        return c.send(frame.id === undefined ? updated : { ...updated, id: frame.id });
+      }
       case 'presence.subscribe': {
         // A user named twice, or already watched, is not a new one.
         const fresh = [...new Set(frame.users)].filter((u) => !c.watching.has(u));
@@ -289,6 +344,7 @@ export class Gateway {
           throw new ChatError('bad_request', `a connection watches at most ${PRESENCE_SUBSCRIBE_MAX} users`);
         }
         this.sessions.watch(c, fresh);
+        for (const u of frame.users) c.subscribed.add(u);
         for (const p of await this.presence.get([...new Set(frame.users)]))
           c.send({ type: 'presence', ...p });
         return;

@@ -92,6 +92,16 @@ export class LocalSessions {
     }
   }
 
+  /** Stops watching (v1.1: a contact removed). */
+  unwatch(c: Connection, userIds: readonly string[]): void {
+    for (const userId of userIds) {
+      if (!c.watching.delete(userId)) continue;
+      const w = this.watchers.get(userId);
+      w?.delete(c);
+      if (w?.size === 0) this.watchers.delete(userId);
+    }
+  }
+
   deliver(envelope: Envelope): void {
     let data: Buffer | undefined;
     const now = this.clock();

@@ -97,7 +97,7 @@ describe('sync and read over the WebSocket', () => {
 
     it('since "0" returns every message of the user’s conversations, oldest first, as Messages', async () => {
       const page = await sync(su, '0');
-      expect(page).toEqual({ type: 'sync', messages: mine, more: false });
+      expect(page).toEqual({ type: 'sync', messages: mine, updates: [], more: false });
     });
 
     it('includes no message of conversations the user is not in', async () => {
@@ -125,12 +125,17 @@ describe('sync and read over the WebSocket', () => {
     });
 
     it('since the newest id returns no messages and more: false', async () => {
-      expect(await sync(su, mine.at(-1)!.messageId)).toEqual({ type: 'sync', messages: [], more: false });
+      expect(await sync(su, mine.at(-1)!.messageId)).toEqual({
+        type: 'sync',
+        messages: [],
+        updates: [],
+        more: false,
+      });
     });
 
     it('since the largest 64-bit id returns no messages and more: false', async () => {
       for (const since of ['9223372036854775807', '9223372036854775808', '18446744073709551615'])
-        expect(await sync(su, since)).toEqual({ type: 'sync', messages: [], more: false });
+        expect(await sync(su, since)).toEqual({ type: 'sync', messages: [], updates: [], more: false });
     });
 
     it('gives another participant its own view of the same conversations', async () => {
