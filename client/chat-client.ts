@@ -24,9 +24,11 @@ import type {
   ReconnectFrame,
   SentFrame,
   ServerFrame,
+  Update,
+  UpdatedFrame,
   WelcomeFrame,
 } from '../common/protocol.ts';
-import { PRESENCE_SUBSCRIBE_MAX } from '../common/protocol.ts';
+import { PRESENCE_SUBSCRIBE_MAX, TYPING_MIN_INTERVAL_MS } from '../common/protocol.ts';
 import { Backoff } from './backoff.ts';
 import type { ChatClientEvents, ClientState } from './client-events.ts';
 import { type ChatClientOptions, type ResolvedOptions, resolveOptions } from './client-options.ts';
@@ -37,6 +39,7 @@ import { ChatApiError, ChatClientError } from './errors.ts';
 import { ChatApi } from './http-api.ts';
 import { parseId, syncSince } from './message-ids.ts';
 import { type OutgoingMessage, sendFrame } from './outgoing-message.ts';
+import { PendingChanges } from './pending-changes.ts';
 import { PendingSends } from './pending-sends.ts';
 import { ReadCursors } from './read-cursors.ts';
 import { ReconnectTimer } from './reconnect-timer.ts';
@@ -64,6 +67,10 @@ export class ChatClient {
   private readonly timer: ReconnectTimer;
   private readonly seen: SeenMessages;
   private readonly pending: PendingSends;
+  /** v1.1: edits and deletes waiting for `updated`. */
+  private readonly changes = new PendingChanges();
+  /** v1.1: when `typing` last went out per conversation (the node drops closer ones anyway). */
+  private readonly typedAt = new Map<string, number>();
   private readonly presenceUsers = new Set<string>();
   private readonly unsentReads = new ReadCursors();
   private status: ClientState = 'idle';
@@ -152,6 +159,45 @@ export class ChatClient {
     if (!this.write({ type: 'read', conversation, upTo: id.toString() })) {
       this.unsentReads.remember(conversation, id);
     }
+  }
+
+  /**
+   * v1.1: replaces a message's text (the sender's own); resolves with `updated` once durable. Waits
+   * across disconnects like a send; rejects with the node's code (`forbidden`, `not_found`, `empty`…).
+   */
+  edit(messageId: string, text: string): Promise<UpdatedFrame> {
+    return this.change({ type: 'edit', messageId, text });
+  }
+
+  /** v1.1: deletes a message (the sender's own); resolves with `updated` once durable. */
+  delete(messageId: string): Promise<UpdatedFrame> {
+    return this.change({ type: 'delete', messageId });
+  }
+
+  private change(
+    frame: { type: 'edit'; messageId: string; text: string } | { type: 'delete'; messageId: string },
+  ) {
+    if (this.status === 'closed') return Promise.reject(closedError());
+    if (parseId(frame.messageId) === undefined) {
+      return Promise.reject(
+        new ChatClientError('bad_request', 'messageId must be a message id (a decimal string)'),
+      );
+    }
+    const { frame: full, answered } = this.changes.add(frame);
+    if (this.write(full)) this.changes.written(full.id);
+    return answered;
+  }
+
+  /**
+   * v1.1: tells the other participants that the user is typing. Call it on every keystroke: it goes
+   * out at most every 2 s per conversation, and not at all while disconnected.
+   */
+  typing(conversation: string): void {
+    this.assertOpenable();
+    const now = Date.now();
+    const last = this.typedAt.get(conversation);
+    if (last !== undefined && now - last < TYPING_MIN_INTERVAL_MS) return;
+    if (this.write({ type: 'typing', conversation })) this.typedAt.set(conversation, now);
   }
 
   /** Watches `users`' presence, on this connection and every later one (at most 1000 users in all). */
@@ -258,6 +304,7 @@ export class ChatClient {
     for (const [conversation, upTo] of this.unsentReads.drain()) {
       this.write({ type: 'read', conversation, upTo: upTo.toString() });
     }
+    for (const frame of this.changes.unanswered()) this.write(frame);
     if (resync) this.startSync(conn);
   }
 
@@ -306,6 +353,19 @@ export class ChatClient {
       case 'read':
         this.events.emit('read', frame);
         break;
+      case 'update':
+        this.acceptUpdate(frame);
+        break;
+      case 'updated':
+        this.changes.resolve(frame);
+        break;
+      case 'receipt':
+      case 'typing':
+      case 'group': {
+        const { type: _t, ...rest } = frame;
+        this.events.emit(frame.type, { type: frame.type, ...rest } as never);
+        break;
+      }
       case 'presence':
         this.events.emit('presence', {
           userId: frame.userId,
@@ -331,8 +391,19 @@ export class ChatClient {
     return true;
   }
 
+  /** Records a change's id (the same sequence as message ids) and emits it unless it was seen. */
+  private acceptUpdate(u: Update & { type?: string }): boolean {
+    const seen = this.seen.record(u.updateId);
+    if (seen === 'invalid') this.protocolError('the server sent an update without a valid updateId');
+    if (seen !== 'new') return false;
+    const { type: _frameType, ...update } = u;
+    this.events.emit('update', update);
+    return true;
+  }
+
   private errorFrame(frame: ErrorFrame): void {
     const error = new ChatClientError(frame.code, frame.message, { frameId: frame.id });
+    if (this.changes.reject(frame.id, error)) return;
     if (this.sync?.owns(frame.id)) {
       // The node could not answer the sync yet: ask again soon, on the same connection.
       this.sync.retryLater(SYNC_RETRY_MS);
@@ -387,6 +458,7 @@ export class ChatClient {
       {
         send: (frame) => conn.send(frame),
         accept: (message) => this.accept(message),
+        acceptUpdate: (update) => this.acceptUpdate(update),
         done: (fresh) => {
           if (this.sync === run) this.sync = undefined;
           this.events.emit('synced', { maxMessageId: this.maxMessageId, messages: fresh });
@@ -462,6 +534,7 @@ export class ChatClient {
     conn?.close(1000, 'client closed');
     this.settleWaiters(error);
     this.pending.rejectAll(error);
+    this.changes.rejectAll(error);
     if (report) this.events.emit('error', error);
   }
 }

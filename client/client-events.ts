@@ -1,9 +1,13 @@
 /** What ChatClient reports, and the states it goes through (see the diagram in chat-client.ts). */
 import type {
+  GroupEventFrame,
   Message,
   PresenceInfo,
   ReadEventFrame,
+  ReceiptFrame,
   ReconnectFrame,
+  TypingEventFrame,
+  Update,
   WelcomeFrame,
 } from '../common/protocol.ts';
 import type { ChatClientError } from './errors.ts';
@@ -18,6 +22,14 @@ export interface ChatClientEvents {
   message: Message;
   /** A read cursor of the user moved on one of its devices. */
   read: ReadEventFrame;
+  /** v1.1: an edit or delete of a message, live or synced, once per updateId (like messages). */
+  update: Update;
+  /** v1.1: another participant's read position moved forward. */
+  receipt: ReceiptFrame;
+  /** v1.1: another participant is typing (show it until `untilMs` or its next message). */
+  typing: TypingEventFrame;
+  /** v1.1: a group the user is in changed (after a reconnect, read `ChatApi.groups()`). */
+  group: GroupEventFrame;
   /** A subscribed user's presence, right after subscribing and at every change. */
   presence: PresenceInfo;
   /** The node asked the client to move; the client does so by itself. */
@@ -26,7 +38,7 @@ export interface ChatClientEvents {
   connected: { url: string };
   /** A socket that had opened is gone; `willReconnect` tells whether the client comes back by itself. */
   disconnected: { code: number; reason: string; willReconnect: boolean };
-  /** The sync after a connection reached the end; `messages` counts the new ones it delivered. */
+  /** The sync after a connection reached the end; `messages` counts the new messages and changes. */
   synced: { maxMessageId: string; messages: number };
   /**
    * Something went wrong that no returned promise reports: an `error` frame tied to no pending send, a

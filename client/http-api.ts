@@ -1,5 +1,6 @@
 /** The HTTP API of PROTOCOL.md over fetch: one method per endpoint, errors thrown as ChatApiError. */
 import type { ClientId, Message, PresenceInfo } from '../common/protocol.ts';
+import type { Contact, Conversation, GroupSummary, Profile, Receipt } from '../common/resources.ts';
 import { ChatApiError } from './errors.ts';
 import type { OutgoingMessage } from './outgoing-message.ts';
 
@@ -43,7 +44,20 @@ export interface HistoryOptions {
   limit?: number;
 }
 
-type Method = 'GET' | 'POST' | 'DELETE';
+type Method = 'GET' | 'POST' | 'DELETE' | 'PATCH' | 'PUT';
+
+export interface ConversationsOptions {
+  /** Only conversations with a lower activityId (the last one of the previous page). */
+  before?: string;
+  /** At most this many. Default 50 (the server's); clamped above 200. */
+  limit?: number;
+}
+
+/** The answer of an edit or a delete. */
+export interface ChangedMessage {
+  messageId: string;
+  updateId: string;
+}
 
 /** A client of one node's HTTP API (any node answers every call). */
 export class ChatApi {
@@ -62,8 +76,93 @@ export class ChatApi {
   }
 
   /** `POST /v1/users`: a new account. Throws 409 `username_taken`, 400 `bad_request`. */
-  createUser(username: string, password: string): Promise<{ userId: string }> {
-    return this.json('POST', '/v1/users', { username, password }, false);
+  createUser(username: string, password: string, displayName?: string): Promise<{ userId: string }> {
+    return this.json('POST', '/v1/users', { username, password, displayName }, false);
+  }
+
+  // ---- v1.1: people, contacts, conversations, groups, changes ---------------------------------
+
+  /** `GET /v1/users/me`: the caller's profile. */
+  me(): Promise<Profile> {
+    return this.json('GET', '/v1/users/me');
+  }
+
+  /** `PATCH /v1/users/me`: sets the display name (1–64 characters). */
+  setDisplayName(displayName: string): Promise<Profile> {
+    return this.json('PATCH', '/v1/users/me', { displayName });
+  }
+
+  /** `GET /v1/users/{id}`. Throws 404 `not_found`. */
+  user(userId: string): Promise<Profile> {
+    return this.json('GET', `/v1/users/${enc(userId)}`);
+  }
+
+  /** `GET /v1/users?username=`: the account with this username, or undefined. */
+  async findUser(username: string): Promise<Profile | undefined> {
+    const body = await this.json<{ users: Profile[] }>('GET', `/v1/users?username=${enc(username)}`);
+    return body.users[0];
+  }
+
+  /** `GET /v1/users?prefix=`: usernames starting with `prefix`, in code point order (default 20, at most 50). */
+  async searchUsers(prefix: string, limit?: number): Promise<Profile[]> {
+    const qs = limit === undefined ? '' : `&limit=${limit}`;
+    return (await this.json<{ users: Profile[] }>('GET', `/v1/users?prefix=${enc(prefix)}${qs}`)).users;
+  }
+
+  /** `GET /v1/contacts`: the caller's contacts with their presence, by username. */
+  async contacts(): Promise<Contact[]> {
+    return (await this.json<{ contacts: Contact[] }>('GET', '/v1/contacts')).contacts;
+  }
+
+  /** `PUT /v1/contacts/{id}`. Throws 404 for an unknown user, 409 `contacts_full` past 1000. */
+  async addContact(userId: string): Promise<void> {
+    await this.json('PUT', `/v1/contacts/${enc(userId)}`);
+  }
+
+  async removeContact(userId: string): Promise<void> {
+    await this.json('DELETE', `/v1/contacts/${enc(userId)}`);
+  }
+
+  /** `GET /v1/conversations`: newest activity first; page on with `before` = the last activityId. */
+  conversations(
+    options: ConversationsOptions = {},
+  ): Promise<{ conversations: Conversation[]; more: boolean }> {
+    const query = new URLSearchParams();
+    if (options.before !== undefined) query.set('before', options.before);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    return this.json('GET', `/v1/conversations${query.size > 0 ? `?${query}` : ''}`);
+  }
+
+  /** `GET /v1/conversations/{cid}`. Throws 403 for a non-participant. */
+  conversation(conversation: string): Promise<Conversation> {
+    return this.json('GET', `/v1/conversations/${enc(conversation)}`);
+  }
+
+  /** `GET /v1/conversations/{cid}/receipts`: every participant's read position. */
+  async receipts(conversation: string): Promise<Receipt[]> {
+    return (
+      await this.json<{ receipts: Receipt[] }>('GET', `/v1/conversations/${enc(conversation)}/receipts`)
+    ).receipts;
+  }
+
+  /** `GET /v1/groups`: the caller's groups with member counts. */
+  async groups(): Promise<GroupSummary[]> {
+    return (await this.json<{ groups: GroupSummary[] }>('GET', '/v1/groups')).groups;
+  }
+
+  /** `PATCH /v1/groups/{id}`: the creator renames the group. */
+  renameGroup(groupId: string, name: string): Promise<GroupInfo> {
+    return this.json('PATCH', `/v1/groups/${enc(groupId)}`, { name });
+  }
+
+  /** `PATCH /v1/messages/{id}`: the sender replaces the text. */
+  editMessage(messageId: string, text: string): Promise<ChangedMessage> {
+    return this.json('PATCH', `/v1/messages/${enc(messageId)}`, { text });
+  }
+
+  /** `DELETE /v1/messages/{id}`: the sender deletes the message. */
+  deleteMessage(messageId: string): Promise<ChangedMessage> {
+    return this.json('DELETE', `/v1/messages/${enc(messageId)}`);
   }
 
   /** `POST /v1/sessions`: logs in (on `deviceId`, else a new device) and keeps the token for later calls. */

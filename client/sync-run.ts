@@ -1,8 +1,9 @@
 /**
  * One sync after a connection: `sync` pages from `since`, each next page from the highest id of the
- * last, until the server says `more: false`. Every message goes through the client's dedupe.
+ * last (message or update id: v1.1 orders them together), until the server says `more: false`.
+ * Every message and change goes through the client's dedupe.
  */
-import type { Message, SyncAnswerFrame, SyncFrame } from '../common/protocol.ts';
+import type { Message, SyncAnswerFrame, SyncFrame, Update } from '../common/protocol.ts';
 import { parseId } from './message-ids.ts';
 
 export interface SyncRunHooks {
@@ -10,6 +11,8 @@ export interface SyncRunHooks {
   send(frame: SyncFrame): void;
   /** Takes one message; true when it was new to the client. */
   accept(message: Message): boolean;
+  /** Takes one change (v1.1 `updates`); true when it was new to the client. */
+  acceptUpdate(update: Update): boolean;
   /** The last page arrived; `fresh` counts the new messages of the whole run. */
   done(fresh: number): void;
   /** A page did not come within the time limit; the run is over. */
@@ -53,6 +56,12 @@ export class SyncRun {
       if (id !== undefined && id > highest) highest = id;
       if (this.hooks.accept(m)) this.fresh++;
       // A listener of the message may have closed the client.
+      if (this.over) return;
+    }
+    for (const u of Array.isArray(frame.updates) ? frame.updates : []) {
+      const id = parseId(u?.updateId);
+      if (id !== undefined && id > highest) highest = id;
+      if (this.hooks.acceptUpdate(u)) this.fresh++;
       if (this.over) return;
     }
     if (frame.more === true) {

@@ -1,10 +1,10 @@
 /**
- * The client SDK against a real node: every message reaches the app exactly once across forced
- * disconnects, a node restart and a reconnect request, and sends made while offline are delivered
- * once after the reconnect.
+ * The client SDK against a real node: every message and every change (v1.1 edits and deletes)
+ * reaches the app exactly once across forced disconnects, a node restart and a reconnect request,
+ * and sends made while offline are delivered once after the reconnect.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ChatApi, ChatClient, type Message } from '../../client/index.ts';
+import { ChatApi, ChatClient, type Message, type Update } from '../../client/index.ts';
 import { startTestNode, type TestNode } from '../helpers/node.ts';
 import { until } from '../helpers/until.ts';
 import { createUsers, type TestUser } from '../helpers/users.ts';
@@ -110,5 +110,35 @@ describe('the client SDK against a real node', () => {
       limit: 200,
     });
     expect(history).toHaveLength(30);
+  });
+
+  it('sees every message and every edit and delete exactly once while its socket is cut again and again', async () => {
+    const { client, seen } = recordingClient(t, alice);
+    const updates: Update[] = [];
+    client.on('update', (u) => updates.push(u));
+    clients.push(client);
+    await client.connect();
+    const api = new ChatApi(t.baseUrl, { token: bob.token });
+    const changes: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const m = await api.postMessage({ to: alice.userId, text: `m${i}` });
+      if (i % 3 === 1) changes.push((await api.editMessage(m.messageId, `edited ${i}`)).updateId);
+      if (i % 3 === 2) changes.push((await api.deleteMessage(m.messageId)).updateId);
+      if (i % 10 === 5)
+        for (const c of [...t.node.gateway.sessions.all()]) if (c.userId === alice.userId) c.terminate();
+    }
+    await until('alice saw all 60 messages and 40 changes', () => seen.length >= 60 && updates.length >= 40);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen).toHaveLength(60);
+    expect(new Set(seen.map((m) => m.messageId)).size).toBe(60);
+    expect(updates.map((u) => u.updateId).sort()).toEqual([...changes].sort());
+    expect(updates.filter((u) => u.deleted)).toHaveLength(20);
+    expect(updates.filter((u) => u.text?.startsWith('edited'))).toHaveLength(20);
+    // The client's own edits and deletes resolve once durable, across a cut too.
+    const mine = await client.send({ to: bob.userId, text: 'typo' });
+    for (const c of [...t.node.gateway.sessions.all()]) if (c.userId === alice.userId) c.terminate();
+    const edited = client.edit(mine.messageId, 'fixed');
+    await expect(edited).resolves.toMatchObject({ messageId: mine.messageId });
+    await expect(client.edit(seen[0]!.messageId, 'not mine')).rejects.toMatchObject({ code: 'forbidden' });
   });
 });
