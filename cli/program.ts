@@ -8,6 +8,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { registerChatCommands } from './commands/chat.ts';
 import { registerClusterCommands } from './commands/clusters.ts';
 import { registerNodeCommands } from './commands/nodes.ts';
+import { registerPeopleCommands } from './commands/people.ts';
 import type { CliContext } from './context.ts';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './errors.ts';
 
@@ -44,6 +45,7 @@ export function createProgram(ctx: CliContext): Command {
   registerClusterCommands(program, ctx);
   registerNodeCommands(program, ctx);
   registerChatCommands(program, ctx);
+  registerPeopleCommands(program, ctx);
   // Every subcommand reports usage errors through run() instead of exiting by itself.
   for (const command of [program, ...program.commands]) {
     command.exitOverride().showHelpAfterError('(add --help for usage)');

@@ -25,10 +25,10 @@ import { apiError, ChatApi, type LoginFlags, login, nodeUrl } from '../session.t
 
 const example = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
-type Flags = Omit<LoginFlags, 'url'> & { url?: string };
+export type Flags = Omit<LoginFlags, 'url'> & { url?: string };
 
-/** --url, --user, --password, --create: how each of the three commands logs in. */
-function withLogin(cmd: Command): Command {
+/** --url, --user, --password, --create: how each chat command logs in. */
+export function withLogin(cmd: Command): Command {
   return cmd
     .option('--url <url>', 'any chat node (default: CHATCTL_URL, else http://localhost:8080)', httpUrl)
     .requiredOption('--user <name>', 'the account to log in as')
@@ -36,7 +36,10 @@ function withLogin(cmd: Command): Command {
     .option('--create', 'create the account first (an existing one is fine)');
 }
 
-async function open(ctx: CliContext, flags: Flags): Promise<{ api: ChatApi; session: Session; url: string }> {
+export async function open(
+  ctx: CliContext,
+  flags: Flags,
+): Promise<{ api: ChatApi; session: Session; url: string }> {
   let url: string;
   try {
     url = nodeUrl(flags.url, ctx.env);

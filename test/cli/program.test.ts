@@ -34,6 +34,8 @@ describe('chatctl', () => {
       'chat',
       'send',
       'history',
+      'conversations',
+      'user',
     ]);
   });
 
