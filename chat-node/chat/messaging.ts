@@ -12,6 +12,7 @@ import { PAGE_MAX_BYTES } from '../backends/page.ts';
 import type { Envelope, MessageBus, PresenceBackend, Store } from '../backends/types.ts';
 import { type Metrics, timed } from '../metrics.ts';
 import type { PushDispatcher } from './push-dispatcher.ts';
+import { Lanes, type LaneTurn } from './send-lanes.ts';
 import { mergeSync, type SyncPage } from './sync-merge.ts';
 
 export interface Sender {
@@ -56,6 +57,8 @@ export class Messaging {
   private pendingSends = 0;
   /** Users known to exist (bounded; starts over when full). */
   private readonly knownUsers = new Set<string>();
+  /** Each device's sends reach the bus in the order they arrived. */
+  private readonly lanes = new Lanes();
 
   constructor(deps: {
     store: Store;
@@ -96,18 +99,26 @@ export class Messaging {
   private async admitted(sender: Sender, req: SendRequest, text: string): Promise<Message> {
     const dedupKey =
       req.id === undefined ? undefined : `${sender.userId}/${sender.deviceId}/${String(req.id)}`;
-    if (dedupKey === undefined)
-      return this.accept(sender, req, text, undefined, await this.route(sender.userId, req));
-    const pending = this.inflight.get(dedupKey);
+    const pending = dedupKey === undefined ? undefined : this.inflight.get(dedupKey);
     if (pending) return pending;
+    // The id and the place in the device's lane are taken now, in arrival order: the lookups below
+    // finish in any order, and the publishes leave in this order (sendsInArrivalOrder).
+    const id = this.ids.next();
+    const lane = this.lanes.enter(`${sender.userId}/${sender.deviceId}`);
     const p = (async () => {
-      // The dedup lookup and the route are independent reads: one round trip of latency, not two.
-      // A resend of a stored message gets it back even if its route has changed since.
-      const routed = this.route(sender.userId, req);
-      routed.catch(() => {});
-      const earlier = await this.store.messageByDedupKey(dedupKey);
-      return earlier ?? this.accept(sender, req, text, dedupKey, await routed);
+      try {
+        // The dedup lookup and the route are independent reads: one round trip of latency, not two.
+        // A resend of a stored message gets it back even if its route has changed since.
+        const routed = this.route(sender.userId, req);
+        routed.catch(() => {});
+        const earlier = dedupKey === undefined ? undefined : await this.store.messageByDedupKey(dedupKey);
+        if (earlier) return earlier;
+        return await this.accept(sender, req, text, id, dedupKey, await routed, lane);
+      } finally {
+        lane.leave();
+      }
     })();
+    if (dedupKey === undefined) return p;
     this.inflight.set(dedupKey, p);
     try {
       return await p;
@@ -120,10 +131,11 @@ export class Messaging {
     sender: Sender,
     req: SendRequest,
     text: string,
+    id: bigint,
     dedupKey: string | undefined,
     { conversation, recipients }: Route,
+    lane: LaneTurn,
   ): Promise<Message> {
-    const id = this.ids.next();
     const message: Message = {
       messageId: id.toString(),
       conversation,
@@ -135,7 +147,13 @@ export class Messaging {
     else message.group = req.group;
     const envelope: Envelope = { message, recipients };
     if (dedupKey !== undefined) envelope.dedupKey = dedupKey;
-    const stored = await timed(this.metrics, 'publish', () => this.bus.publish(envelope));
+    // The device's earlier sends have been handed to the bus; the bus keeps the order it is given.
+    await lane.turn;
+    const stored = await timed(this.metrics, 'publish', () => {
+      const published = this.bus.publish(envelope);
+      lane.leave();
+      return published;
+    });
     if (stored.messageId !== message.messageId) return stored; // a resend the bus had already taken
     this.metrics.messagesIn.inc();
     void this.notifyOffline(envelope).catch(() => {});

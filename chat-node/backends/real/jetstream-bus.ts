@@ -53,6 +53,19 @@ const WRITER_ACK_WAIT_MS = 5000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * The event's own fields only: a caller that passes a richer object (a Connection as the
+ * `exceptDevice`, which holds its socket) would otherwise make JSON.stringify throw or leak state.
+ */
+function wireEvent(e: UserEvent): UserEvent {
+  const out: UserEvent = { userIds: e.userIds };
+  if (e.frame) out.frame = e.frame;
+  if (e.revoked) out.revoked = e.revoked;
+  if (e.exceptDevice) out.exceptDevice = { userId: e.exceptDevice.userId, deviceId: e.exceptDevice.deviceId };
+  if (e.contacts) out.contacts = e.contacts;
+  return out;
+}
+
 export class JetStreamBus implements MessageBus {
   private readonly options: Required<Omit<JetStreamBusOptions, 'store' | 'log'>> &
     Pick<JetStreamBusOptions, 'store' | 'log'>;
@@ -283,7 +296,7 @@ export class JetStreamBus implements MessageBus {
   }
 
   async publishEvent(event: UserEvent): Promise<void> {
-    this.nc.publish(this.eventSubject, encoder.encode(JSON.stringify(event)));
+    this.nc.publish(this.eventSubject, encoder.encode(JSON.stringify(wireEvent(event))));
   }
 
   onEvent(handler: (event: UserEvent) => void): void {
