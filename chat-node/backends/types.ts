@@ -39,6 +39,8 @@ export interface ConversationEntry {
   readUpTo: bigint;
   /** Others' messages newer than readUpTo, counted up to UNREAD_CAP (common/resources.ts). */
   unread: number;
+  /** The last message as it is now, when the store read it with the entry (else read by id). */
+  lastMessage?: Message;
 }
 
 export type AddContactResult = 'added' | 'already' | 'full';

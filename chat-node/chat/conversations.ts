@@ -67,7 +67,7 @@ export class Conversations {
 
   private async shape(userId: string, entries: ConversationEntry[]): Promise<Conversation[]> {
     const refs = entries
-      .filter((e) => e.lastMessageId > 0n)
+      .filter((e) => e.lastMessageId > 0n && e.lastMessage === undefined)
       .map((e) => ({ conversation: e.conversation, messageId: e.lastMessageId }));
     const groupIds = new Set<string>();
     for (const e of entries) {
@@ -84,7 +84,8 @@ export class Conversations {
       const out: Conversation = {
         conversation: e.conversation,
         kind: c?.kind === 'group' ? 'group' : 'dm',
-        lastMessage: e.lastMessageId > 0n ? (messages.get(e.lastMessageId.toString()) ?? null) : null,
+        lastMessage:
+          e.lastMessageId > 0n ? (e.lastMessage ?? messages.get(e.lastMessageId.toString()) ?? null) : null,
         readUpTo: e.readUpTo.toString(),
         unread: Math.min(e.unread, UNREAD_CAP),
         activityId: e.activityId.toString(),

@@ -291,8 +291,16 @@ export class CassandraConversations {
     return rs.rowLength;
   }
 
+  /** The unread count and the last message, read at once (one round of reads for a whole page). */
   private async withUnread(userId: string, e: EntryRow): Promise<ConversationEntry> {
-    return { ...e, unread: await this.unreadOf(userId, e) };
+    const [unread, last] = await Promise.all([
+      this.unreadOf(userId, e),
+      e.lastMessageId > 0n
+        ? this.run(this.q.message, [e.conversation, bucketOf(e.lastMessageId), e.lastMessageId])
+        : undefined,
+    ]);
+    const row = last?.first();
+    return row ? { ...e, unread, lastMessage: this.toMessage(row) } : { ...e, unread };
   }
 
   async conversations(
