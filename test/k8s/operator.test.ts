@@ -6,8 +6,10 @@
  * exercised: image, command, ConfigMap and Secret references, CHAT_PUBLIC_URL, ordinal → node id,
  * probes, SIGTERM and the grace period.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   AppsV1Api,
@@ -266,9 +268,289 @@ describe('the operator, installed by its chart, with ChatClusters on real pods',
     await custom.deleteNamespacedCustomObject(ref(name));
     await until('the sample’s pods are gone', async () => (await nodePods(name)).length === 0, 120_000);
   }, 400_000);
+
+  describe('a ChatCluster under load', () => {
+    const NAME = 'e2e';
+    /** Small enough that the 16 sessions of the rebalance need two minutes' budgets. */
+    const MOVES_PER_MINUTE = 10;
+    let sender: TestUser;
+    let users: TestUser[];
+    const sent = new Map<string, string[]>();
+    let sending = true;
+    /** The load's clients still connected. */
+    const load: Recorder[] = [];
+    let traffic: Promise<void> | undefined;
+    const stsReplicas = async () =>
+      (await apps.readNamespacedStatefulSet({ name: NAME, namespace: ns.name })).spec?.replicas;
+    const patchSpec = (spec: Record<string, unknown>) =>
+      custom.patchNamespacedCustomObject({ ...ref(NAME), body: { spec } }, mergePatch);
+    const api = () => new ChatApi(baseUrl(NAME), { token: sender.token, fetch: pods.fetch });
+
+    beforeAll(async () => {
+      await custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: ns.name,
+        body: chatClusterBody(NAME, {
+          image: chatNodeImage,
+          minReplicas: 1,
+          maxReplicas: 3,
+          targetConnectionsPerNode: 10,
+          scaleUp: { stabilizationWindowSeconds: 0, tolerance: 0.1 },
+          scaleDown: { stabilizationWindowSeconds: 3, tolerance: 0.1 },
+          rebalance: { maxSessionsMovedPerMinute: MOVES_PER_MINUTE, imbalanceThreshold: 0.2 },
+          resources: NODE_RESOURCES,
+          cassandra: { contactPoints: ['cassandra:9042'], replication: 1 },
+          auth: {
+            jwtSecretRef: { name: 'chat-auth', key: 'jwt-secret' },
+            adminTokenRef: { name: 'chat-auth', key: 'admin' },
+          },
+        }),
+      });
+      await until('pod e2e-0 is Ready', async () => (await readyOrdinals(NAME)).includes(0), 180_000).catch(
+        explained(NAME),
+      );
+      await pods.refresh();
+      sender = await createUserVia(pods, baseUrl(NAME), 'sender');
+      users = [];
+      for (let i = 0; i < 25; i++) users.push(await createUserVia(pods, baseUrl(NAME), 'load'));
+      for (const u of users) {
+        sent.set(u.userId, []);
+        const r = recorder(baseUrl(NAME), u.token, { fetch: pods.fetch, WebSocket: pods.WebSocket });
+        clients.push(r);
+        load.push(r);
+        await r.client.connect();
+      }
+      // Messages to every user all along: none may be lost while sessions move and pods go.
+      traffic = (async () => {
+        for (let round = 0; sending && round < 20_000; round++) {
+          const u = users[round % users.length]!;
+          try {
+            const m = await api().postMessage({ to: u.userId, text: `round ${round}` });
+            sent.get(u.userId)!.push(m.messageId);
+          } catch {
+            // A send that was not acknowledged is not promised; the next one goes on.
+          }
+          await sleep(50);
+        }
+      })();
+    }, 400_000);
+
+    afterAll(async () => {
+      sending = false;
+      await traffic;
+    });
+
+    it('adds pods for the connections, moves sessions onto them within the policy’s rate, then drains and removes them', async () => {
+      await until(
+        'the operator scales the StatefulSet to 3',
+        async () => (await stsReplicas()) === 3,
+        90_000,
+      ).catch(explained(NAME));
+      // The nodes' own counts, sampled while sessions move: arrivals on the new nodes over time.
+      const samples: { at: number; onNew: number }[] = [];
+      await until(
+        'the 25 sessions are spread over three Ready nodes',
+        async () => {
+          const l = await loads(NAME);
+          const onNew = (l.get(1)?.connections ?? 0) + (l.get(2)?.connections ?? 0);
+          samples.push({ at: Date.now(), onNew });
+          const counts = [...l.values()].map((x) => x.connections);
+          return (
+            counts.length === 3 &&
+            counts.every((n) => n >= 5 && n <= 12) &&
+            counts.reduce((a, b) => a + b) === 25
+          );
+        },
+        180_000,
+      ).catch(explained(NAME));
+      // No minute took more sessions than the budget (2 of slack: a sample can fall mid-reconnect).
+      // More than one minute's budget moved in all, so the check spans two budgets; without the
+      // budget they would all arrive within seconds.
+      let worst = 0;
+      for (const a of samples)
+        for (const b of samples)
+          if (b.at > a.at && b.at - a.at < 60_000) worst = Math.max(worst, b.onNew - a.onNew);
+      expect(worst, 'sessions arriving on the new nodes within one minute').toBeLessThanOrEqual(
+        MOVES_PER_MINUTE + 2,
+      );
+      expect(samples.at(-1)!.onNew).toBeGreaterThan(MOVES_PER_MINUTE);
+      for (const [ordinal, l] of await loads(NAME)) expect(l.nodeId).toBe(ordinal);
+
+      // The load goes: 20 clients leave; the operator drains the extra nodes, then removes them.
+      for (const r of load.splice(5)) r.client.close();
+      await until('the operator scales back to 1', async () => (await stsReplicas()) === 1, 120_000).catch(
+        explained(NAME),
+      );
+      await until('only pod e2e-0 is left', async () => (await nodePods(NAME)).length === 1, 120_000);
+      await until(
+        'the 5 remaining sessions are on node 0',
+        async () => (await loads(NAME)).get(0)?.connections === 5,
+        60_000,
+      );
+    }, 600_000);
+
+    it('drains a pod that `kubectl delete` stops: out of the Service at once, its clients elsewhere, nothing lost', async () => {
+      await patchSpec({ minReplicas: 2 });
+      await until('two Ready pods', async () => (await readyOrdinals(NAME)).length === 2, 180_000).catch(
+        explained(NAME),
+      );
+      await until(
+        'sessions on both nodes',
+        async () => [...(await loads(NAME)).values()].every((l) => l.connections > 0),
+        120_000,
+      ).catch(explained(NAME));
+      const victim = `${NAME}-1`;
+      const before = await core.readNamespacedPod({ name: victim, namespace: ns.name });
+      const discovery = kc.makeApiClient(DiscoveryV1Api);
+      const inService = async () => {
+        const slices = await discovery.listNamespacedEndpointSlice({
+          namespace: ns.name,
+          labelSelector: `kubernetes.io/service-name=${NAME}`,
+        });
+        return slices.items.some((s) =>
+          (s.endpoints ?? []).some((e) => e.targetRef?.name === victim && e.conditions?.ready === true),
+        );
+      };
+      expect(await inService()).toBe(true);
+      const started = Date.now();
+      await core.deleteNamespacedPod({ name: victim, namespace: ns.name });
+      await until(
+        'the terminating pod is out of the client Service',
+        async () => !(await inService()),
+        30_000,
+      );
+      let mostOnNode0 = 0;
+      await until(
+        'a new pod e2e-1 is Ready',
+        async () => {
+          mostOnNode0 = Math.max(mostOnNode0, (await loads(NAME)).get(0)?.connections ?? 0);
+          const p = await core.readNamespacedPod({ name: victim, namespace: ns.name }).catch(() => undefined);
+          return (
+            p?.metadata?.uid !== before.metadata?.uid &&
+            (p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false)
+          );
+        },
+        180_000,
+      ).catch(explained(NAME));
+      // The old pod went within its grace period (60 s): it drained and exited rather than being killed.
+      expect(Date.now() - started).toBeLessThan(120_000);
+      for (const r of load) expect(r.client.state).not.toBe('closed');
+      expect(mostOnNode0, 'the deleted pod’s clients reconnected to e2e-0').toBe(load.length);
+    }, 400_000);
+
+    it.runIf(isHomeCluster)(
+      'restarts a pod whose process is SIGKILLed, losing no acknowledged message',
+      async () => {
+        const victim = `${NAME}-0`;
+        const pod = await core.readNamespacedPod({ name: victim, namespace: ns.name });
+        const restarts = pod.status?.containerStatuses?.[0]?.restartCount ?? 0;
+        const container = pod.status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, '');
+        expect(container).toBeTruthy();
+        killContainer(container!);
+        await until(
+          'the kubelet restarted the container and it is Ready',
+          async () => {
+            const p = await core.readNamespacedPod({ name: victim, namespace: ns.name });
+            return (
+              (p.status?.containerStatuses?.[0]?.restartCount ?? 0) > restarts &&
+              (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false)
+            );
+          },
+          180_000,
+        ).catch(explained(NAME));
+      },
+      300_000,
+    );
+
+    it.runIf(isHomeCluster)(
+      'rolls a new image one pod at a time, each drained before it goes, and every message arrives once',
+      async () => {
+        const tag = `${imageTag}-roll`;
+        execFileSync('bash', [join(ROOT, 'scripts', 'images', 'build.sh'), '--tag', tag], {
+          stdio: 'inherit',
+        });
+        const uids = new Map((await nodePods(NAME)).map((p) => [p.metadata!.name!, p.metadata!.uid!]));
+        expect(uids.size).toBe(2);
+        await patchSpec({ image: `chat-platform/chat-node:${tag}` });
+        // Watch: never two pods down at once, and each old pod was draining before it was deleted.
+        let worstNotReady = 0;
+        const drainedBeforeGone = new Map<string, boolean>();
+        await until(
+          'both pods run the new image and are Ready',
+          async () => {
+            const list = await nodePods(NAME);
+            const notReady = [...uids.keys()].filter(
+              (n) =>
+                !list.some(
+                  (p) =>
+                    p.metadata?.name === n &&
+                    p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+                ),
+            ).length;
+            worstNotReady = Math.max(worstNotReady, notReady);
+            for (const [ordinal, l] of await loads(NAME)) {
+              const podName = `${NAME}-${ordinal}`;
+              const current = list.find((p) => p.metadata?.name === podName);
+              if (current?.metadata?.uid === uids.get(podName) && l.draining)
+                drainedBeforeGone.set(podName, true);
+            }
+            return (
+              list.length === 2 &&
+              list.every(
+                (p) =>
+                  p.metadata?.uid !== uids.get(p.metadata!.name!) &&
+                  p.spec?.containers[0]?.image === `chat-platform/chat-node:${tag}` &&
+                  p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+              )
+            );
+          },
+          300_000,
+        ).catch(explained(NAME));
+        expect(worstNotReady).toBe(1);
+        expect([...drainedBeforeGone.keys()].sort()).toEqual([`${NAME}-0`, `${NAME}-1`]);
+
+        // Every message to a connected user arrived, once, across every move, delete, kill and roll.
+        sending = false;
+        await traffic;
+        expect(load).toHaveLength(5);
+        for (const r of load) {
+          const me = users.find((u) => r.client.welcome?.userId === u.userId);
+          if (!me) throw new Error('a connected client has no welcome');
+          const ids = sent.get(me.userId)!;
+          await until(
+            `${me.username} saw all ${ids.length} messages`,
+            () => ids.every((id) => r.seen.some((m) => m.messageId === id)),
+            60_000,
+          );
+          expect(idsFrom(r.seen, sender.userId)).toEqual(new Set(ids));
+        }
+      },
+      600_000,
+    );
+  });
 });
 
 /** A user created through a node reached by its cluster name. */
 async function createUserVia(pods: PodAddresses, base: string, prefix: string): Promise<TestUser> {
   return createUser(pods.rewrite(base), prefix);
+}
+
+/** SIGKILLs a container's process from the host (the home cluster's containerd; root). */
+function killContainer(id: string): void {
+  const tools = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'chat-platform', 'cri-tools');
+  const crictl = join(tools, readdirSync(tools)[0] ?? '', 'crictl');
+  const info = JSON.parse(
+    execFileSync(
+      crictl,
+      ['--config', join(ROOT, '.services', 'k8s', 'containerd', 'crictl.yaml'), 'inspect', id],
+      {
+        encoding: 'utf8',
+      },
+    ),
+  ) as { info?: { pid?: number } };
+  const pid = info.info?.pid;
+  if (!pid) throw new Error(`no pid for container ${id}`);
+  process.kill(pid, 'SIGKILL');
 }
