@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Tests that stop the shared services run alone, after these: vitest.chaos.config.ts.
-    exclude: ['test/chaos/**', '**/node_modules/**'],
+    // Run alone, after these: tests that stop the shared services (vitest.chaos.config.ts), and
+    // pods on the real node and latency bounds (vitest.serial.config.ts).
+    exclude: ['test/chaos/**', 'test/k8s/**', 'test/isolation/**', '**/node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
