@@ -145,6 +145,7 @@ describe('the operator, installed by its chart, with ChatClusters on real pods',
     custom = kc.makeApiClient(CustomObjectsApi);
     ns = await testNamespace(core, 'e2e');
     if (isHomeCluster) publishBackends(ns.name);
+    else await aliasBackends(core, ns.name);
     await core.createNamespacedSecret({
       namespace: ns.name,
       body: { metadata: { name: 'chat-auth' }, stringData: { 'jwt-secret': jwt, admin: adminToken } },
@@ -553,4 +554,26 @@ function killContainer(id: string): void {
   const pid = info.info?.pid;
   if (!pid) throw new Error(`no pid for container ${id}`);
   process.kill(pid, 'SIGKILL');
+}
+
+/**
+ * On a cluster other than the home node: the samples' names `nats`, `redis` and `cassandra` in the
+ * test namespace, as ExternalName Services for the ones in CHAT_TEST_BACKENDS_NAMESPACE.
+ */
+async function aliasBackends(core: CoreV1Api, namespace: string): Promise<void> {
+  const from = process.env.CHAT_TEST_BACKENDS_NAMESPACE;
+  if (!from) {
+    throw new Error(
+      'on this cluster the tests need the backends: set CHAT_TEST_BACKENDS_NAMESPACE to a namespace with Services nats, redis and cassandra',
+    );
+  }
+  for (const name of ['nats', 'redis', 'cassandra']) {
+    await core.createNamespacedService({
+      namespace,
+      body: {
+        metadata: { name },
+        spec: { type: 'ExternalName', externalName: `${name}.${from}.svc.cluster.local` },
+      },
+    });
+  }
 }
