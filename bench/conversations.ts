@@ -14,6 +14,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import cassandra from 'cassandra-driver';
 import { SqliteStore } from '../chat-node/backends/embedded/sqlite-store.ts';
 import { CassandraStore } from '../chat-node/backends/real/cassandra-store.ts';
@@ -175,6 +177,10 @@ async function onCassandra(): Promise<void> {
     rmSync(dataDir, { recursive: true, force: true });
     const admin = new cassandra.Client({ contactPoints, localDataCenter });
     await admin.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).finally(() => admin.shutdown());
+    // The stream the node made (JetStream reserves its max bytes on the server).
+    const nc = await connect({ servers: env.CHAT_NATS_URL! });
+    await (await jetstreamManager(nc)).streams.delete(`CHAT_${keyspace}`).catch(() => false);
+    await nc.close();
   }
 }
 
