@@ -9,8 +9,17 @@
 #   CHAT_SVC_CQL_PORT=19042   CHAT_SVC_CASSANDRA_STORAGE_PORT=17000  CHAT_SVC_CASSANDRA_JMX_PORT=17199
 #   CHAT_SVC_ONLY="nats redis" starts a subset; CHAT_SVC_TIMEOUT_S=180 bounds each readiness wait;
 #   CHAT_SVC_DIR=.services is where data, logs and pid files go.
+# With --ha: the clustered topology instead (three NATS servers, a three-master Redis Cluster, a
+# three-node Cassandra ring; .services/env-ha), see ha.sh.
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/common.sh"
+topology=single
+for arg in "$@"; do
+  case "$arg" in
+  --ha) topology=ha ;;
+  *) die "unknown argument $arg (only --ha)" ;;
+  esac
+done
 
 # Prints a JDK 17 java binary (Cassandra 5.0 runs on 11 or 17; 18+ breaks its security manager use).
 java17() {
@@ -135,6 +144,11 @@ write_env() {
 }
 
 mkdir -p "$svc"
+if [ "$topology" = ha ]; then
+  . "$here/ha.sh"
+  ha_up
+  exit 0
+fi
 install_debian_packages
 if wanted cassandra; then install_cassandra; fi
 if wanted nats; then start_nats; fi
