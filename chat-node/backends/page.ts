@@ -8,6 +8,7 @@ import { MAX_FRAME_BYTES, type Message } from '../../common/protocol.ts';
 export const PAGE_MAX_BYTES = MAX_FRAME_BYTES - 4096;
 
 /** Characters JSON escapes: each takes at most 6 bytes (`\u001f`) for its 1. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what JSON escapes.
 const ESCAPED = /["\\\u0000-\u001f]/g;
 
 /**
