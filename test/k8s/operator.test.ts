@@ -30,7 +30,9 @@ import { snowflakeNode } from '../../common/snowflake.ts';
 import { type ChatCluster, GROUP, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
 import { helm, helmBinary } from '../charts/helm.ts';
 import { chatClusterBody } from '../helpers/chatcluster.ts';
+import { servicesEnv } from '../helpers/cluster.ts';
 import { idsFrom, type Recorder, recorder, until } from '../helpers/recorder.ts';
+import { deleteStreams, streamOf } from '../helpers/streams.ts';
 import { createUser, type TestUser } from '../helpers/users.ts';
 import {
   chatNodeImage,
@@ -187,6 +189,9 @@ describe('the operator, installed by its chart, with ChatClusters on real pods',
       ]).catch(() => {});
     }
     await ns?.remove();
+    // The nodes' streams (CHAT_<namespace>_<name>) outlive the namespace on the shared NATS.
+    if (isHomeCluster && ns)
+      await deleteStreams(servicesEnv().CHAT_NATS_URL!, streamOf(ns.name)).catch(() => {});
   }, 120_000);
 
   it('runs the operator from its image, one leader among its replicas, and `helm test` passes', async () => {

@@ -17,6 +17,7 @@ import { describeBusContract } from '../helpers/bus-contract.ts';
 import { servicesEnv } from '../helpers/cluster.ts';
 import { describePresenceContract } from '../helpers/presence-contract.ts';
 import { describeRegistryContract } from '../helpers/registry-contract.ts';
+import { deleteStreams, streamOf } from '../helpers/streams.ts';
 
 const env = servicesEnv();
 const redisUrl = env.CHAT_REDIS_URL!;
@@ -55,11 +56,18 @@ describeBusContract('JetStreamBus', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'js-contract-'));
   const store = new SqliteStore(dir);
   const cluster = freshCluster();
-  const bus = await JetStreamBus.open({ url: env.CHAT_NATS_URL!, cluster, store, log: silentLogger() });
+  const bus = await JetStreamBus.open({
+    url: env.CHAT_NATS_URL!,
+    cluster,
+    store,
+    log: silentLogger(),
+    maxBytes: 16 * 1024 ** 2,
+  });
   return {
     bus,
     store,
     cleanup: async () => {
+      await deleteStreams(env.CHAT_NATS_URL!, streamOf(cluster));
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
