@@ -5,9 +5,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { leaseNodeId, type NodeIdLease } from '../../chat-node/backends/real/node-id-lease.ts';
 import { RedisRegistry } from '../../chat-node/backends/real/redis-registry.ts';
 import { silentLogger } from '../../common/logger.ts';
-import type { NodeInfo } from '../../common/node-registry.ts';
 import { servicesEnv } from '../helpers/cluster.ts';
 import { startRedisServer } from '../helpers/redis-server.ts';
+import { nodeInfo } from '../helpers/registry-contract.ts';
 import { until } from '../helpers/until.ts';
 
 const TTL_MS = 400;
@@ -24,18 +24,7 @@ async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function info(nodeId: number, extra: Partial<NodeInfo> = {}): NodeInfo {
-  return {
-    nodeId,
-    url: `http://127.0.0.1:${9000 + nodeId}`,
-    connections: 10 * nodeId,
-    capacity: 1000,
-    draining: false,
-    startedAt: 1_700_000_000_000,
-    updatedAt: Date.now(),
-    ...extra,
-  };
-}
+const info = nodeInfo;
 
 const url = servicesEnv().CHAT_REDIS_URL!;
 let admin: Redis;
