@@ -261,7 +261,8 @@ export class Messaging {
           userId: reader.userId,
           deviceId: reader.deviceId,
         },
-        exceptDevice: reader,
+        // The ids only: the event crosses the bus as JSON, and a sender may be a live connection.
+        exceptDevice: { userId: reader.userId, deviceId: reader.deviceId },
       });
     }
     return moved;
