@@ -110,6 +110,11 @@ export async function createServices(
     clock,
   });
   bus.onMessage((e) => gateway.sessions.deliver(e));
+  // A shared presence sends this node the changes of the users its devices watch, and no others.
+  gateway.sessions.onWatched = (userIds, watched) => {
+    if (watched) void presence.watch?.(userIds);
+    else presence.unwatch?.(userIds);
+  };
   bus.onEvent((e) => {
     if (e.revoked) {
       for (const userId of e.userIds) {

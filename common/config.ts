@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { errorMessage } from './errors.ts';
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'url';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'url' | 'urls';
 
 export interface KeySpec<T> {
   kind: Kind;
@@ -38,6 +38,25 @@ export const str = (doc: string, def?: string, extra: Partial<KeySpec<string>> =
   ...extra,
 });
 export const url = (doc: string, def?: string): KeySpec<string> => ({ kind: 'url', doc, default: def });
+/** One URL or several, comma-separated (the servers of one cluster); kept as written. */
+export const urls = (doc: string, def?: string): KeySpec<string> => ({ kind: 'urls', doc, default: def });
+
+/**
+ * The URLs of a comma-separated list; an item without a scheme takes the first one's
+ * (`redis+cluster://a:1,b:2`). Throws on an item that is no URL.
+ */
+export function splitUrls(value: string): URL[] {
+  const items = value
+    .split(',')
+    .map((i) => i.trim())
+    .filter((i) => i.length > 0);
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(items[0] ?? '')?.[0];
+  return items.map((item) => {
+    const full = /^[a-z][a-z0-9+.-]*:\/\//i.test(item) || !scheme ? item : scheme + item;
+    if (!URL.canParse(full)) throw new TypeError(`not a URL: ${item}`);
+    return new URL(full);
+  });
+}
 export const int = (doc: string, def: number | undefined, min: number, max: number): KeySpec<number> => ({
   kind: 'int',
   doc,
@@ -109,6 +128,14 @@ function coerce(key: string, spec: KeySpec<unknown>, src: Source): unknown {
       return coerceList(v, fail);
     case 'url':
       if (typeof v !== 'string' || !URL.canParse(v)) throw fail('must be a URL');
+      return v;
+    case 'urls':
+      if (typeof v !== 'string') throw fail('must be a URL or comma-separated URLs');
+      try {
+        if (splitUrls(v).length === 0) throw new TypeError('empty');
+      } catch {
+        throw fail('must be a URL or comma-separated URLs');
+      }
       return v;
     default:
       if (typeof v !== 'string') throw fail('must be a string');

@@ -4,7 +4,7 @@
  * chart and the README table are generated from or checked against this one table.
  */
 import { hostname } from 'node:os';
-import { bool, ConfigError, type ConfigOf, int, list, loadConfig, str, url } from './config.ts';
+import { bool, ConfigError, type ConfigOf, int, list, loadConfig, str, url, urls } from './config.ts';
 import { MAX_NODE_ID } from './snowflake.ts';
 
 export const nodeConfigSpec = {
@@ -25,11 +25,17 @@ export const nodeConfigSpec = {
   ),
   cluster: str('The ChatCluster this node belongs to (namespace of the node registry).', 'default'),
   zone: str('Zone advertised in the node registry; discovery prefers nodes of the client zone.'),
-  natsUrl: url(
-    'NATS server URL. Set (with the Cassandra contact points): messages go through JetStream into Cassandra. Unset: embedded bus.',
+  natsUrl: urls(
+    'NATS server URL, or the URLs of a NATS cluster comma-separated. Set (with the Cassandra contact points): messages go through JetStream into Cassandra. Unset: embedded bus.',
   ),
-  redisUrl: url(
-    'Redis URL. Set: presence, sessions, node registry and node-id leases in Redis. Unset: in process.',
+  natsStreamReplicas: int(
+    'Replicas of the JetStream stream (and its store-writer consumer). Default: 3 when the NATS cluster has at least 3 servers, else 1.',
+    undefined,
+    1,
+    5,
+  ),
+  redisUrl: urls(
+    'Redis URL. A Redis Cluster: redis+cluster://host:port[,host:port...] (seeds; the rest is discovered), or several comma-separated redis:// URLs. Set: presence, sessions, node registry and node-id leases in Redis (keys sharded by user over the cluster). Unset: in process.',
   ),
   cassandraContactPoints: list(
     'Cassandra contact points (host[:port], comma-separated). Set (with the NATS URL): history in Cassandra. Unset: SQLite in the data dir.',
@@ -43,6 +49,11 @@ export const nodeConfigSpec = {
   cassandraKeyspace: str('Cassandra keyspace.', 'chat'),
   cassandraLocalDc: str('Cassandra local data center.', 'datacenter1'),
   cassandraReplication: int('Replication factor used when the keyspace is created.', 3, 1, 15),
+  cassandraConsistency: str(
+    "Consistency of the store's reads and writes. Default: LOCAL_QUORUM when the keyspace's replication is 3 or more, else LOCAL_ONE.",
+    undefined,
+    { choices: ['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'EACH_QUORUM', 'ALL'] },
+  ),
   jwtSecret: {
     ...str(
       'Token signing secret (at least 32 characters). Default: generated once and kept in the data dir when embedded; required otherwise.',

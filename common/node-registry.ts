@@ -6,9 +6,8 @@
  *   chat:{<cluster>}:node:<nodeId>   NodeInfo as JSON, with a TTL the node refreshes
  *   chat:{<cluster>}:nodes           set of nodeIds (index)
  */
-import type { Redis } from 'ioredis';
 import type { Logger } from './logger.ts';
-import { closeRedis, clusterPrefix, openRedis } from './redis.ts';
+import { closeRedis, clusterPrefix, openRedis, type RedisClient } from './redis.ts';
 
 /** One live node, as announced in the registry. */
 export interface NodeInfo {
@@ -29,7 +28,7 @@ export function registryKeys(cluster: string): { index: string; nodePrefix: stri
 }
 
 /** The live nodes, by node id. Reads only: index members whose entry expired are skipped, not removed. */
-export async function readNodes(redis: Redis, cluster: string): Promise<NodeInfo[]> {
+export async function readNodes(redis: RedisClient, cluster: string): Promise<NodeInfo[]> {
   const { index, nodePrefix } = registryKeys(cluster);
   const ids = await redis.smembers(index);
   if (ids.length === 0) return [];
@@ -42,10 +41,10 @@ export async function readNodes(redis: Redis, cluster: string): Promise<NodeInfo
 
 /** A read-only view of one cluster's registry over its own Redis connection. */
 export class RegistryReader {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly cluster: string;
 
-  private constructor(redis: Redis, cluster: string) {
+  private constructor(redis: RedisClient, cluster: string) {
     this.redis = redis;
     this.cluster = cluster;
   }

@@ -214,8 +214,15 @@ export interface PresenceBackend {
   deviceActive(userId: string, deviceId: string, now: number): Promise<void>;
   deviceOffline(userId: string, deviceId: string, now: number): Promise<void>;
   get(userIds: readonly string[]): Promise<PresenceInfo[]>;
-  /** A user's status changed (on any node). */
+  /**
+   * A user's status changed (on any node). A backend shared by nodes reports only the users this
+   * node `watch`es; an in-process one reports every user.
+   */
   onChange(handler: (presence: PresenceInfo) => void): void;
+  /** This node's devices watch these users: their changes are wanted here (resolves once asked). */
+  watch?(userIds: readonly string[]): Promise<void>;
+  /** No device of this node watches these users any more. */
+  unwatch?(userIds: readonly string[]): void;
   isReady(): boolean;
   close(): Promise<void>;
 }

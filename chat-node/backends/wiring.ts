@@ -62,6 +62,7 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
           localDataCenter: config.cassandraLocalDc,
           keyspace: config.cassandraKeyspace,
           replication: config.cassandraReplication,
+          consistency: config.cassandraConsistency,
           log,
         }),
       );
@@ -72,6 +73,7 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
           store,
           log,
           maxBytes: config.natsStreamMaxBytes,
+          replicas: config.natsStreamReplicas,
         }),
       );
     } else {

@@ -13,6 +13,11 @@ export class LocalSessions {
   private readonly metrics: Metrics;
   private readonly clock: () => number;
   private count = 0;
+  /**
+   * Told when a user gains its first watcher on this node (true) or loses its last (false): the
+   * presence backend then asks for that user's changes, or stops (services.ts wires it).
+   */
+  onWatched?: (userIds: string[], watched: boolean) => void;
 
   constructor(metrics: Metrics, clock: () => number = Date.now) {
     this.metrics = metrics;
@@ -45,11 +50,16 @@ export class LocalSessions {
       this.metrics.connections.set(this.count);
       if (set.size === 0) this.byUser.delete(c.userId);
     }
+    const gone: string[] = [];
     for (const userId of c.watching) {
       const w = this.watchers.get(userId);
       w?.delete(c);
-      if (w?.size === 0) this.watchers.delete(userId);
+      if (w?.size === 0) {
+        this.watchers.delete(userId);
+        gone.push(userId);
+      }
     }
+    if (gone.length > 0) this.onWatched?.(gone, false);
   }
 
   /** Open connections of a user, and of one of its devices, on this node. */
@@ -80,6 +90,7 @@ export class LocalSessions {
   }
 
   watch(c: Connection, userIds: readonly string[]): void {
+    const fresh: string[] = [];
     for (const userId of userIds) {
       if (c.watching.has(userId)) continue;
       c.watching.add(userId);
@@ -87,19 +98,26 @@ export class LocalSessions {
       if (!w) {
         w = new Set();
         this.watchers.set(userId, w);
+        fresh.push(userId);
       }
       w.add(c);
     }
+    if (fresh.length > 0) this.onWatched?.(fresh, true);
   }
 
   /** Stops watching (v1.1: a contact removed). */
   unwatch(c: Connection, userIds: readonly string[]): void {
+    const gone: string[] = [];
     for (const userId of userIds) {
       if (!c.watching.delete(userId)) continue;
       const w = this.watchers.get(userId);
       w?.delete(c);
-      if (w?.size === 0) this.watchers.delete(userId);
+      if (w?.size === 0) {
+        this.watchers.delete(userId);
+        gone.push(userId);
+      }
     }
+    if (gone.length > 0) this.onWatched?.(gone, false);
   }
 
   deliver(envelope: Envelope): void {

@@ -16,10 +16,16 @@ import cassandra from 'cassandra-driver';
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'chat-node', 'main.ts');
 
-/** The CHAT_* lines written by `npm run services:up`. */
-export function servicesEnv(): Record<string, string> {
-  const file = join(ROOT, '.services', 'env');
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run services:up\` first`);
+/**
+ * The CHAT_* lines written by `npm run services:up` (`env`), or by `services:up -- --ha` for the
+ * clustered backends (`env-ha`).
+ */
+export function servicesEnv(name: 'env' | 'env-ha' = 'env'): Record<string, string> {
+  const file = join(ROOT, '.services', name);
+  if (!existsSync(file))
+    throw new Error(
+      `${file} is missing: run \`npm run services:up${name === 'env-ha' ? ' -- --ha' : ''}\` first`,
+    );
   const env: Record<string, string> = {};
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
@@ -83,14 +89,16 @@ export async function spawnNode(index: number, env: NodeJS.ProcessEnv): Promise<
 export async function startCluster(
   size: number,
   extraEnv: Record<string, string> = {},
+  options: { services?: 'env' | 'env-ha' } = {},
 ): Promise<TestCluster> {
   const name = `t${randomBytes(4).toString('hex')}`;
   const adminToken = randomBytes(24).toString('hex');
+  const services = servicesEnv(options.services);
   const env = {
-    ...servicesEnv(),
+    ...services,
     CHAT_CLUSTER: name,
     CHAT_CASSANDRA_KEYSPACE: `chat_${name}`,
-    CHAT_CASSANDRA_REPLICATION: '1',
+    CHAT_CASSANDRA_REPLICATION: services.CHAT_CASSANDRA_REPLICATION ?? '1',
     CHAT_JWT_SECRET: randomBytes(32).toString('hex'),
     CHAT_ADMIN_TOKEN: adminToken,
     CHAT_HOST: '127.0.0.1',
@@ -151,7 +159,7 @@ async function dropClusterData(env: Record<string, string>): Promise<void> {
 }
 
 async function dropStreamAndKeyspace(env: Record<string, string>): Promise<void> {
-  const nc = await connect({ servers: env.CHAT_NATS_URL! });
+  const nc = await connect({ servers: env.CHAT_NATS_URL!.split(','), maxReconnectAttempts: 5 });
   try {
     const jsm = await jetstreamManager(nc);
     // The stream name as the JetStream bus derives it from the cluster name.
@@ -160,9 +168,8 @@ async function dropStreamAndKeyspace(env: Record<string, string>): Promise<void>
   } finally {
     await nc.close();
   }
-  const [host, port] = env.CHAT_CASSANDRA_CONTACT_POINTS!.split(',')[0]!.split(':');
   const client = new cassandra.Client({
-    contactPoints: [`${host}:${port ?? 9042}`],
+    contactPoints: env.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
     localDataCenter: env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
   });
   try {

@@ -33,7 +33,18 @@ export function describePresenceContract(name: string, open: PresenceOpener): vo
       });
       const changes: PresenceInfo[] = [];
       p.onChange((c) => changes.push(c));
-      return { p, changes };
+      // A shared backend reports the users this node watches: watch each one before it is used.
+      const watching = async <A extends unknown[]>(userId: string, f: () => Promise<A | void>) => {
+        await p.watch?.([userId]);
+        return f();
+      };
+      const watched: PresenceBackend = Object.assign(Object.create(p) as PresenceBackend, {
+        deviceOnline: (u: string, d: string, n: number, t: number) =>
+          watching(u, () => p.deviceOnline(u, d, n, t)),
+        deviceActive: (u: string, d: string, t: number) => watching(u, () => p.deviceActive(u, d, t)),
+        deviceOffline: (u: string, d: string, t: number) => watching(u, () => p.deviceOffline(u, d, t)),
+      });
+      return { p: watched, changes };
     }
     const statusOf = async (p: PresenceBackend, userId: string) => (await p.get([userId]))[0]!.status;
 

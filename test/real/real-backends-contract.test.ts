@@ -33,7 +33,7 @@ afterAll(async () => {
 async function dropCluster(cluster: string): Promise<void> {
   let cursor = '0';
   do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `chat:{${cluster}}:*`, 'COUNT', 1000);
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `chat:{${cluster}*`, 'COUNT', 1000);
     if (keys.length > 0) await admin.del(...keys);
     cursor = next;
   } while (cursor !== '0');

@@ -28,6 +28,14 @@ async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const statusOf = async (p: RedisPresence, userId: string) => (await p.get([userId]))[0]!.status;
 const changesOf = (seen: PresenceInfo[], userId: string) => seen.filter((c) => c.userId === userId);
+const range = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+/** The users these tests use: every "node" watches them (a node hears only the users it watches). */
+const WATCHED = [
+  ...['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank'],
+  ...range('u', 20),
+  ...range('many', 600),
+  ...range('ivy', 50),
+];
 
 describe('RedisPresence', () => {
   const url = servicesEnv().CHAT_REDIS_URL!;
@@ -47,15 +55,18 @@ describe('RedisPresence', () => {
     opened.push(presence);
     const changes: PresenceInfo[] = [];
     presence.onChange((p) => changes.push(p));
+    await presence.watch(WATCHED);
     return { presence, changes };
   }
 
   /**
-   * Waits until every recorder has heard a marker change published after everything before it: the
-   * changes of a cluster share one channel, so what was not heard by then was never published.
+   * Waits until every recorder has heard a marker change published after everything before it: on
+   * one Redis every channel's messages reach a subscriber over its one connection, in order, so what
+   * was not heard by then was never published.
    */
   async function settle(via: RedisPresence, recorders: PresenceInfo[][]): Promise<void> {
     const marker = `marker-${randomBytes(4).toString('hex')}`;
+    await Promise.all(opened.map((p) => p.watch([marker])));
     await via.deviceOnline(marker, 'm', 99, Date.now());
     await until('the marker change reached every node', () =>
       recorders.every((r) => r.some((c) => c.userId === marker)),
@@ -74,7 +85,7 @@ describe('RedisPresence', () => {
   afterEach(async () => {
     for (const p of opened) await p.close();
     opened = [];
-    await deleteKeys(admin, `chat:{${cluster}}:*`);
+    await deleteKeys(admin, `chat:{${cluster}*`);
   });
 
   it('shows a device that went online on one node to another node, whose onChange fires once', async () => {
@@ -197,7 +208,7 @@ describe('RedisPresence', () => {
     const users = Array.from({ length: 600 }, (_, i) => `many${i}`);
     await Promise.all(users.map((u) => a.presence.deviceOnline(u, 'd', 1, t0)));
     // Redis loses one device (a Redis restart without persistence, say); its node still holds it.
-    await admin.hdel(`chat:{${cluster}}:presence:dev:many7`, 'd');
+    await admin.hdel(RedisPresence.keyOf(cluster, 'many7', 'dev'), 'd');
     // One turn of reports, as a sweep makes them: more than one script call's worth.
     await Promise.all(users.map((u, i) => a.presence.deviceActive(u, 'd', t0 + 1000 + i)));
     const seen = await a.presence.get(users);

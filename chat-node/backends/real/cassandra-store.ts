@@ -46,6 +46,11 @@ export interface CassandraStoreOptions {
   keyspace: string;
   /** Replication factor used when the keyspace is created. */
   replication: number;
+  /**
+   * Consistency of reads and writes (a `cassandra.types.consistencies` name in upper case, e.g.
+   * LOCAL_QUORUM). Default: LOCAL_QUORUM when the keyspace's replication is 3 or more, else LOCAL_ONE.
+   */
+  consistency?: string;
   log: Logger;
 }
 
@@ -74,6 +79,33 @@ const READ = { prepare: true, isIdempotent: true } as const;
 const LWT = { prepare: true, isIdempotent: false } as const;
 
 type Query = { query: string; params: unknown[] };
+
+/**
+ * The configured consistency, or the default for the keyspace as it is (it may have been created
+ * with another replication): LOCAL_QUORUM from 3 replicas on (one replica down is tolerated, and a
+ * read sees every acknowledged write), LOCAL_ONE below (a quorum of 2 would tolerate no failure).
+ */
+async function chooseConsistency(client: cassandra.Client, o: CassandraStoreOptions): Promise<number> {
+  const { consistencies } = cassandra.types;
+  if (o.consistency) {
+    const name = o.consistency.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    const value = (consistencies as unknown as Record<string, number>)[name];
+    if (value === undefined) throw new RangeError(`unknown Cassandra consistency ${o.consistency}`);
+    return value;
+  }
+  const row = (
+    await client.execute('SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?', [
+      o.keyspace,
+    ])
+  ).first();
+  const replication = (row?.get('replication') ?? {}) as Record<string, string> | Map<string, string>;
+  const entries = replication instanceof Map ? [...replication.entries()] : Object.entries(replication);
+  const factors = entries
+    .filter(([k]) => k === 'replication_factor' || k === o.localDataCenter)
+    .map(([, v]) => Number.parseInt(v, 10));
+  const factor = factors.length > 0 ? Math.max(...factors) : o.replication;
+  return factor >= 3 ? consistencies.localQuorum : consistencies.localOne;
+}
 
 function toUser(row: cassandra.types.Row): UserRecord {
   const user: UserRecord = {
@@ -203,6 +235,9 @@ export class CassandraStore implements Store {
     try {
       await client.connect();
       await migrate(client, options.keyspace, options.replication, options.log);
+      // The driver reads its default query options at every execute.
+      (client as unknown as { options: cassandra.ClientOptions }).options.queryOptions!.consistency =
+        await chooseConsistency(client, options);
     } catch (err) {
       await client.shutdown().catch(() => {});
       throw err;

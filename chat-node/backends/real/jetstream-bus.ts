@@ -25,6 +25,7 @@ import {
   jetstreamManager,
   RetentionPolicy,
   StorageType,
+  type StreamConfig,
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { errorMessage } from '../../../common/errors.ts';
@@ -44,6 +45,11 @@ export interface JetStreamBusOptions {
   maxBytes?: number;
   /** Messages the store writer takes per fetch. Default 256. */
   writerBatch?: number;
+  /**
+   * Replicas of the stream (its durable consumer follows). Default: 3 when the servers can hold
+   * it (a JetStream cluster of 3 or more), else 1.
+   */
+  replicas?: number;
 }
 
 const NS_PER_MS = 1_000_000;
@@ -67,8 +73,8 @@ function wireEvent(e: UserEvent): UserEvent {
 }
 
 export class JetStreamBus implements MessageBus {
-  private readonly options: Required<Omit<JetStreamBusOptions, 'store' | 'log'>> &
-    Pick<JetStreamBusOptions, 'store' | 'log'>;
+  private readonly options: Required<Omit<JetStreamBusOptions, 'store' | 'log' | 'replicas'>> &
+    Pick<JetStreamBusOptions, 'store' | 'log' | 'replicas'>;
   private nc!: NatsConnection;
   private js!: JetStreamClient;
   private jsm!: JetStreamManager;
@@ -83,6 +89,8 @@ export class JetStreamBus implements MessageBus {
   private eventSub?: Subscription;
   private connected = false;
   private closed = false;
+  /** The stream's replicas, once created. */
+  replicas = 0;
 
   private constructor(options: JetStreamBusOptions) {
     this.options = {
@@ -107,7 +115,8 @@ export class JetStreamBus implements MessageBus {
 
   private async start(): Promise<void> {
     this.nc = await connect({
-      servers: this.options.url,
+      // One URL, or the servers of a cluster comma-separated (the client learns the others too).
+      servers: this.options.url.split(',').map((u) => u.trim()),
       name: `chat-node-${this.options.cluster}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
@@ -129,14 +138,8 @@ export class JetStreamBus implements MessageBus {
       max_bytes: this.options.maxBytes,
       max_msg_size: 1024 * 1024,
       duplicate_window: this.options.duplicateWindowMs * NS_PER_MS,
-      num_replicas: 1,
     };
-    try {
-      await this.jsm.streams.info(this.stream);
-      await this.jsm.streams.update(this.stream, config);
-    } catch {
-      await this.jsm.streams.add({ name: this.stream, ...config });
-    }
+    await this.ensureStream(config);
     // A message taken by a writer that died comes back after ack_wait; sync and history wait for
     // it (settled), so keep it short: a batch write takes milliseconds, a redelivery is harmless.
     const writer = { ack_wait: WRITER_ACK_WAIT_MS * NS_PER_MS, max_ack_pending: 10_000 };
@@ -165,6 +168,37 @@ export class JetStreamBus implements MessageBus {
         for (const h of this.eventHandlers) h(event);
       },
     });
+  }
+
+  /**
+   * Creates the stream or brings it up to date. Without a configured number of replicas: 3 on a
+   * JetStream cluster of 3 or more servers, else 1 (a single server accepts a replicas change it
+   * cannot honour, so the servers are counted first, from what the server tells its clients).
+   */
+  private async ensureStream(config: Partial<StreamConfig>): Promise<void> {
+    const info = this.nc.info;
+    const servers = info?.cluster ? new Set(info.connect_urls ?? []).size : 1;
+    const wanted = this.options.replicas ?? (servers >= 3 ? 3 : 1);
+    const apply = async (num_replicas: number) => {
+      const exists = await this.jsm.streams.info(this.stream).then(
+        () => true,
+        () => false,
+      );
+      if (exists) await this.jsm.streams.update(this.stream, { ...config, num_replicas });
+      else await this.jsm.streams.add({ name: this.stream, ...config, num_replicas });
+    };
+    try {
+      await apply(wanted);
+      this.replicas = wanted;
+    } catch (err) {
+      if (this.options.replicas !== undefined || wanted === 1) throw err;
+      this.options.log.info(
+        { err: errorMessage(err) },
+        'the NATS servers cannot hold 3 stream replicas; using 1 (set CHAT_NATS_STREAM_REPLICAS to insist)',
+      );
+      await apply(1);
+      this.replicas = 1;
+    }
   }
 
   private async watchStatus(): Promise<void> {

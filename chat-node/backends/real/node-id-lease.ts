@@ -22,10 +22,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
 import { errorMessage } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
-import { closeRedis, clusterPrefix, defineScript, openRedis, type Script } from '../../../common/redis.ts';
+import {
+  closeRedis,
+  clusterPrefix,
+  defineScript,
+  openRedis,
+  type RedisClient,
+  type Script,
+} from '../../../common/redis.ts';
 import { MAX_NODE_ID } from '../../../common/snowflake.ts';
 
 /** KEYS[1]: id 0's key (routes the script to the cluster's slot). ARGV: key prefix, token, max id, ttl. */
@@ -72,7 +78,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * successful SET was sent.
  */
 async function claimRequested(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   token: string,
   o: NodeIdLeaseOptions & { requested: number },

@@ -3,31 +3,38 @@
  * MemoryPresence: a user is online while any device is; a device expires `expireMs` after its last
  * activity, even when the node that held it died without saying so.
  *
- *   chat:{<cluster>}:presence:dev:<userId>    hash deviceId → "<nodeId>:<lastActiveAt>" (the sessions)
- *   chat:{<cluster>}:presence:last:<userId>   lastActiveAt (ms), PX lastSeenTtlMs (30 days), refreshed
- *                                             on every write
- *   chat:{<cluster>}:presence:expiry          sorted set "<userId>/<deviceId>" by expiry time
- *   chat:{<cluster>}:presence:changes         pub/sub channel of status changes (PresenceInfo JSON)
+ * Users are spread over `shards` (32) shards by a hash of their id; each shard's keys share one hash
+ * tag, so a Redis Cluster spreads the shards over its masters and every script touches one slot:
  *
- * Every transition is one Lua script that updates the hash, the expiry set and lastActiveAt and
- * publishes the change, so two nodes racing on one user cannot both (or neither) announce it.
+ *   chat:{<cluster>:p<shard>}:presence:dev:<userId>    hash deviceId → "<nodeId>:<lastActiveAt>" (the sessions)
+ *   chat:{<cluster>:p<shard>}:presence:last:<userId>   lastActiveAt (ms), PX lastSeenTtlMs (30 days),
+ *                                                      refreshed on every write
+ *   chat:{<cluster>:p<shard>}:presence:expiry          sorted set "<userId>/<deviceId>" by expiry time
+ *   chat:{<cluster>:p<shard>}:presence:changes:<user>  sharded pub/sub channel (SPUBLISH) of the user's
+ *                                                      status changes (PresenceInfo JSON)
+ *
+ * A node subscribes (SSUBSCRIBE) only to the users its devices watch (`watch`/`unwatch`), so a change
+ * reaches only the nodes that asked for that user. Every transition is one Lua script that updates
+ * the hash, the expiry set and lastActiveAt and publishes the change, so two nodes racing on one
+ * user cannot both (or neither) announce it.
  *
  *   offline ──first device online──▶ online ──last device offline, or expired by a sweep──▶ offline
  *
  * Each node sweeps the expiry set every expireMs/3 in bounded batches; the sweep script removes what
  * it claims, so exactly one node handles each expired device.
  */
-import type { Redis } from 'ioredis';
 import { errorMessage } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { PresenceInfo } from '../../../common/protocol.ts';
 import {
   closeRedis,
-  clusterPrefix,
   defineScript,
   duplicateRedis,
   openRedis,
+  type RedisClient,
   type Script,
+  shardPrefix,
+  userShard,
 } from '../../../common/redis.ts';
 import type { PresenceBackend } from '../types.ts';
 
@@ -39,8 +46,8 @@ local function bump_last(key, at, ttl)
   redis.call('SET', key, string.format('%d', last), 'PX', ttl)
   return last
 end
-local function announce(channel, user, status, last)
-  redis.call('PUBLISH', channel, cjson.encode({userId = user, status = status, lastActiveAt = last}))
+local function announce(channel_prefix, user, status, last)
+  redis.call('SPUBLISH', channel_prefix .. user, cjson.encode({userId = user, status = status, lastActiveAt = last}))
 end
 local function go_online(dev, last_key, expiry, user, device, node, at, expire_ms, ttl, channel)
   local was_online = redis.call('HLEN', dev) > 0
@@ -126,6 +133,7 @@ return #due`;
 const SWEEP_BATCH = 500;
 const SWEEP_MAX_BATCHES = 20;
 const DEFAULT_LAST_SEEN_TTL_MS = 30 * 24 * 3600_000;
+const DEFAULT_SHARDS = 32;
 
 export interface RedisPresenceOptions {
   url: string;
@@ -136,6 +144,8 @@ export interface RedisPresenceOptions {
   clock?: () => number;
   /** How long a user's lastActiveAt is kept after their last activity. Default 30 days. */
   lastSeenTtlMs?: number;
+  /** Shards the users are spread over; the same on every node of a cluster. Default 32. */
+  shards?: number;
 }
 
 export interface DeviceSession {
@@ -145,12 +155,14 @@ export interface DeviceSession {
 }
 
 export class RedisPresence implements PresenceBackend {
-  private readonly cmd: Redis;
-  private readonly sub: Redis;
-  private readonly options: Required<Omit<RedisPresenceOptions, 'url' | 'cluster'>>;
-  private readonly prefix: string;
-  private readonly channel: string;
-  private readonly expiryKey: string;
+  private readonly cmd: RedisClient;
+  private readonly sub: RedisClient;
+  private readonly options: Required<Omit<RedisPresenceOptions, 'url' | 'cluster' | 'shards'>>;
+  private readonly shards: number;
+  /** Each shard's key prefix `chat:{<cluster>:p<shard>}:presence:`. */
+  private readonly prefixes: string[];
+  /** Users whose changes this node asked for (SSUBSCRIBE). */
+  private readonly watched = new Set<string>();
   private readonly scripts: { online: Script; active: Script; offline: Script; sweep: Script };
   private readonly handlers: ((p: PresenceInfo) => void)[] = [];
   /** Devices this instance put online → their node id, so offline/active act only on our own. */
@@ -168,7 +180,7 @@ export class RedisPresence implements PresenceBackend {
   private sweepFailing = false;
   private closed = false;
 
-  private constructor(cmd: Redis, sub: Redis, options: RedisPresenceOptions) {
+  private constructor(cmd: RedisClient, sub: RedisClient, options: RedisPresenceOptions) {
     this.cmd = cmd;
     this.sub = sub;
     this.options = {
@@ -177,9 +189,11 @@ export class RedisPresence implements PresenceBackend {
       clock: options.clock ?? Date.now,
       lastSeenTtlMs: options.lastSeenTtlMs ?? DEFAULT_LAST_SEEN_TTL_MS,
     };
-    this.prefix = `${clusterPrefix(options.cluster)}presence:`;
-    this.channel = `${this.prefix}changes`;
-    this.expiryKey = `${this.prefix}expiry`;
+    this.shards = options.shards ?? DEFAULT_SHARDS;
+    this.prefixes = Array.from(
+      { length: this.shards },
+      (_, i) => `${shardPrefix(options.cluster, i)}presence:`,
+    );
     this.scripts = {
       online: defineScript(cmd, 'chatPresenceOnline', 3, ONLINE_LUA),
       // Its number of keys varies: given as the first argument.
@@ -187,8 +201,8 @@ export class RedisPresence implements PresenceBackend {
       offline: defineScript(cmd, 'chatPresenceOffline', 3, OFFLINE_LUA),
       sweep: defineScript(cmd, 'chatPresenceSweep', 1, SWEEP_LUA),
     };
-    sub.on('message', (channel: string, message: string) => {
-      if (channel === this.channel) this.deliver(message);
+    sub.on('smessage', (channel: string, message: string) => {
+      if (channel.includes(':presence:changes:')) this.deliver(message);
     });
     this.timer = setInterval(() => void this.sweep(), Math.max(50, Math.floor(options.expireMs / 3)));
     this.timer.unref();
@@ -199,12 +213,16 @@ export class RedisPresence implements PresenceBackend {
     if (!(options.expireMs > 0))
       throw new RangeError(`presence expireMs must be positive, got ${options.expireMs}`);
     const cmd = await openRedis({ url: options.url, log: options.log, role: 'presence' });
-    let sub: Redis | undefined;
+    let sub: RedisClient | undefined;
     let presence: RedisPresence | undefined;
     try {
-      sub = await duplicateRedis(cmd, { url: options.url, log: options.log, role: 'presence-sub' });
+      sub = await duplicateRedis(cmd, {
+        url: options.url,
+        log: options.log,
+        role: 'presence-sub',
+        sharded: true,
+      });
       presence = new RedisPresence(cmd, sub, options);
-      await sub.subscribe(presence.channel);
       return presence;
     } catch (err) {
       if (presence) await presence.close();
@@ -216,8 +234,49 @@ export class RedisPresence implements PresenceBackend {
     }
   }
 
+  private prefixOf(userId: string): string {
+    return this.prefixes[userShard(userId, this.shards)]!;
+  }
+
   private keys(userId: string): [dev: string, last: string, expiry: string] {
-    return [`${this.prefix}dev:${userId}`, `${this.prefix}last:${userId}`, this.expiryKey];
+    const prefix = this.prefixOf(userId);
+    return [`${prefix}dev:${userId}`, `${prefix}last:${userId}`, `${prefix}expiry`];
+  }
+
+  /** The prefix of the user's change channel (`…changes:` + user id), in the user's slot. */
+  private channelPrefix(userId: string): string {
+    return `${this.prefixOf(userId)}changes:`;
+  }
+
+  /**
+   * This node wants the changes of these users (its devices watch them): SSUBSCRIBE each once.
+   * Resolves once subscribed (callers need not wait).
+   */
+  async watch(userIds: readonly string[]): Promise<void> {
+    const pending: Promise<unknown>[] = [];
+    for (const u of userIds) {
+      if (this.watched.has(u)) continue;
+      this.watched.add(u);
+      pending.push(
+        this.sub.ssubscribe(this.channelPrefix(u) + u).catch((err: unknown) => {
+          this.options.log.warn({ err: errorMessage(err) }, 'presence subscribe failed');
+        }),
+      );
+    }
+    await Promise.all(pending);
+  }
+
+  /** A presence key of a user, as this class names it (for tests and tools). */
+  static keyOf(cluster: string, userId: string, kind: 'dev' | 'last', shards = DEFAULT_SHARDS): string {
+    return `${shardPrefix(cluster, userShard(userId, shards))}presence:${kind}:${userId}`;
+  }
+
+  /** No device of this node watches these users any more. */
+  unwatch(userIds: readonly string[]): void {
+    for (const u of userIds) {
+      if (!this.watched.delete(u)) continue;
+      this.sub.sunsubscribe(this.channelPrefix(u) + u).catch(() => {});
+    }
   }
 
   private deliver(message: string): void {
@@ -234,7 +293,7 @@ export class RedisPresence implements PresenceBackend {
         lastActiveAt: raw.lastActiveAt > 0 ? raw.lastActiveAt : null,
       };
     } catch {
-      this.options.log.warn({ channel: this.channel }, 'unparsable presence change ignored');
+      this.options.log.warn('unparsable presence change ignored');
       return;
     }
     for (const h of this.handlers) {
@@ -256,7 +315,7 @@ export class RedisPresence implements PresenceBackend {
       Math.floor(now),
       this.options.expireMs,
       this.options.lastSeenTtlMs,
-      this.channel,
+      this.channelPrefix(userId),
     );
   }
 
@@ -272,12 +331,27 @@ export class RedisPresence implements PresenceBackend {
   }
 
   private flushActive(): void {
-    const queue = this.activeQueue;
+    const byShard = new Map<number, typeof this.activeQueue>();
+    for (const r of this.activeQueue) {
+      const shard = userShard(r.userId, this.shards);
+      const list = byShard.get(shard);
+      if (list) list.push(r);
+      else byShard.set(shard, [r]);
+    }
     this.activeQueue = [];
+    for (const [shard, queue] of byShard) this.flushShard(this.prefixes[shard]!, queue);
+  }
+
+  /** One shard's reports: every key of a call is in the shard's slot. */
+  private flushShard(prefix: string, queue: typeof this.activeQueue): void {
     for (let i = 0; i < queue.length; i += ACTIVE_BATCH) {
       const batch = queue.slice(i, i + ACTIVE_BATCH);
-      const keys: string[] = [this.expiryKey];
-      const args: (string | number)[] = [this.options.expireMs, this.options.lastSeenTtlMs, this.channel];
+      const keys: string[] = [`${prefix}expiry`];
+      const args: (string | number)[] = [
+        this.options.expireMs,
+        this.options.lastSeenTtlMs,
+        `${prefix}changes:`,
+      ];
       for (const r of batch) {
         const [dev, last] = this.keys(r.userId);
         keys.push(dev, last);
@@ -305,7 +379,7 @@ export class RedisPresence implements PresenceBackend {
       nodeId ?? '',
       Math.floor(Math.min(now, this.options.clock())),
       this.options.lastSeenTtlMs,
-      this.channel,
+      this.channelPrefix(userId),
     );
   }
 
@@ -318,26 +392,39 @@ export class RedisPresence implements PresenceBackend {
     this.sweeping = true;
     let claimed = 0;
     try {
-      for (let i = 0; i < SWEEP_MAX_BATCHES; i++) {
-        const n = Number(
-          await this.scripts.sweep(
-            this.expiryKey,
-            Math.floor(this.options.clock()),
-            SWEEP_BATCH,
-            `${this.prefix}dev:`,
-            `${this.prefix}last:`,
-            this.channel,
-          ),
-        );
-        claimed += n;
-        if (n < SWEEP_BATCH) break;
+      // Every shard, in parallel; a shard whose master is down fails alone, the others are swept.
+      const results = await Promise.allSettled(this.prefixes.map((prefix) => this.sweepShard(prefix)));
+      let failed: unknown;
+      for (const r of results) {
+        if (r.status === 'fulfilled') claimed += r.value;
+        else failed ??= r.reason;
       }
+      if (failed) throw failed;
       this.sweepFailing = false;
     } catch (err) {
       if (!this.sweepFailing) this.options.log.warn({ err: errorMessage(err) }, 'presence sweep failed');
       this.sweepFailing = true;
     } finally {
       this.sweeping = false;
+    }
+    return claimed;
+  }
+
+  private async sweepShard(prefix: string): Promise<number> {
+    let claimed = 0;
+    for (let i = 0; i < SWEEP_MAX_BATCHES; i++) {
+      const n = Number(
+        await this.scripts.sweep(
+          `${prefix}expiry`,
+          Math.floor(this.options.clock()),
+          SWEEP_BATCH,
+          `${prefix}dev:`,
+          `${prefix}last:`,
+          `${prefix}changes:`,
+        ),
+      );
+      claimed += n;
+      if (n < SWEEP_BATCH) break;
     }
     return claimed;
   }
@@ -349,20 +436,25 @@ export class RedisPresence implements PresenceBackend {
     return { nodeId: Number(value.slice(0, sep)), lastActiveAt };
   }
 
-  /** One round trip: MGET of lastActiveAt plus HVALS of each user's devices. */
+  /**
+   * One round trip: GET of lastActiveAt and HVALS of each user's devices, pipelined (on a Redis
+   * Cluster the client splits the pipeline by master).
+   */
   async get(userIds: readonly string[]): Promise<PresenceInfo[]> {
     if (userIds.length === 0) return [];
     const pipeline = this.cmd.pipeline();
-    pipeline.mget(...userIds.map((u) => this.keys(u)[1]));
-    for (const u of userIds) pipeline.hvals(this.keys(u)[0]);
+    for (const u of userIds) {
+      const [dev, last] = this.keys(u);
+      pipeline.get(last);
+      pipeline.hvals(dev);
+    }
     const results = (await pipeline.exec()) ?? [];
     const firstError = results.find(([err]) => err)?.[0];
     if (firstError) throw firstError;
-    const lasts = results[0]![1] as (string | null)[];
     const now = this.options.clock();
     return userIds.map((userId, i) => {
-      const devices = results[i + 1]![1] as string[];
-      const last = Number(lasts[i] ?? 0);
+      const devices = results[2 * i + 1]![1] as string[];
+      const last = Number((results[2 * i]![1] as string | null) ?? 0);
       return {
         userId,
         status: devices.some((d) => this.live(d, now)) ? 'online' : 'offline',

@@ -4,10 +4,16 @@
  * whose key has expired (a node that crashed without `withdraw`). The key layout and the read-only
  * reader for other programs are in common/node-registry.ts.
  */
-import type { Redis } from 'ioredis';
 import type { Logger } from '../../../common/logger.ts';
 import { type NodeInfo, registryKeys } from '../../../common/node-registry.ts';
-import { closeRedis, defineScript, execOrThrow, openRedis, type Script } from '../../../common/redis.ts';
+import {
+  closeRedis,
+  defineScript,
+  execOrThrow,
+  openRedis,
+  type RedisClient,
+  type Script,
+} from '../../../common/redis.ts';
 import type { NodeRegistry } from '../types.ts';
 
 /** Returns the live entries (JSON) and removes index members whose key expired, in one step. */
@@ -28,14 +34,14 @@ export interface RedisRegistryOptions {
 }
 
 export class RedisRegistry implements NodeRegistry {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly ttlMs: number;
   private readonly index: string;
   private readonly nodePrefix: string;
   private readonly listScript: Script;
   private closed = false;
 
-  private constructor(redis: Redis, options: RedisRegistryOptions) {
+  private constructor(redis: RedisClient, options: RedisRegistryOptions) {
     this.redis = redis;
     this.ttlMs = options.ttlMs;
     const keys = registryKeys(options.cluster);
