@@ -56,6 +56,11 @@ const NS_PER_MS = 1_000_000;
 /** The durable consumer that all nodes share to write the stream into the store. */
 const WRITER = 'store-writer';
 const WRITER_ACK_WAIT_MS = 5000;
+/**
+ * Pull settings of both loops: short expiries and heartbeats, so a consumer lost with its server is
+ * noticed within about two seconds (the defaults take over half a minute).
+ */
+const PULL = { expires: 5000, idle_heartbeat: 1000 } as const;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -217,11 +222,24 @@ export class JetStreamBus implements MessageBus {
   }
 
   async publish(envelope: Envelope): Promise<Message> {
-    const ack = await this.js.publish(this.subject, encoder.encode(JSON.stringify(envelope)), {
+    const data = encoder.encode(JSON.stringify(envelope));
+    const options = {
       msgID: envelope.dedupKey ?? envelope.message.messageId,
       expect: { streamName: this.stream },
       timeout: 10_000,
-    });
+    };
+    let ack: Awaited<ReturnType<JetStreamClient['publish']>>;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        ack = await this.js.publish(this.subject, data, options);
+        break;
+      } catch (err) {
+        // A replicated stream refuses a msgID while an earlier publish of it is being replicated;
+        // once that one is in, the same publish is answered as its duplicate.
+        if (attempt >= 20 || !errorMessage(err).includes('duplicate message id is in process')) throw err;
+        await new Promise((r) => setTimeout(r, 5 + 5 * attempt));
+      }
+    }
     if (!ack.duplicate) return envelope.message;
     // A resend of a dedup key inside the window: the ack names the original's sequence.
     const original = await this.jsm.streams.getMessage(this.stream, { seq: ack.seq });
@@ -278,8 +296,9 @@ export class JetStreamBus implements MessageBus {
       let iter: ConsumerMessages | undefined;
       try {
         const consumer = await this.js.consumers.get(this.stream, WRITER);
-        iter = await consumer.consume({ max_messages: this.options.writerBatch });
+        iter = await consumer.consume({ max_messages: this.options.writerBatch, ...PULL });
         this.iterators.add(iter);
+        this.restartWhenStale(iter);
         for await (const m of iter) {
           waiting.push({ env: m.json<Envelope>(), ack: () => m.ack(), nak: () => m.nak(1000) });
           if (!writing) {
@@ -299,18 +318,20 @@ export class JetStreamBus implements MessageBus {
 
   /** Every node reads every new message to deliver it to its local devices. */
   private async runDelivery(started: () => void): Promise<void> {
+    // From the first message after this start: a restart of the consumer before any message came
+    // must not skip what was published in between (DeliverPolicy.New would).
     let nextSeq = 0;
     while (!this.closed) {
       let iter: ConsumerMessages | undefined;
       try {
-        const consumer = await this.js.consumers.get(
-          this.stream,
-          nextSeq > 0
-            ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: nextSeq }
-            : { deliver_policy: DeliverPolicy.New },
-        );
-        iter = await consumer.consume();
+        if (nextSeq === 0) nextSeq = (await this.jsm.streams.info(this.stream)).state.last_seq + 1;
+        const consumer = await this.js.consumers.get(this.stream, {
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: nextSeq,
+        });
+        iter = await consumer.consume(PULL);
         this.iterators.add(iter);
+        this.restartWhenStale(iter);
         started();
         for await (const m of iter) {
           nextSeq = m.seq + 1;
@@ -323,6 +344,27 @@ export class JetStreamBus implements MessageBus {
       if (iter) this.iterators.delete(iter);
       if (!this.closed) await new Promise((r) => setTimeout(r, 500));
     }
+  }
+
+  /**
+   * A consumer on a server that died (in a cluster, the connection itself may be fine) shows as
+   * missed heartbeats, or as a consumer gone: stop the subscription, so its loop makes it again
+   * (the delivery loop from the next sequence it has not handed over, the writer from its ack floor).
+   */
+  private restartWhenStale(iter: ConsumerMessages): void {
+    void (async () => {
+      for await (const s of iter.status()) {
+        if (
+          s.type === 'heartbeats_missed' ||
+          s.type === 'consumer_deleted' ||
+          s.type === 'consumer_not_found'
+        ) {
+          this.options.log.warn({ nats: s.type }, 'JetStream consumer stale; making it again');
+          iter.stop();
+          return;
+        }
+      }
+    })().catch(() => {});
   }
 
   onMessage(handler: (envelope: Envelope) => void): void {

@@ -437,24 +437,41 @@ export class RedisPresence implements PresenceBackend {
   }
 
   /**
-   * One round trip: GET of lastActiveAt and HVALS of each user's devices, pipelined (on a Redis
-   * Cluster the client splits the pipeline by master).
+   * One round trip: GET of lastActiveAt and HVALS of each user's devices, one pipeline per shard
+   * (a Redis Cluster takes a pipeline only within one slot), all shards in parallel.
    */
   async get(userIds: readonly string[]): Promise<PresenceInfo[]> {
     if (userIds.length === 0) return [];
-    const pipeline = this.cmd.pipeline();
-    for (const u of userIds) {
-      const [dev, last] = this.keys(u);
-      pipeline.get(last);
-      pipeline.hvals(dev);
+    const byShard = new Map<number, string[]>();
+    for (const u of new Set(userIds)) {
+      const shard = userShard(u, this.shards);
+      const list = byShard.get(shard);
+      if (list) list.push(u);
+      else byShard.set(shard, [u]);
     }
-    const results = (await pipeline.exec()) ?? [];
-    const firstError = results.find(([err]) => err)?.[0];
-    if (firstError) throw firstError;
+    const found = new Map<string, { devices: string[]; last: number }>();
+    await Promise.all(
+      [...byShard.values()].map(async (users) => {
+        const pipeline = this.cmd.pipeline();
+        for (const u of users) {
+          const [dev, last] = this.keys(u);
+          pipeline.get(last);
+          pipeline.hvals(dev);
+        }
+        const results = (await pipeline.exec()) ?? [];
+        const firstError = results.find(([err]) => err)?.[0];
+        if (firstError) throw firstError;
+        users.forEach((u, i) => {
+          found.set(u, {
+            last: Number((results[2 * i]![1] as string | null) ?? 0),
+            devices: results[2 * i + 1]![1] as string[],
+          });
+        });
+      }),
+    );
     const now = this.options.clock();
-    return userIds.map((userId, i) => {
-      const devices = results[2 * i + 1]![1] as string[];
-      const last = Number((results[2 * i]![1] as string | null) ?? 0);
+    return userIds.map((userId) => {
+      const { devices, last } = found.get(userId)!;
       return {
         userId,
         status: devices.some((d) => this.live(d, now)) ? 'online' : 'offline',
