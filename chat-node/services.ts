@@ -2,6 +2,7 @@
  * The chat services of one node, built on its backends: tokens, message ids, accounts, groups,
  * messaging, push dispatch and the WebSocket gateway, with the bus's deliveries wired to the gateway.
  */
+import { ChatError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { NodeConfig } from '../common/node-config.ts';
 import { Snowflake } from '../common/snowflake.ts';
@@ -53,7 +54,18 @@ export async function createServices(
   const { store, bus, presence, nodeId } = backends;
   const { log, metrics, clock } = deps;
   const tokens = new Tokens(config.jwtSecret ?? loadOrCreateSecret(config.dataDir), config.tokenTtlSec);
-  const ids = new Snowflake(nodeId, { clock, floor: await store.maxMessageId(nodeId) });
+  const ids = new Snowflake(nodeId, {
+    clock,
+    floor: await store.maxMessageId(nodeId),
+    // Never two live nodes minting under one node id (node-id-lease.ts): refuse while unconfirmed.
+    guard: () => {
+      if (!backends.mayMint())
+        throw new ChatError(
+          'unavailable',
+          'this node cannot confirm its Snowflake node id; try again shortly',
+        );
+    },
+  });
   const push = new PushDispatcher({
     provider: backends.push,
     log,

@@ -17,6 +17,8 @@ export interface SnowflakeOptions {
   clock?: () => number;
   /** Every id issued will be greater than this one. Default 0. */
   floor?: bigint;
+  /** Called before each id; throws when the node may not mint now (its node id is not confirmed). */
+  guard?: () => void;
 }
 
 export class Snowflake {
@@ -24,6 +26,7 @@ export class Snowflake {
   private readonly clock: () => number;
   private lastMs: number;
   private sequence: number;
+  private readonly guard: (() => void) | undefined;
 
   constructor(nodeId: number, options: SnowflakeOptions = {}) {
     if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > MAX_NODE_ID) {
@@ -31,6 +34,7 @@ export class Snowflake {
     }
     this.nodeId = nodeId;
     this.clock = options.clock ?? Date.now;
+    this.guard = options.guard;
     const floor = options.floor ?? 0n;
     // Start at the floor's millisecond with a full sequence: the first id moves to the next millisecond
     // (or later), so it is greater than the floor whichever node issued it.
@@ -39,6 +43,7 @@ export class Snowflake {
   }
 
   next(): bigint {
+    this.guard?.();
     const now = this.clock() - EPOCH_MS;
     if (now > this.lastMs) {
       this.lastMs = now;

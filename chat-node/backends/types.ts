@@ -261,6 +261,8 @@ export interface Backends {
   push: PushProvider;
   /** The Snowflake node id this node may use. */
   nodeId: number;
+  /** False while the node may not mint ids under it (its lease is unconfirmed or lost). */
+  mayMint(): boolean;
   /** Gives the node id back (the lease in the registry), once the node has stopped issuing ids. */
   release(): Promise<void>;
   /** Names for logs and /readyz, e.g. { bus: 'embedded' }. */

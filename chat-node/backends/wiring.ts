@@ -105,6 +105,7 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
       registry,
       push,
       nodeId,
+      mayMint: () => lease?.mayMint() ?? true,
       release: async () => {
         await lease?.close();
       },

@@ -11,9 +11,16 @@
  *                        lost: onLost(nodeId), renewals stop; the node must stop issuing ids
  *
  * A Redis restart or outage is not fatal: every node takes its own id back at its next renewal.
- * The one window left: a node that starts while Redis is back but before an old holder's renewal
- * could take that id; the old holder then sees another token and stops (onLost), so two live nodes
- * share an id for at most one renewal interval. A StatefulSet ordinal (CHAT_NODE_ID) has no window.
+ *
+ * Two live nodes never mint under one id, even when Redis loses every lease (the fence):
+ *   - a holder mints only while its last confirmed renewal is younger than ttl (`mayMint`); it
+ *     counts from when it sent that renewal, so it stops no later than the key would have expired;
+ *   - a leased (not requested) id is usable only from the cluster's epoch `safeAt`: the first claim
+ *     after Redis lost its keys (or ever) finds no `node-id:epoch` key and sets it to now + ttl, and
+ *     every claim under that epoch waits until then. Any holder from before the loss confirmed
+ *     before the loss, so it has stopped minting by then; one that re-took its key is not free.
+ * A requested id (CHAT_NODE_ID, the StatefulSet ordinal) is unique by its StatefulSet; its lease
+ * only catches a misconfiguration, and it mints without waiting for the epoch.
  *   release: DEL only while the key still holds our token.
  *
  * Without `requested` the first free id is claimed, in one script so concurrent starters never race.
@@ -34,12 +41,20 @@ import {
 } from '../../../common/redis.ts';
 import { MAX_NODE_ID } from '../../../common/snowflake.ts';
 
-/** KEYS[1]: id 0's key (routes the script to the cluster's slot). ARGV: key prefix, token, max id, ttl. */
+/**
+ * KEYS[1]: id 0's key (routes the script to the cluster's slot), KEYS[2]: the epoch key. ARGV: key
+ * prefix, token, max id, ttl, now (ms). Returns {id or -1, the epoch's safeAt}.
+ */
 const CLAIM_FIRST_FREE_LUA = `
-for id = 0, tonumber(ARGV[3]) do
-  if redis.call('SET', ARGV[1] .. id, ARGV[2], 'NX', 'PX', ARGV[4]) then return id end
+local safe = redis.call('GET', KEYS[2])
+if not safe then
+  safe = tostring(tonumber(ARGV[5]) + tonumber(ARGV[4]))
+  redis.call('SET', KEYS[2], safe)
 end
-return -1`;
+for id = 0, tonumber(ARGV[3]) do
+  if redis.call('SET', ARGV[1] .. id, ARGV[2], 'NX', 'PX', ARGV[4]) then return {id, safe} end
+end
+return {-1, safe}`;
 
 /** 1: renewed; 0: another token holds the key; 2: there was no key, it is ours again. */
 const RENEW_LUA = `
@@ -67,6 +82,11 @@ export interface NodeIdLeaseOptions {
 
 export interface NodeIdLease {
   nodeId: number;
+  /**
+   * True while this instance may mint ids under the node id: the epoch's safe time has passed, the
+   * lease was confirmed less than a ttl ago, and it was not lost.
+   */
+  mayMint(): boolean;
   /** Stops renewing and frees the id if this instance still holds it. */
   release(): Promise<void>;
 }
@@ -118,10 +138,21 @@ export async function leaseNodeId(options: NodeIdLeaseOptions): Promise<NodeIdLe
   let nodeId: number;
   // The key's expiry was set no earlier than this: the lease is ours until heldSince + ttlMs.
   let heldSince = Date.now();
+  let safeAt = 0;
   try {
     if (requested === undefined) {
-      const claim = defineScript(redis, 'chatClaimNodeId', 1, CLAIM_FIRST_FREE_LUA);
-      nodeId = Number(await claim(`${prefix}0`, prefix, token, MAX_NODE_ID, ttlMs));
+      const claim = defineScript(redis, 'chatClaimNodeId', 2, CLAIM_FIRST_FREE_LUA);
+      const [id, safe] = (await claim(
+        `${prefix}0`,
+        `${prefix}epoch`,
+        prefix,
+        token,
+        MAX_NODE_ID,
+        ttlMs,
+        heldSince,
+      )) as [number, string];
+      nodeId = Number(id);
+      safeAt = Number(safe);
       if (nodeId < 0)
         throw new Error(
           `no free Snowflake node id in cluster "${options.cluster}": all ${MAX_NODE_ID + 1} ids are leased by live nodes`,
@@ -171,9 +202,22 @@ export async function leaseNodeId(options: NodeIdLeaseOptions): Promise<NodeIdLe
   const timer = setInterval(() => void tick(), Math.max(10, Math.floor(ttlMs / 3)));
   timer.unref();
   log.info({ nodeId, requested: requested !== undefined }, `leased Snowflake node id ${nodeId}`);
+  const mayMint = () => {
+    const now = Date.now();
+    return !lost && !released && now >= safeAt && now < heldSince + ttlMs;
+  };
+  if (safeAt > Date.now()) {
+    // A fresh epoch (a new cluster, or a Redis that lost its keys): wait out any earlier holder.
+    log.info(
+      { nodeId, waitMs: safeAt - Date.now() },
+      'new node-id epoch: waiting one lease ttl before minting',
+    );
+    while (safeAt > Date.now() && !lost) await sleep(Math.min(250, safeAt - Date.now()));
+  }
 
   return {
     nodeId,
+    mayMint,
     async release() {
       if (released) return;
       released = true;
