@@ -255,6 +255,7 @@ export function scenarioTables(rows: ResultRow[]): string {
 const COLORS: Record<string, string> = {
   embedded: '#1f77b4',
   durable: '#9467bd',
+  'durable-ha': '#8c564b',
   relay: '#2ca02c',
   centrifugo: '#d62728',
 };

@@ -42,6 +42,7 @@ const program = new Command('bench')
     '--out <dir>',
     'where to write results (default: bench/results for --full, bench/results/raw/quick otherwise)',
   )
+  .option('--ha', 'the durable scenario on the clustered services of `services:up -- --ha` (row durable-ha)')
   .option(
     '--profile',
     'run the chat node of the 1:1 and durable scenarios with --cpu-prof (profiles under <out>/prof)',
@@ -55,6 +56,7 @@ const opts = program.opts<{
   out?: string;
   profile?: boolean;
   rates?: string;
+  ha?: boolean;
 }>();
 /** --rates, or the scenario's own steps. */
 const ratesOr = (steps: number[]): number[] => (opts.rates ? opts.rates.split(',').map(Number) : steps);
@@ -180,7 +182,13 @@ async function runOneToOne(): Promise<void> {
 }
 
 async function runDurable(): Promise<void> {
-  if (!servicesEnv()) {
+  const ha = opts.ha === true;
+  if (ha && !servicesEnv('env-ha')) {
+    log('durable-ha: skipped: .services/env-ha is missing (run `npm run services:up -- --ha`)');
+    unavailable['durable-ha'] = '.services/env-ha is missing';
+    return;
+  }
+  if (!ha && !servicesEnv()) {
     log(
       'durable: skipped: .services/env is missing (run `npm run services:up` to start NATS, Redis, Cassandra)',
     );
@@ -188,9 +196,9 @@ async function runDurable(): Promise<void> {
     return;
   }
   log('durable mode (JetStream + Cassandra + Redis): 1:1 at 500 … 5,000 msgs/s, then sync on a fresh node');
-  const start = () => startChatNode({ durable: true });
-  const profiled = () => startChatNode({ durable: true, nodeArgs: profileArgs() });
-  const r = await withTarget('durable', profiled, (t) =>
+  const start = () => startChatNode({ durable: true, ha });
+  const profiled = () => startChatNode({ durable: true, ha, nodeArgs: profileArgs() });
+  const r = await withTarget(ha ? 'durable-ha' : 'durable', profiled, (t) =>
     oneToOne(
       t,
       {
@@ -207,7 +215,7 @@ async function runDurable(): Promise<void> {
   );
   rows.push(...(r ?? []));
   // A fresh cluster: a backlog the writer still owes from the rate steps would be waited for.
-  const s = await withTarget('durable', start, (t) =>
+  const s = await withTarget(ha ? 'durable-ha' : 'durable', start, (t) =>
     syncMissed(t, { messages: 10_000, textSize: 100 }, log),
   );
   if (s) rows.push(s);

@@ -22,9 +22,12 @@ import type { Target } from './types.ts';
 export const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'chat-node', 'main.ts');
 
-/** The CHAT_* lines of `.services/env` (written by `npm run services:up`), or undefined. */
-export function servicesEnv(): Record<string, string> | undefined {
-  const file = join(ROOT, '.services', 'env');
+/**
+ * The CHAT_* lines of `.services/env` (written by `npm run services:up`), or of `.services/env-ha`
+ * (`services:up -- --ha`), or undefined.
+ */
+export function servicesEnv(name: 'env' | 'env-ha' = 'env'): Record<string, string> | undefined {
+  const file = join(ROOT, '.services', name);
   if (!existsSync(file)) return undefined;
   const env: Record<string, string> = {};
   for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -36,6 +39,8 @@ export function servicesEnv(): Record<string, string> | undefined {
 
 export interface ChatNodeOptions {
   durable?: boolean;
+  /** With durable: the clustered services of `services:up -- --ha` instead of the single ones. */
+  ha?: boolean;
   /** Extra CHAT_* settings. */
   env?: Record<string, string>;
   /** Extra node flags (e.g. --cpu-prof). */
@@ -64,8 +69,12 @@ export const BENCH_ENV = {
 };
 
 export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTarget> {
-  const services = o.durable ? servicesEnv() : undefined;
-  if (o.durable && !services) throw new Error('.services/env is missing: run `npm run services:up`');
+  const services = o.durable ? servicesEnv(o.ha ? 'env-ha' : 'env') : undefined;
+  if (o.durable && !services)
+    throw new Error(
+      `.services/env${o.ha ? '-ha' : ''} is missing: run \`npm run services:up${o.ha ? ' -- --ha' : ''}\``,
+    );
+  const replication = services?.CHAT_CASSANDRA_REPLICATION ?? '1';
   const secret = o.peerOf?.secret ?? randomBytes(32).toString('hex');
   const adminToken = o.peerOf?.adminToken ?? randomBytes(16).toString('hex');
   const cluster = o.peerOf?.cluster ?? `bench${randomBytes(3).toString('hex')}`;
@@ -80,7 +89,11 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
     CHAT_JWT_SECRET: secret,
     CHAT_ADMIN_TOKEN: adminToken,
     ...(o.durable
-      ? { CHAT_CLUSTER: cluster, CHAT_CASSANDRA_KEYSPACE: `chat_${cluster}`, CHAT_CASSANDRA_REPLICATION: '1' }
+      ? {
+          CHAT_CLUSTER: cluster,
+          CHAT_CASSANDRA_KEYSPACE: `chat_${cluster}`,
+          CHAT_CASSANDRA_REPLICATION: replication,
+        }
       : {}),
     ...o.env,
   };
@@ -119,7 +132,7 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
         contactPoints: services!.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
         localDataCenter: services!.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
         keyspace,
-        replication: 1,
+        replication: Number(replication),
         log: createLogger({ level: 'warn' }),
       });
       try {
@@ -143,8 +156,12 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
   };
 
   return {
-    id: o.durable ? 'durable' : 'embedded',
-    name: o.durable ? 'chat node (JetStream + Cassandra + Redis)' : 'chat node (embedded)',
+    id: o.durable ? (o.ha ? 'durable-ha' : 'durable') : 'embedded',
+    name: o.durable
+      ? o.ha
+        ? 'chat node (3 NATS servers R3, 3-node Cassandra LOCAL_QUORUM, Redis Cluster)'
+        : 'chat node (JetStream + Cassandra + Redis)'
+      : 'chat node (embedded)',
     endpoint: { kind: 'chat', wsUrl: `ws://127.0.0.1:${port}/v1/ws` },
     pid: proc.pid,
     url,
@@ -199,7 +216,7 @@ async function dropDurableState(services: Record<string, string>, cluster: strin
   }
   const { connect } = await import('@nats-io/transport-node');
   const { jetstreamManager } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers: services.CHAT_NATS_URL! });
+  const nc = await connect({ servers: services.CHAT_NATS_URL!.split(',') });
   try {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(`CHAT_${cluster}`).catch(() => false);

@@ -1,7 +1,7 @@
 /** What a scenario needs from a target: its endpoint, its process, and accounts to connect with. */
 import type { Account, Endpoint } from '../loadgen/protocols.ts';
 
-export type TargetId = 'embedded' | 'durable' | 'relay' | 'centrifugo';
+export type TargetId = 'embedded' | 'durable' | 'durable-ha' | 'relay' | 'centrifugo';
 
 export interface Target {
   id: TargetId;
