@@ -5,17 +5,33 @@
  * is written to the store (shared by every node of a cluster) and announced on the bus, so every node
  * forgets its cached answer and closes the connections of revoked tokens at once. A user deleted
  * from the store directly is refused within `cacheMs`.
+ *
+ * When the store cannot answer (a Cassandra outage), the last answer it gave is used for up to
+ * `STALE_IF_ERROR_MS`, so signed-in users keep sending through JetStream while the store is away;
+ * a revocation announced meanwhile still drops it (`forget`), and a token never seen is refused.
  */
 import type { MessageBus, Store } from '../backends/types.ts';
 import type { TokenClaims } from './tokens.ts';
 
 /** Users whose answers are cached; a full cache starts over (it is an optimization, not state). */
 const CACHE_MAX_USERS = 100_000;
+/** How old the store's last answer may be to stand in for one it cannot give now. */
+export const STALE_IF_ERROR_MS = 10 * 60_000;
 
 interface Entry {
   /** undefined: no such user. */
   cutoff: number | undefined;
+  /** Trusted until then; asked again after. */
   until: number;
+  /** When the store gave this answer. */
+  at: number;
+}
+
+/** One device's lookup: the one in progress or done, and the store's last answer. */
+interface Slot {
+  pending?: Promise<Entry>;
+  settled: boolean;
+  last?: Entry;
 }
 
 export class TokenValidity {
@@ -24,7 +40,7 @@ export class TokenValidity {
   private readonly cacheMs: number;
   private readonly clock: () => number;
   /** userId → deviceId → cutoff lookups, done or in progress. */
-  private readonly cache = new Map<string, Map<string, Promise<Entry>>>();
+  private readonly cache = new Map<string, Map<string, Slot>>();
 
   constructor(deps: { store: Store; bus: MessageBus; cacheMs: number; clock?: () => number }) {
     this.store = deps.store;
@@ -44,7 +60,7 @@ export class TokenValidity {
     const devices = this.cache.get(userId);
     const hit = devices?.get(deviceId);
     if (hit) {
-      const live = hit.then((e) => (e.until > now ? e : undefined));
+      const live = (hit.pending as Promise<Entry>).then((e) => (e.until > now ? e : undefined));
       return live.then((e) => e ?? this.fetch(userId, deviceId));
     }
     return this.fetch(userId, deviceId);
@@ -57,15 +73,32 @@ export class TokenValidity {
       devices = new Map();
       this.cache.set(userId, devices);
     }
-    const p = this.store
-      .tokenCutoff(userId, deviceId)
-      .then((cutoff) => ({ cutoff, until: this.clock() + this.cacheMs }));
-    devices.set(deviceId, p);
-    // A failed lookup is not remembered: the next request asks the store again.
-    p.catch(() => {
-      if (this.cache.get(userId)?.get(deviceId) === p) this.cache.get(userId)?.delete(deviceId);
-    });
-    return p;
+    const current = devices.get(deviceId);
+    // Only one lookup at a time per device: a request that finds one in progress waits for it.
+    if (current?.pending && !current.settled) return current.pending;
+    const last = current?.last;
+    const slot: Slot = { settled: false, last };
+    const pending = this.store.tokenCutoff(userId, deviceId).then(
+      (cutoff) => {
+        const at = this.clock();
+        const entry = { cutoff, until: at + this.cacheMs, at };
+        slot.last = entry;
+        slot.settled = true;
+        return entry;
+      },
+      (err: unknown) => {
+        slot.settled = true;
+        const now = this.clock();
+        // The store is away: its last answer stands in while it is young enough, and the store is
+        // asked again after `cacheMs`. Without one, the failure is the answer (and not remembered).
+        if (last && now - last.at <= STALE_IF_ERROR_MS) return { ...last, until: now + this.cacheMs };
+        if (devices.get(deviceId) === slot) devices.delete(deviceId);
+        throw err;
+      },
+    );
+    slot.pending = pending;
+    devices.set(deviceId, slot);
+    return pending;
   }
 
   /**
