@@ -28,7 +28,7 @@ import type {
   UpdatedFrame,
   WelcomeFrame,
 } from '../common/protocol.ts';
-import { PRESENCE_SUBSCRIBE_MAX, TYPING_MIN_INTERVAL_MS } from '../common/protocol.ts';
+import { PRESENCE_SUBSCRIBE_MAX, TYPING_MIN_INTERVAL_MS } from '../common/protocol-limits.ts';
 import { Backoff } from './backoff.ts';
 import type { ChatClientEvents, ClientState } from './client-events.ts';
 import { type ChatClientOptions, type ResolvedOptions, resolveOptions } from './client-options.ts';

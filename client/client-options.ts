@@ -1,5 +1,5 @@
 /** The options of ChatClient, their defaults, and the one place they are checked. */
-import { SYNC_MAX_LIMIT } from '../common/protocol.ts';
+import { SYNC_MAX_LIMIT } from '../common/protocol-limits.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { parseId } from './message-ids.ts';
 import type { WebSocketConstructor } from './socket.ts';

@@ -1,5 +1,4 @@
 /** Ids of PROTOCOL.md: opaque user/group/device ids, conversation ids and Snowflake message ids. */
-import { randomBytes } from 'node:crypto';
 import { ChatError } from './errors.ts';
 
 /** User ids, group ids and device ids: at most 64 chars of [A-Za-z0-9_.-]. */
@@ -11,9 +10,12 @@ export function isOpaqueId(value: unknown): value is string {
   return typeof value === 'string' && OPAQUE_ID.test(value);
 }
 
-/** A random opaque id (`prefix` + 16 url-safe characters, 96 bits). */
+/**
+ * A random opaque id (`prefix` + 16 url-safe characters, 96 bits). Web Crypto rather than
+ * node:crypto, so that the client SDK can import this module in a browser.
+ */
 export function randomId(prefix = ''): string {
-  return prefix + randomBytes(12).toString('base64url');
+  return prefix + Buffer.from(crypto.getRandomValues(new Uint8Array(12))).toString('base64url');
 }
 
 /** Parses a wire message id into a bigint, or throws `bad_request` naming the field. */

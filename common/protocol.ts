@@ -5,16 +5,10 @@
 import { z } from 'zod';
 import { ChatError, type ErrorCode } from './errors.ts';
 import { MESSAGE_ID, OPAQUE_ID } from './ids.ts';
+import { PRESENCE_SUBSCRIBE_MAX } from './protocol-limits.ts';
 import { hasInvisible } from './usernames.ts';
 
-/** Largest frame a node accepts from a client; bigger frames close the connection with 1009. */
-export const MAX_FRAME_BYTES = 2 * 1024 * 1024;
-export const MAX_GROUP_MEMBERS = 100;
-export const SYNC_DEFAULT_LIMIT = 100;
-export const SYNC_MAX_LIMIT = 1000;
-export const HISTORY_DEFAULT_LIMIT = 50;
-export const HISTORY_MAX_LIMIT = 200;
-export const PRESENCE_SUBSCRIBE_MAX = 1000;
+export * from './protocol-limits.ts';
 
 /** A stored message as it travels on the wire. */
 export interface Message {
@@ -41,11 +35,6 @@ export interface Update {
   deleted?: true;
   ts: number;
 }
-
-/** v1.1: how long a `typing` frame shows its user as typing. */
-export const TYPING_SHOWN_MS = 5000;
-/** v1.1: a device's `typing` frames per conversation closer together than this are dropped. */
-export const TYPING_MIN_INTERVAL_MS = 2000;
 
 export type PresenceStatus = 'online' | 'offline';
 
