@@ -12,7 +12,9 @@ import { createBackends } from './backends/wiring.ts';
 import type { PushDispatcher } from './chat/push-dispatcher.ts';
 import { type AdminControls, addAdminRoutes } from './http/admin.ts';
 import { createApi } from './http/api.ts';
+import { Cors } from './http/cors.ts';
 import { closeServer, createHttpServer, listen } from './http/server.ts';
+import { StaticFiles, WEB_ROOT } from './http/static-files.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createServices } from './services.ts';
 import type { Gateway } from './ws/gateway.ts';
@@ -92,6 +94,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     registry,
     tokens,
     validity,
+    tickets: services.tickets,
     turns,
     metrics,
     self: () => ({ nodeId, url }),
@@ -122,7 +125,11 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
   };
   addAdminRoutes(router, config.adminToken, admin);
 
-  const server = createHttpServer({ router, gateway, metrics, log });
+  const files = config.webApp ? new StaticFiles(WEB_ROOT) : undefined;
+  if (files && !files.available)
+    log.warn(`the web app is not built: run \`npm run web:build\` (or npm start) to serve it at /`);
+  const cors = new Cors(config.corsOrigins ?? [], router.methods());
+  const server = createHttpServer({ router, gateway, metrics, log, cors, files });
   const port = await listen(server, config.port, config.host);
   url ||= defaultPublicUrl(config.host, port);
   const startedAt = clock();
@@ -168,7 +175,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
       gateway.close();
       push.close();
       await closeServer(server);
-      await Promise.allSettled([bus.close(), presence.close(), registry.close()]);
+      await Promise.allSettled([bus.close(), presence.close(), registry.close(), backends.tickets.close()]);
       await store.close();
       await backends.release().catch(() => {});
       log.info({ nodeId }, 'chat node stopped');

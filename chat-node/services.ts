@@ -19,6 +19,7 @@ import { Receipts } from './chat/receipts.ts';
 import { TokenValidity } from './chat/token-validity.ts';
 import { loadOrCreateSecret, Tokens } from './chat/tokens.ts';
 import { Typing } from './chat/typing.ts';
+import { WsTickets } from './http/ws-tickets.ts';
 import type { Metrics } from './metrics.ts';
 import { FairTurns } from './ws/fair-turns.ts';
 import { Gateway } from './ws/gateway.ts';
@@ -44,6 +45,7 @@ export interface Services {
   push: PushDispatcher;
   gateway: Gateway;
   turns: FairTurns;
+  tickets: WsTickets;
 }
 
 export async function createServices(
@@ -97,6 +99,7 @@ export async function createServices(
   const changes = new MessageChanges({ store, bus, ids });
   const receipts = new Receipts({ store, bus, messaging });
   const typing = new Typing({ store, bus, clock });
+  const tickets = new WsTickets({ store: backends.tickets, clock });
   const turns = new FairTurns(backends.kinds.store === 'sqlite' ? HEAVY_AT_ONCE.sqlite : HEAVY_AT_ONCE.other);
   const gateway = new Gateway({
     turns,
@@ -111,6 +114,7 @@ export async function createServices(
     maxBufferedBytes: config.maxBufferedBytes,
     tokens,
     validity,
+    tickets,
     messaging,
     receipts,
     typing,
@@ -157,5 +161,6 @@ export async function createServices(
     push,
     gateway,
     turns,
+    tickets,
   };
 }

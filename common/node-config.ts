@@ -157,6 +157,10 @@ export const nodeConfigSpec = {
     65_536,
     1 << 30,
   ),
+  corsOrigins: list(
+    'Origins (scheme://host[:port], comma-separated, * for any) whose pages may call the HTTP API from a browser (CORS). Unset: none; the web app served at / needs none.',
+  ),
+  webApp: bool('Serve the web chat app (web/) at /.', true),
   logLevel: str('Log level.', 'info', {
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
   }),
@@ -197,6 +201,13 @@ export function loadNodeConfig(sources: NodeConfigSources = {}): NodeConfig {
   if (cassandra && !/^[a-z][a-z0-9_]{0,47}$/.test(cfg.cassandraKeyspace)) {
     throw new ConfigError('CHAT_CASSANDRA_KEYSPACE: must be a lowercase identifier of at most 48 characters');
   }
+  for (const origin of cfg.corsOrigins ?? []) {
+    if (origin !== '*' && !isOrigin(origin)) {
+      throw new ConfigError(
+        `CHAT_CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin (http(s)://host[:port], no path) or *`,
+      );
+    }
+  }
   return { ...cfg, publicUrl: cfg.publicUrl?.replace(/\/+$/, '') };
 }
 
@@ -204,4 +215,18 @@ export function loadNodeConfig(sources: NodeConfigSources = {}): NodeConfig {
 export function defaultPublicUrl(host: string, port: number): string {
   const h = host === '0.0.0.0' || host === '::' ? hostname() : host;
   return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+/** `http(s)://host[:port]` with nothing after it, as a browser sends it in `Origin`. */
+function isOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const u = new URL(value);
+  return (
+    (u.protocol === 'http:' || u.protocol === 'https:') &&
+    u.pathname === '/' &&
+    !value.includes('?') &&
+    !value.includes('#') &&
+    u.username === '' &&
+    u.password === ''
+  );
 }

@@ -252,6 +252,35 @@ export interface PushProvider {
   send(notification: PushNotification): Promise<void>;
 }
 
+/** What a WebSocket ticket stands for: the claims of the token it was issued with. */
+export interface TicketClaims {
+  userId: string;
+  deviceId: string;
+  /** When that token was issued (ms): a revocation covering the token covers its tickets. */
+  issuedAt: number;
+}
+
+/**
+ * One-use WebSocket tickets (PROTOCOL.md "Browsers"), seen by every node of a cluster: a ticket
+ * issued by one node is taken at the handshake on any other, once.
+ */
+export interface TicketStore {
+  /**
+   * Keeps `ticket` until `expiresAt` (ms). False, keeping nothing, when its user already has
+   * `maxPerUser` tickets within one ticket lifetime, or the store holds all it may.
+   */
+  put(
+    ticket: string,
+    claims: TicketClaims,
+    expiresAt: number,
+    maxPerUser: number,
+    now: number,
+  ): Promise<boolean>;
+  /** The ticket's claims, removing it: once over the cluster. Undefined when unknown, used or expired. */
+  take(ticket: string, now: number): Promise<TicketClaims | undefined>;
+  close(): Promise<void>;
+}
+
 /** Everything wiring.ts builds for one node. */
 export interface Backends {
   store: Store;
@@ -259,6 +288,8 @@ export interface Backends {
   presence: PresenceBackend;
   registry: NodeRegistry;
   push: PushProvider;
+  /** One-use WebSocket tickets for browsers. */
+  tickets: TicketStore;
   /** The Snowflake node id this node may use. */
   nodeId: number;
   /** False while the node may not mint ids under it (its lease is unconfirmed or lost). */

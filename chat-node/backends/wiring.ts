@@ -10,14 +10,16 @@ import { EmbeddedBus } from './embedded/embedded-bus.ts';
 import { LogPush } from './embedded/log-push.ts';
 import { MemoryPresence } from './embedded/memory-presence.ts';
 import { MemoryRegistry } from './embedded/memory-registry.ts';
+import { MemoryTickets } from './embedded/memory-tickets.ts';
 import { SqliteStore } from './embedded/sqlite-store.ts';
 import { CassandraStore } from './real/cassandra-store.ts';
 import { JetStreamBus } from './real/jetstream-bus.ts';
 import { leaseNodeId } from './real/node-id-lease.ts';
 import { RedisPresence } from './real/redis-presence.ts';
 import { RedisRegistry } from './real/redis-registry.ts';
+import { RedisTickets } from './real/redis-tickets.ts';
 import { WebhookPush } from './real/webhook-push.ts';
-import type { Backends, MessageBus, NodeRegistry, PresenceBackend, Store } from './types.ts';
+import type { Backends, MessageBus, NodeRegistry, PresenceBackend, Store, TicketStore } from './types.ts';
 
 /** How long a node's registry entry and node-id lease outlive its last refresh. */
 const REGISTRY_TTL_MS = 10_000;
@@ -85,15 +87,18 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
 
     let presence: PresenceBackend;
     let registry: NodeRegistry;
+    let tickets: TicketStore;
     if (config.redisUrl) {
-      kinds.presence = kinds.registry = 'redis';
+      kinds.presence = kinds.registry = kinds.tickets = 'redis';
       const common = { url: config.redisUrl, cluster: config.cluster, log };
       presence = keep(await RedisPresence.open({ ...common, expireMs: 3 * config.heartbeatMs }));
       registry = keep(await RedisRegistry.open({ ...common, ttlMs: REGISTRY_TTL_MS }));
+      tickets = keep(await RedisTickets.open(common));
     } else {
-      kinds.presence = kinds.registry = 'memory';
+      kinds.presence = kinds.registry = kinds.tickets = 'memory';
       presence = new MemoryPresence({ expireMs: 3 * config.heartbeatMs });
       registry = new MemoryRegistry();
+      tickets = new MemoryTickets();
     }
 
     const push = config.pushWebhookUrl ? new WebhookPush(config.pushWebhookUrl) : new LogPush(log);
@@ -104,6 +109,7 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
       presence,
       registry,
       push,
+      tickets,
       nodeId,
       mayMint: () => lease?.mayMint() ?? true,
       release: async () => {

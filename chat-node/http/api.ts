@@ -27,6 +27,7 @@ import type { FairTurns } from '../ws/fair-turns.ts';
 import { AnswerBudget } from './answer-budget.ts';
 import { addV11Routes, type V11Deps } from './api-v11.ts';
 import { type Reply, type Request, Router } from './router.ts';
+import { addTicketRoutes, type WsTickets } from './ws-tickets.ts';
 
 export interface ApiDeps extends V11Deps {
   accounts: Accounts;
@@ -36,6 +37,8 @@ export interface ApiDeps extends V11Deps {
   registry: NodeRegistry;
   tokens: Tokens;
   validity: TokenValidity;
+  /** One-use WebSocket tickets for browsers (ws-tickets.ts). */
+  tickets: WsTickets;
   /** The node's fair turns for heavy requests (shared with the WebSocket gateway). */
   turns: FairTurns;
   metrics: Metrics;
@@ -173,6 +176,7 @@ export function createApi(d: ApiDeps): Router {
       text: await d.metrics.registry.metrics(),
       contentType: d.metrics.registry.contentType,
     }));
+  addTicketRoutes(router, d.tickets, auth);
   return addV11Routes(router, d, auth, (userId) => limited(sends.take(userId, clock()), 'message changes'));
 }
 

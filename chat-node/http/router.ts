@@ -8,8 +8,11 @@ export interface Request {
   params: Record<string, string>;
   /** The client address (for per-address limits). */
   ip: string;
-  /** The parsed JSON body; `bad_request` if it is not JSON, `too_long` past the limit. */
-  json(): Promise<unknown>;
+  /**
+   * The parsed JSON body; `bad_request` if it is not JSON, `too_long` past the limit. With
+   * `optional`, an empty body is undefined instead of an error.
+   */
+  json(options?: { optional?: boolean }): Promise<unknown>;
 }
 
 export interface Reply {
@@ -55,6 +58,11 @@ export class Router {
     return this;
   }
 
+  /** Every method some route answers (for CORS preflights). */
+  methods(): string[] {
+    return [...new Set(this.routes.map((r) => r.method))];
+  }
+
   /** Finds the route; `undefined` name for no match. */
   match(method: string, path: string): { route?: Route; params: Record<string, string>; allowed: boolean } {
     let pathMatched = false;
@@ -95,7 +103,7 @@ export class Router {
         url,
         params,
         ip: req.socket.remoteAddress ?? 'unknown',
-        json: () => readJson(req),
+        json: (options) => readJson(req, options?.optional ?? false),
       });
     } catch (err) {
       reply = errorReply(err);
@@ -177,7 +185,7 @@ function drained(res: ServerResponse): Promise<boolean> {
   });
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readJson(req: IncomingMessage, optional: boolean): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY_BYTES) throw new ChatError('too_long', 'request body is over 2 MiB');
   const chunks: Buffer[] = [];
@@ -187,7 +195,10 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY_BYTES) throw new ChatError('too_long', 'request body is over 2 MiB');
     chunks.push(chunk as Buffer);
   }
-  if (size === 0) throw new ChatError('bad_request', 'request body must be a JSON object');
+  if (size === 0) {
+    if (optional) return undefined;
+    throw new ChatError('bad_request', 'request body must be a JSON object');
+  }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {

@@ -1,23 +1,38 @@
 /**
- * The node's one HTTP server: the API router for requests, `/v1/ws` upgrades to the gateway, every
- * other upgrade 404, and a plain 400 for requests Node's parser rejects.
+ * The node's one HTTP server: CORS first, the web app's files for GET and HEAD outside the API, the
+ * API router for requests, `/v1/ws` upgrades to the gateway, every other upgrade 404, and a plain
+ * 400 for requests Node's parser rejects.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../common/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Gateway } from '../ws/gateway.ts';
+import type { Cors } from './cors.ts';
 import { refuseHandshake } from './handshake.ts';
 import type { Router } from './router.ts';
+import type { StaticFiles } from './static-files.ts';
 
 export function createHttpServer(deps: {
   router: Router;
   gateway: Gateway;
   metrics: Metrics;
   log: Logger;
+  /** CORS headers and preflights (http/cors.ts). */
+  cors?: Cors;
+  /** The web app at `/` (http/static-files.ts). */
+  files?: StaticFiles;
 }): Server {
-  const { router, gateway, metrics, log } = deps;
+  const { router, gateway, metrics, log, cors, files } = deps;
   const server = createServer((req, res) => {
+    if (cors?.handle(req, res)) return metrics.httpRequests.inc({ route: 'preflight', status: 204 });
+    if (files?.handles(req)) {
+      files.serve(req, res).then(
+        (status) => metrics.httpRequests.inc({ route: 'static', status }),
+        (err) => log.error({ err }, 'static file failed'),
+      );
+      return;
+    }
     router.handle(req, res).then(
       ({ route, status, code }) => {
         metrics.httpRequests.inc({ route, status });

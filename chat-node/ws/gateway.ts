@@ -56,6 +56,8 @@ export interface GatewayOptions {
   maxBufferedBytes: number;
   tokens: Tokens;
   validity: TokenValidity;
+  /** One-use tickets (`?ticket=`, PROTOCOL.md "Browsers"): the claims a ticket stands for, once. */
+  tickets?: { redeem(ticket: string): Promise<TokenClaims | undefined> };
   turns: FairTurns;
   messaging: Messaging;
   /** v1.1: read positions and receipts, typing, edits and deletes, contacts watched from welcome. */
@@ -99,6 +101,7 @@ export class Gateway {
   private readonly turns: FairTurns;
   private readonly tokens: Tokens;
   private readonly validity: TokenValidity;
+  private readonly tickets: GatewayOptions['tickets'];
   private readonly messaging: Messaging;
   private readonly receipts: Receipts;
   private readonly typing: Typing;
@@ -126,6 +129,7 @@ export class Gateway {
     this.userBudgets = new KeyedBuckets(options.userFramesPerSecond, options.userFrameBurst);
     this.tokens = options.tokens;
     this.validity = options.validity;
+    this.tickets = options.tickets;
     this.turns = options.turns;
     this.messaging = options.messaging;
     this.receipts = options.receipts;
@@ -156,7 +160,7 @@ export class Gateway {
       return;
     }
     const token = bearer(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
-    this.authenticate(token).then(
+    this.authenticate(token, url.searchParams.get('ticket') ?? undefined).then(
       (claims) => {
         if (!claims) return refuse(socket, 401, 'missing or invalid token');
         if (this.draining) return refuse(socket, 503, 'node is draining; reconnect through discovery');
@@ -169,9 +173,18 @@ export class Gateway {
     );
   }
 
-  /** The claims of a token that is signed, of an existing account and not revoked. */
-  private async authenticate(token: string | undefined): Promise<TokenClaims | undefined> {
-    const claims = await this.tokens.verify(token);
+  /**
+   * The claims of a token that is signed, of an existing account and not revoked; with a ticket, the
+   * claims it was issued for (it is used up), checked the same way.
+   */
+  private async authenticate(
+    token: string | undefined,
+    ticket: string | undefined,
+  ): Promise<TokenClaims | undefined> {
+    const claims =
+      ticket !== undefined && this.tickets
+        ? await this.tickets.redeem(ticket)
+        : await this.tokens.verify(token);
     if (!claims || !(await this.validity.valid(claims))) return undefined;
     return claims;
   }
