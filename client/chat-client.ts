@@ -14,7 +14,8 @@
  *   │         full jitter)                                    │
  *   └───────────── afterMs over: close, then to `url`, else via discovery
  *
- *   401 from the handshake or discovery, or close(), from any state ──▶ closed (final, no timer left)
+ *   401 from the handshake, discovery, a ticket or a token refresh, or close(), from any state
+ *   ──▶ closed (final, no timer left)
  *   autoReconnect false: a failure goes to idle instead of waiting; connect() starts again.
  */
 
@@ -45,6 +46,7 @@ import { ReadCursors } from './read-cursors.ts';
 import { ReconnectTimer } from './reconnect-timer.ts';
 import { SeenMessages } from './seen-messages.ts';
 import { SyncRun } from './sync-run.ts';
+import { TokenRefresher } from './token-refresh.ts';
 
 /**
  * Answers to a send (an error frame with its id) that mean "not now": the same id goes out again after
@@ -83,6 +85,8 @@ export class ChatClient {
   private sync: SyncRun | undefined;
   /** The next write of sends that the node answered with a transient error. */
   private sendRetry: ReturnType<typeof setTimeout> | undefined;
+  /** Refreshes the token before it expires (from the first connect() on), if asked to. */
+  private readonly refresher: TokenRefresher | undefined;
 
   /** Checks the options (see ChatClientOptions for each default); connects on `connect()`. */
   constructor(options: ChatClientOptions) {
@@ -98,6 +102,23 @@ export class ChatClient {
       parseId(this.options.maxMessageId ?? '0') ?? 0n,
     );
     this.pending = new PendingSends(this.options.maxPendingSends, this.options.maxInFlightSends);
+    this.refresher = this.options.refreshToken
+      ? new TokenRefresher(this.api, {
+          refreshed: (token, expiresAt) => this.events.emit('token', { token, expiresAt }),
+          failed: (err, final) => {
+            const error = new ChatClientError(err.code, `token refresh failed: ${err.message}`, {
+              cause: err,
+            });
+            if (final && this.status !== 'closed') this.shutdown(error, true);
+            else this.events.emit('error', error);
+          },
+        })
+      : undefined;
+  }
+
+  /** The token in use now (a refresh replaces the one given to the constructor). */
+  get token(): string {
+    return this.api.token ?? this.options.token;
   }
 
   get state(): ClientState {
@@ -127,6 +148,7 @@ export class ChatClient {
     if (this.status === 'closed') return Promise.reject(closedError());
     if (this.status === 'open' && this.lastWelcome) return Promise.resolve(this.lastWelcome);
     const welcomed = new Promise<WelcomeFrame>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.refresher?.start();
     if (this.status === 'idle') this.start();
     return welcomed;
   }
@@ -228,6 +250,7 @@ export class ChatClient {
   private async open(attempt: number, url: string | undefined): Promise<void> {
     const dialed = await dial(this.api, {
       ...this.options,
+      token: this.token,
       url,
       abandoned: () => attempt !== this.attempt || this.status !== 'connecting',
     });
@@ -264,7 +287,7 @@ export class ChatClient {
   private attemptFailed(attempt: number, err: unknown): void {
     if (attempt !== this.attempt || this.status !== 'connecting') return;
     if (err instanceof ChatApiError) {
-      const error = new ChatClientError(err.code, `discovery failed: ${err.message}`, { cause: err });
+      const error = new ChatClientError(err.code, `connecting failed: ${err.message}`, { cause: err });
       if (err.status === 401) this.shutdown(error, true);
       else this.lost(error);
       return;
@@ -527,6 +550,7 @@ export class ChatClient {
   private shutdown(error: ChatClientError, report = false): void {
     this.status = 'closed';
     this.timer.cancel();
+    this.refresher?.stop();
     clearTimeout(this.sendRetry);
     this.stopSync();
     const conn = this.conn;

@@ -38,6 +38,8 @@ export interface ChatClientEvents {
   connected: { url: string };
   /** A socket that had opened is gone; `willReconnect` tells whether the client comes back by itself. */
   disconnected: { code: number; reason: string; willReconnect: boolean };
+  /** The token was refreshed: this one is in use now, until `expiresAt` (keep it for the next start). */
+  token: { token: string; expiresAt: number };
   /** The sync after a connection reached the end; `messages` counts the new messages and changes. */
   synced: { maxMessageId: string; messages: number };
   /**

@@ -2,7 +2,7 @@
 import { SYNC_MAX_LIMIT } from '../common/protocol-limits.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { parseId } from './message-ids.ts';
-import type { WebSocketConstructor } from './socket.ts';
+import { inBrowser, type WebSocketConstructor } from './socket.ts';
 
 export interface ChatClientOptions {
   /** HTTP base URL of any node, e.g. `https://chat.example.com` (no trailing slash needed). Required. */
@@ -29,10 +29,21 @@ export interface ChatClientOptions {
   syncPageLimit?: number;
   /** Reconnect after a connection fails or ends. Default true. `reconnect` frames are obeyed either way. */
   autoReconnect?: boolean;
-  /** WebSocket constructor. Default `ws` (loaded on first connect). */
+  /** WebSocket constructor. Default: the browser's own in a browser, else `ws` (loaded on first connect). */
   WebSocket?: WebSocketConstructor;
-  /** Send the token as `?token=` instead of the Authorization header (browsers). Default false. */
+  /**
+   * Get a one-use ticket (`POST /v1/ws-tickets`) before each connection and send it as `?ticket=`,
+   * so that the token never goes into a URL. Default: true in a browser, false elsewhere (the token
+   * goes in the Authorization header there).
+   */
+  tickets?: boolean;
+  /** Send the token itself as `?token=` instead of the Authorization header. Default false; `tickets` wins. */
   tokenInQuery?: boolean;
+  /**
+   * Refresh the token (`POST /v1/sessions/refresh`) when 80 % of its lifetime has passed; each new
+   * token is emitted as `token` (keep it instead of the old one). Default true.
+   */
+  refreshToken?: boolean;
   /** Time limit of discovery, and of each socket from its creation to `welcome`, in ms. Default 10000. */
   connectTimeoutMs?: number;
   /** Time to wait for each sync page before the connection is given up, in ms. Default 15000. */
@@ -78,7 +89,9 @@ export function resolveOptions(o: ChatClientOptions): ResolvedOptions {
     syncPageLimit: integer(o, 'syncPageLimit', SYNC_MAX_LIMIT, 1, SYNC_MAX_LIMIT),
     autoReconnect: o.autoReconnect ?? true,
     WebSocket: o.WebSocket,
+    tickets: o.tickets ?? inBrowser(),
     tokenInQuery: o.tokenInQuery ?? false,
+    refreshToken: o.refreshToken ?? true,
     connectTimeoutMs: integer(o, 'connectTimeoutMs', 10_000, 1, 600_000),
     requestTimeoutMs: integer(o, 'requestTimeoutMs', 15_000, 1, 600_000),
     maxPendingSends: integer(o, 'maxPendingSends', 1000, 1, 1_000_000),

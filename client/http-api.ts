@@ -172,6 +172,24 @@ export class ChatApi {
     return session;
   }
 
+  /**
+   * `POST /v1/sessions/refresh`: a new token for this user and device with a fresh lifetime, kept for
+   * later calls (the old one stays valid until it expires).
+   */
+  async refreshSession(): Promise<Session & { expiresAt: number }> {
+    const session = await this.json<Session & { expiresAt: number }>('POST', '/v1/sessions/refresh', {});
+    this.token = session.token;
+    return session;
+  }
+
+  /**
+   * `POST /v1/ws-tickets`: a ticket for one WebSocket handshake within 60 s, used as `?ticket=`
+   * instead of the token (browsers cannot send the Authorization header on a WebSocket).
+   */
+  wsTicket(): Promise<{ ticket: string; expiresAt: number }> {
+    return this.json('POST', '/v1/ws-tickets', {});
+  }
+
   /** `DELETE /v1/sessions/current`: revokes this device's token on every node and forgets it. */
   async logout(): Promise<void> {
     await this.json('DELETE', '/v1/sessions/current');

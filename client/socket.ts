@@ -18,7 +18,7 @@ export interface SocketLike {
 
 /**
  * A WebSocket constructor: `ws`'s takes `{ headers }` for the Authorization header; a browser's ignores
- * it, so use it with the client's `tokenInQuery`.
+ * it, so the client gets a one-use ticket for it instead (the `tickets` option).
  */
 export type WebSocketConstructor = new (
   url: string,
@@ -33,7 +33,7 @@ export const OPEN = 1;
  * turned into ws/wss with `/v1/ws` appended. A ws/wss URL is taken as it is when it already ends in
  * `/v1/ws`, and gets the path otherwise.
  */
-export function socketUrl(url: string, token?: string): string {
+export function socketUrl(url: string, token?: string, param: 'token' | 'ticket' = 'token'): string {
   const u = new URL(url);
   if (u.protocol === 'http:') u.protocol = 'ws:';
   else if (u.protocol === 'https:') u.protocol = 'wss:';
@@ -41,12 +41,25 @@ export function socketUrl(url: string, token?: string): string {
     throw new TypeError(`not an http, https, ws or wss URL: ${url}`);
   }
   if (!u.pathname.endsWith('/v1/ws')) u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/ws`;
-  if (token !== undefined) u.searchParams.set('token', token);
+  if (token !== undefined) u.searchParams.set(param, token);
   return u.toString();
 }
 
-/** `ws`, loaded on first use: a caller that injects its own WebSocket never needs it. */
+/**
+ * True in a browser (or a worker): a global WebSocket and no Node.js. Node 22+ has a global
+ * WebSocket too, but the client keeps `ws` there, for the Authorization header.
+ */
+export function inBrowser(): boolean {
+  const g = globalThis as { WebSocket?: unknown; process?: { versions?: { node?: unknown } } };
+  return typeof g.WebSocket === 'function' && typeof g.process?.versions?.node !== 'string';
+}
+
+/**
+ * The browser's own WebSocket in a browser; else `ws`, loaded on first use (a caller that injects
+ * its own WebSocket never needs it, and a bundle for the browser leaves it out).
+ */
 export async function defaultWebSocket(): Promise<WebSocketConstructor> {
+  if (inBrowser()) return (globalThis as unknown as { WebSocket: WebSocketConstructor }).WebSocket;
   const ws = await import('ws');
   return ws.default as unknown as WebSocketConstructor;
 }

@@ -27,6 +27,7 @@ import type { FairTurns } from '../ws/fair-turns.ts';
 import { AnswerBudget } from './answer-budget.ts';
 import { addV11Routes, type V11Deps } from './api-v11.ts';
 import { type Reply, type Request, Router } from './router.ts';
+import { addSessionRefreshRoute } from './session-refresh.ts';
 import { addTicketRoutes, type WsTickets } from './ws-tickets.ts';
 
 export interface ApiDeps extends V11Deps {
@@ -177,6 +178,7 @@ export function createApi(d: ApiDeps): Router {
       contentType: d.metrics.registry.contentType,
     }));
   addTicketRoutes(router, d.tickets, auth);
+  addSessionRefreshRoute(router, { tokens: d.tokens, clock }, auth);
   return addV11Routes(router, d, auth, (userId) => limited(sends.take(userId, clock()), 'message changes'));
 }
 
