@@ -28,6 +28,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'Messages accepted (durable).',
       registers,
     }),
+    busReceived: new Counter({
+      name: 'chat_bus_received_messages_total',
+      help: 'Messages this node took from the bus to deliver to its devices (targeted to it, broadcast, or replayed).',
+      registers,
+    }),
     messagesOut: new Counter({
       name: 'chat_messages_out_total',
       help: 'message frames delivered to devices.',

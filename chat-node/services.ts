@@ -125,7 +125,10 @@ export async function createServices(
     log,
     clock,
   });
-  bus.onMessage((e) => gateway.sessions.deliver(e));
+  bus.onMessage((e) => {
+    metrics.busReceived.inc();
+    gateway.sessions.deliver(e);
+  });
   // A shared presence sends this node the changes of the users its devices watch, and no others.
   gateway.sessions.onWatched = (userIds, watched) => {
     if (watched) void presence.watch?.(userIds);

@@ -186,7 +186,25 @@ export interface UserEvent {
   contacts?: { added?: string[]; removed?: string[] };
 }
 
-/** Durable acceptance of messages and their delivery to every node. */
+/**
+ * The session registry as the bus asks it: for each user, the nodes where it has devices ([] when
+ * none), or undefined when the registry cannot tell for now (the message then goes to every node).
+ */
+export type LocateUsers = (userIds: readonly string[]) => Promise<Map<string, readonly number[] | undefined>>;
+
+/**
+ * A fast index of the dedup keys sent recently, in front of the store's. `claim` records the key
+ * with the message id of this send and says whether it is 'new' (never sent, within the index's
+ * horizon: no store read needed), 'seen' (sent before), or 'unknown' (the index cannot tell).
+ */
+export interface DedupIndex {
+  claim(dedupKey: string, messageId: string): Promise<'new' | 'seen' | 'unknown'>;
+  /** Called once the bus knows whether the cluster has ever stored a message (`fresh` if not). */
+  prepare(fresh: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Durable acceptance of messages and their delivery to the nodes of their recipients. */
 export interface MessageBus {
   /**
    * Resolves once the message is durable: it survives any single crash from then on. Returns the
@@ -194,12 +212,22 @@ export interface MessageBus {
    */
   publish(envelope: Envelope): Promise<Message>;
   /**
+   * The message already stored under a dedup key, if the bus can tell before `publish` (asked with
+   * the id the new send would get, which a dedup index records). `publish` answers a resend with its
+   * first message in any case; this only spares the publish. Publishes keep the order they are
+   * called in, so this lookup is a separate step.
+   */
+  earlier(dedupKey: string, messageId: string): Promise<Message | undefined>;
+  /**
    * Resolves once every message accepted before the call is readable from the store, so that a
    * `sync` or history read right after a reconnect misses nothing the store writer has not caught
    * up with. Rejects if that takes longer than `timeoutMs`.
    */
   settled(timeoutMs: number): Promise<void>;
-  /** Called on every node for each accepted message, at least once, to deliver to local devices. */
+  /**
+   * Called for each accepted message, at least once, on every node that has devices of its recipients
+   * (a bus may call it on other nodes too: when it cannot tell where they are, or replaying).
+   */
   onMessage(handler: (envelope: Envelope) => void): void;
   publishEvent(event: UserEvent): Promise<void>;
   onEvent(handler: (event: UserEvent) => void): void;
@@ -219,6 +247,12 @@ export interface PresenceBackend {
    * node `watch`es; an in-process one reports every user.
    */
   onChange(handler: (presence: PresenceInfo) => void): void;
+  /**
+   * The session registry: per user, the nodes where it has live devices ([] when none), or
+   * undefined when the backend cannot tell for now (a shard down, or just refilled after it lost its
+   * data). Absent: an in-process backend that knows only this node.
+   */
+  nodesOf?(userIds: readonly string[]): Promise<Map<string, readonly number[] | undefined>>;
   /** This node's devices watch these users: their changes are wanted here (resolves once asked). */
   watch?(userIds: readonly string[]): Promise<void>;
   /** No device of this node watches these users any more. */

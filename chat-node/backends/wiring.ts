@@ -15,6 +15,7 @@ import { SqliteStore } from './embedded/sqlite-store.ts';
 import { CassandraStore } from './real/cassandra-store.ts';
 import { JetStreamBus } from './real/jetstream-bus.ts';
 import { leaseNodeId } from './real/node-id-lease.ts';
+import { RedisDedup } from './real/redis-dedup.ts';
 import { RedisPresence } from './real/redis-presence.ts';
 import { RedisRegistry } from './real/redis-registry.ts';
 import { RedisTickets } from './real/redis-tickets.ts';
@@ -55,6 +56,8 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
     const kinds: Record<string, string> = {};
     let store: Store;
     let bus: MessageBus;
+    // The bus routes each message to the nodes the session registry names (presence, made below).
+    let presence: PresenceBackend | undefined;
     if (config.natsUrl && config.cassandraContactPoints) {
       kinds.store = 'cassandra';
       kinds.bus = 'jetstream';
@@ -76,6 +79,14 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
           log,
           maxBytes: config.natsStreamMaxBytes,
           replicas: config.natsStreamReplicas,
+          nodeId,
+          ...(config.redisUrl && {
+            locate: async (userIds) => {
+              if (!presence?.nodesOf) return new Map(userIds.map((u) => [u, undefined]));
+              return presence.nodesOf(userIds);
+            },
+            dedup: keep(await RedisDedup.open({ url: config.redisUrl, cluster: config.cluster, log })),
+          }),
         }),
       );
     } else {
@@ -85,7 +96,6 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
       bus = new EmbeddedBus(store);
     }
 
-    let presence: PresenceBackend;
     let registry: NodeRegistry;
     let tickets: TicketStore;
     if (config.redisUrl) {

@@ -107,13 +107,20 @@ export class Messaging {
     const lane = this.lanes.enter(`${sender.userId}/${sender.deviceId}`);
     const p = (async () => {
       try {
-        // The dedup lookup and the route are independent reads: one round trip of latency, not two.
-        // A resend of a stored message gets it back even if its route has changed since.
+        // The route and the bus's dedup check (a fast index, not the store) are independent: one
+        // round trip of latency, not two. A resend of a stored message gets it back even if its
+        // route has changed since.
         const routed = this.route(sender.userId, req);
         routed.catch(() => {});
-        const earlier = dedupKey === undefined ? undefined : await this.store.messageByDedupKey(dedupKey);
+        const earlier = dedupKey === undefined ? undefined : await this.bus.earlier(dedupKey, id.toString());
         if (earlier) return earlier;
-        return await this.accept(sender, req, text, id, dedupKey, await routed, lane);
+        const route = await routed.catch(async (err: unknown) => {
+          const stored = dedupKey === undefined ? undefined : await this.store.messageByDedupKey(dedupKey);
+          if (stored) return stored;
+          throw err;
+        });
+        if (!('recipients' in route)) return route;
+        return await this.accept(sender, req, text, id, dedupKey, route, lane);
       } finally {
         lane.leave();
       }

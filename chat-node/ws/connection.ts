@@ -50,6 +50,8 @@ export class Connection {
   /** Users it subscribed to itself (a contact removed stays watched when it is one). */
   readonly subscribed = new Set<string>();
   closed = false;
+  /** Set once `welcome` is sent: messages and events reach the connection from then on. */
+  welcomed = false;
   /** Set once a reconnect frame was sent (shed or drain). */
   movingAt = 0;
   private readonly metrics: Metrics;

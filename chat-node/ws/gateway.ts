@@ -83,6 +83,8 @@ export interface MoveRequest {
 const MAX_STRIKES = 50;
 /** How long a moved client has to leave before the node closes its connection. */
 const MOVE_GRACE_MS = 10_000;
+/** Longest a new connection's welcome waits for the session registry to record the device. */
+const REGISTER_WAIT_MS = 2000;
 /** Frames whose answer can be a whole frame of data: queued behind a connection's earlier answers. */
 const HEAVY_FRAMES: ReadonlySet<string> = new Set(['sync', 'presence.subscribe']);
 
@@ -234,20 +236,29 @@ export class Gateway {
           (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too_big' : 'protocol',
       });
     });
-    c.send({
-      type: 'welcome',
-      userId: c.userId,
-      deviceId: c.deviceId,
-      nodeId: this.nodeId,
-      heartbeatMs: this.heartbeatMs,
-    });
-    void this.presence
+    // The session registry names this node for the device before its welcome, so that every message
+    // stored after the welcome is routed here (the bus locates recipients after a message's ack).
+    // Frames wait meanwhile; a registry that does not answer in time delays the welcome no longer.
+    ws.pause();
+    const online = this.presence
       .deviceOnline(c.userId, c.deviceId, this.nodeId, now)
       .catch((err) => this.backendError(err));
-    void this.contacts
-      .of(c.userId)
-      .then((ids) => this.watchContacts(c, ids))
-      .catch((err) => this.backendError(err));
+    void Promise.race([online, new Promise((r) => setTimeout(r, REGISTER_WAIT_MS).unref())]).then(() => {
+      if (c.closed) return;
+      c.send({
+        type: 'welcome',
+        userId: c.userId,
+        deviceId: c.deviceId,
+        nodeId: this.nodeId,
+        heartbeatMs: this.heartbeatMs,
+      });
+      c.welcomed = true;
+      ws.resume();
+      void this.contacts
+        .of(c.userId)
+        .then((ids) => this.watchContacts(c, ids))
+        .catch((err) => this.backendError(err));
+    });
   }
 
   /**

@@ -129,6 +129,7 @@ export class LocalSessions {
       data ??= Buffer.from(JSON.stringify({ type: 'message', ...envelope.message }));
       for (const c of set) {
         // A device gets the messages stored after its welcome; older ones come through sync.
+        if (!c.welcomed) continue;
         c.sendRaw(data, 'message');
         this.metrics.messagesOut.inc();
         this.metrics.deliveryLatency.observe(Math.max(0, now - envelope.message.ts) / 1000);
@@ -143,9 +144,10 @@ export class LocalSessions {
     for (const userId of event.userIds) {
       for (const c of this.byUser.get(userId) ?? []) {
         if (
-          event.exceptDevice &&
-          c.userId === event.exceptDevice.userId &&
-          c.deviceId === event.exceptDevice.deviceId
+          !c.welcomed ||
+          (event.exceptDevice &&
+            c.userId === event.exceptDevice.userId &&
+            c.deviceId === event.exceptDevice.deviceId)
         ) {
           continue;
         }

@@ -38,6 +38,11 @@ export class EmbeddedBus implements MessageBus {
     });
   }
 
+  /** Nothing to look up first: a resend is answered by the transaction that meets its key (flush). */
+  async earlier(_dedupKey: string, _messageId: string): Promise<Message | undefined> {
+    return undefined;
+  }
+
   /** Sends are stored before they are acknowledged: nothing acknowledged is ever unwritten. */
   async settled(_timeoutMs: number): Promise<void> {}
 

@@ -1,18 +1,20 @@
 /**
- * The production message bus: NATS JetStream.
+ * The production message bus: NATS JetStream for durability, core NATS for delivery.
  *
  *   send ──publish(msgID = dedup key or message id)──▶ stream CHAT_<cluster> ──ack──▶ `sent`
- *                                                         │
- *                     ┌───────────────────────────────────┼─────────────────────────────────┐
- *                     ▼                                   ▼                                 ▼
- *   durable pull consumer "store-writer"        ordered consumer per node          (core subject for events)
- *   shared by all nodes: batch → Store,         from "new": every node sees        read cursors: chat.<c>.event
- *   ack after the write (at least once,         every message, delivers to its
- *   the Store is idempotent)                    local devices
+ *                                │                                     │
+ *                                ▼                                     ▼ (after the ack, in ack order)
+ *   durable pull consumer "store-writer"            locate the recipients' nodes (session registry),
+ *   shared by all nodes: batch → Store,             one core publish per node: chat.<c>.node.<id>
+ *   ack after the write (at least once,             (chat.<c>.all when the registry cannot answer)
+ *   the Store is idempotent)                        → that node's local devices
  *
  * A message is durable once JetStream acks it (file storage); the stream is a buffer in front of the
  * store, bounded by age and bytes with `discard: new`, so a full stream refuses sends instead of
- * dropping unwritten messages.
+ * dropping unwritten messages. A node reads from NATS only the messages for its own devices (and those
+ * broadcast while the registry cannot answer); after its connection to NATS comes back, it replays
+ * from the stream what was stored while it was away (core messages sent meanwhile are lost).
+ * Events (read cursors, receipts, typing) go on the core subject chat.<c>.event.
  */
 import {
   AckPolicy,
@@ -31,7 +33,7 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 import { errorMessage } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { Message } from '../../../common/protocol.ts';
-import type { Envelope, MessageBus, Store, UserEvent } from '../types.ts';
+import type { DedupIndex, Envelope, LocateUsers, MessageBus, Store, UserEvent } from '../types.ts';
 
 export interface JetStreamBusOptions {
   url: string;
@@ -50,6 +52,18 @@ export interface JetStreamBusOptions {
    * it (a JetStream cluster of 3 or more), else 1.
    */
   replicas?: number;
+  /** This node's Snowflake node id: it receives the messages published to chat.<c>.node.<id>. Default 0. */
+  nodeId?: number;
+  /**
+   * The session registry: the nodes where each recipient has devices. Without it (or when it cannot
+   * answer for a recipient) a message goes to every node.
+   */
+  locate?: LocateUsers;
+  /**
+   * A fast index of dedup keys, asked before a send with a dedup key; without it, or when it cannot
+   * tell, the store is read.
+   */
+  dedup?: DedupIndex;
 }
 
 const NS_PER_MS = 1_000_000;
@@ -61,6 +75,12 @@ const WRITER_ACK_WAIT_MS = 5000;
  * noticed within about two seconds (the defaults take over half a minute).
  */
 const PULL = { expires: 5000, idle_heartbeat: 1000 } as const;
+/** Messages located and published to their nodes together. */
+const FAN_OUT_BATCH = 256;
+/** A replay after a reconnect starts this much before the disconnect (clocks of servers and nodes). */
+const REPLAY_MARGIN_MS = 2000;
+/** Most messages one replay hands over; past it the node's devices get the rest through sync. */
+const REPLAY_MAX = 100_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -78,14 +98,27 @@ function wireEvent(e: UserEvent): UserEvent {
 }
 
 export class JetStreamBus implements MessageBus {
-  private readonly options: Required<Omit<JetStreamBusOptions, 'store' | 'log' | 'replicas'>> &
-    Pick<JetStreamBusOptions, 'store' | 'log' | 'replicas'>;
+  private readonly options: Required<
+    Omit<JetStreamBusOptions, 'store' | 'log' | 'replicas' | 'locate' | 'dedup'>
+  > &
+    Pick<JetStreamBusOptions, 'store' | 'log' | 'replicas' | 'locate' | 'dedup'>;
   private nc!: NatsConnection;
   private js!: JetStreamClient;
   private jsm!: JetStreamManager;
   private readonly stream: string;
   private readonly subject: string;
   private readonly eventSubject: string;
+  /** `chat.<c>.node.` + a node id: the messages for that node's devices. */
+  private readonly nodePrefix: string;
+  /** Messages for every node (the registry could not say where their recipients are). */
+  private readonly allSubject: string;
+  /** Acknowledged messages waiting to be published to their nodes, in ack order. */
+  private fanOutQueue: { recipients: string[]; data: Uint8Array }[] = [];
+  private fanningOut = false;
+  private locateFailing = false;
+  /** When the connection to NATS was lost (0 while connected): the next replay starts there. */
+  private disconnectedAt = 0;
+  private readonly deliverySubs: Subscription[] = [];
   private readonly messageHandlers: ((e: Envelope) => void)[] = [];
   private readonly eventHandlers: ((e: UserEvent) => void)[] = [];
   private readonly loops: Promise<void>[] = [];
@@ -103,12 +136,15 @@ export class JetStreamBus implements MessageBus {
       maxAgeMs: 7 * 24 * 3600_000,
       maxBytes: 1024 ** 3,
       writerBatch: 256,
+      nodeId: 0,
       ...options,
     };
     const c = options.cluster.replace(/[^A-Za-z0-9_-]/g, '_');
     this.stream = `CHAT_${c}`;
     this.subject = `chat.${c}.msg`;
     this.eventSubject = `chat.${c}.event`;
+    this.nodePrefix = `chat.${c}.node.`;
+    this.allSubject = `chat.${c}.all`;
   }
 
   /** Connects, creates or updates the stream and the writer consumer, and starts consuming. */
@@ -135,6 +171,7 @@ export class JetStreamBus implements MessageBus {
     this.jsm = await jetstreamManager(this.nc);
     this.js = jetstream(this.nc);
     const config = {
+      // Only the durable log: the delivery subjects are core NATS, outside the stream.
       subjects: [this.subject],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
@@ -145,6 +182,11 @@ export class JetStreamBus implements MessageBus {
       duplicate_window: this.options.duplicateWindowMs * NS_PER_MS,
     };
     await this.ensureStream(config);
+    if (this.options.dedup) {
+      // A stream that never held a message: the cluster has no dedup key anywhere yet.
+      const { last_seq } = (await this.jsm.streams.info(this.stream)).state;
+      await this.options.dedup.prepare(last_seq === 0);
+    }
     // A message taken by a writer that died comes back after ack_wait; sync and history wait for
     // it (settled), so keep it short: a batch write takes milliseconds, a redelivery is harmless.
     const writer = { ack_wait: WRITER_ACK_WAIT_MS * NS_PER_MS, max_ack_pending: 10_000 };
@@ -159,13 +201,17 @@ export class JetStreamBus implements MessageBus {
         // Already there (made by another node or an older version): bring its settings up to date.
         await this.jsm.consumers.update(this.stream, WRITER, writer).catch(() => Promise.reject(err));
       });
-    let deliveryStarted!: () => void;
-    const started = new Promise<void>((resolve) => {
-      deliveryStarted = resolve;
-    });
-    this.loops.push(this.runWriter(), this.runDelivery(deliveryStarted));
-    // From here on, every published message reaches this node's handlers.
-    await started;
+    this.loops.push(this.runWriter());
+    // From here on, every message published for this node (or for all) reaches its handlers.
+    for (const subject of [`${this.nodePrefix}${this.options.nodeId}`, this.allSubject]) {
+      this.deliverySubs.push(
+        this.nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (!err) this.received(msg.data);
+          },
+        }),
+      );
+    }
     this.eventSub = this.nc.subscribe(this.eventSubject, {
       callback: (err, msg) => {
         if (err) return;
@@ -173,6 +219,18 @@ export class JetStreamBus implements MessageBus {
         for (const h of this.eventHandlers) h(event);
       },
     });
+    await this.nc.flush();
+  }
+
+  /** A message for this node's devices, from its node subject, the broadcast subject or a replay. */
+  private received(data: Uint8Array): void {
+    let env: Envelope;
+    try {
+      env = JSON.parse(decoder.decode(data)) as Envelope;
+    } catch {
+      return;
+    }
+    for (const h of this.messageHandlers) h(env);
   }
 
   /**
@@ -208,12 +266,19 @@ export class JetStreamBus implements MessageBus {
 
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
-      if (s.type === 'disconnect' || s.type === 'staleConnection') this.connected = false;
+      if (s.type === 'disconnect' || s.type === 'staleConnection') {
+        this.connected = false;
+        if (this.disconnectedAt === 0) this.disconnectedAt = Date.now();
+      }
       if (s.type === 'reconnect') {
         this.connected = true;
-        // A restarted server has forgotten the pull requests and the per-node ordered consumers;
-        // the client would notice only after missed heartbeats. Start both loops again now: the
-        // delivery loop resumes after the last message it handed over, the writer from its ack floor.
+        // Core messages for this node sent while it was away are lost: take them from the stream.
+        const from = this.disconnectedAt;
+        this.disconnectedAt = 0;
+        if (from > 0) void this.replay(from - REPLAY_MARGIN_MS);
+        // A restarted server has forgotten the pull requests;
+        // the client would notice only after missed heartbeats. Start the writer again now, from its
+        // ack floor.
         for (const it of this.iterators) it.stop();
       }
       if (s.type === 'disconnect' || s.type === 'reconnect')
@@ -240,11 +305,116 @@ export class JetStreamBus implements MessageBus {
         await new Promise((r) => setTimeout(r, 5 + 5 * attempt));
       }
     }
-    if (!ack.duplicate) return envelope.message;
+    if (!ack.duplicate) {
+      this.fanOut(envelope.recipients, data);
+      return envelope.message;
+    }
     // A resend of a dedup key inside the window: the ack names the original's sequence.
     const original = await this.jsm.streams.getMessage(this.stream, { seq: ack.seq });
     if (!original) return envelope.message;
     return (JSON.parse(decoder.decode(original.data)) as Envelope).message;
+  }
+
+  /**
+   * The message already stored under a dedup key, if the key was sent before. The index answers most
+   * sends alone ('new'); a key it has seen, or one it cannot tell about (no index, index down or
+   * younger than its horizon), is read from the store. A key seen but not stored yet is a resend
+   * racing its original (or an original whose publish failed): the publish that follows is answered
+   * by the stream's de-duplication window.
+   */
+  async earlier(dedupKey: string, messageId: string): Promise<Message | undefined> {
+    const verdict = this.options.dedup
+      ? await this.options.dedup.claim(dedupKey, messageId).catch((err: unknown) => {
+          this.options.log.debug({ err: errorMessage(err) }, 'dedup index failed; reading the store');
+          return 'unknown' as const;
+        })
+      : 'unknown';
+    if (verdict === 'new') return undefined;
+    return this.options.store.messageByDedupKey(dedupKey);
+  }
+
+  /**
+   * Sends an acknowledged message to the nodes of its recipients' devices, once per node, in ack
+   * order. Messages acknowledged while a lookup is in flight are located together in the next one.
+   */
+  private fanOut(recipients: string[], data: Uint8Array): void {
+    this.fanOutQueue.push({ recipients, data });
+    if (this.fanningOut) return;
+    this.fanningOut = true;
+    void this.drainFanOut();
+  }
+
+  private async drainFanOut(): Promise<void> {
+    try {
+      while (this.fanOutQueue.length > 0 && !this.closed) {
+        const batch = this.fanOutQueue.splice(0, FAN_OUT_BATCH);
+        const where = await this.locate(new Set(batch.flatMap((b) => b.recipients)));
+        for (const { recipients, data } of batch) {
+          const nodes = nodesOf(recipients, where);
+          try {
+            if (!nodes) this.nc.publish(this.allSubject, data);
+            else for (const n of nodes) this.nc.publish(`${this.nodePrefix}${n}`, data);
+          } catch (err) {
+            // Closed: the recipients' devices get it through sync when they reconnect.
+            this.options.log.warn({ err: errorMessage(err) }, 'could not publish a message to its nodes');
+          }
+        }
+      }
+    } finally {
+      this.fanningOut = false;
+    }
+  }
+
+  /** The recipients' nodes, or undefined (a failed lookup counts as "unknown": broadcast). */
+  private async locate(users: Set<string>): Promise<Map<string, readonly number[] | undefined> | undefined> {
+    if (!this.options.locate) return undefined;
+    try {
+      const where = await this.options.locate([...users]);
+      this.locateFailing = false;
+      return where;
+    } catch (err) {
+      if (!this.locateFailing)
+        this.options.log.warn({ err: errorMessage(err) }, 'session registry lookup failed; broadcasting');
+      this.locateFailing = true;
+      return undefined;
+    }
+  }
+
+  /**
+   * Hands over what the stream stored from `fromMs` until now (bounded by REPLAY_MAX): the messages
+   * published to this node while it was disconnected. Every message of that time goes to the
+   * handlers (they deliver what concerns local devices); devices de-duplicate by message id.
+   */
+  private async replay(fromMs: number): Promise<void> {
+    try {
+      const last = (await this.jsm.streams.info(this.stream)).state.last_seq;
+      const consumer = await this.js.consumers.get(this.stream, {
+        deliver_policy: DeliverPolicy.StartTime,
+        opt_start_time: new Date(fromMs).toISOString(),
+      });
+      let handed = 0;
+      while (handed < REPLAY_MAX && !this.closed) {
+        const batch = await consumer.fetch({ max_messages: 256, expires: 2000 });
+        let got = 0;
+        let done = false;
+        for await (const m of batch) {
+          got++;
+          if (m.seq > last) {
+            done = true;
+            continue;
+          }
+          handed++;
+          this.received(m.data);
+          if (m.seq === last) done = true;
+        }
+        if (done || got === 0) break;
+      }
+      if (handed >= REPLAY_MAX)
+        this.options.log.warn({ handed }, 'replay after reconnect stopped at its bound');
+      await consumer.delete().catch(() => {});
+    } catch (err) {
+      if (!this.closed) this.options.log.warn({ err: errorMessage(err) }, 'replay after reconnect failed');
+    }
   }
 
   /**
@@ -316,40 +486,10 @@ export class JetStreamBus implements MessageBus {
     }
   }
 
-  /** Every node reads every new message to deliver it to its local devices. */
-  private async runDelivery(started: () => void): Promise<void> {
-    // From the first message after this start: a restart of the consumer before any message came
-    // must not skip what was published in between (DeliverPolicy.New would).
-    let nextSeq = 0;
-    while (!this.closed) {
-      let iter: ConsumerMessages | undefined;
-      try {
-        if (nextSeq === 0) nextSeq = (await this.jsm.streams.info(this.stream)).state.last_seq + 1;
-        const consumer = await this.js.consumers.get(this.stream, {
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: nextSeq,
-        });
-        iter = await consumer.consume(PULL);
-        this.iterators.add(iter);
-        this.restartWhenStale(iter);
-        started();
-        for await (const m of iter) {
-          nextSeq = m.seq + 1;
-          const env = m.json<Envelope>();
-          for (const h of this.messageHandlers) h(env);
-        }
-      } catch (err) {
-        if (!this.closed) this.options.log.warn({ err: errorMessage(err) }, 'delivery consumer restarting');
-      }
-      if (iter) this.iterators.delete(iter);
-      if (!this.closed) await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-
   /**
    * A consumer on a server that died (in a cluster, the connection itself may be fine) shows as
    * missed heartbeats, or as a consumer gone: stop the subscription, so its loop makes it again
-   * (the delivery loop from the next sequence it has not handed over, the writer from its ack floor).
+   * (the writer from its ack floor).
    */
   private restartWhenStale(iter: ConsumerMessages): void {
     void (async () => {
@@ -387,7 +527,26 @@ export class JetStreamBus implements MessageBus {
     if (this.closed) return;
     this.closed = true;
     this.eventSub?.unsubscribe();
+    for (const sub of this.deliverySubs) sub.unsubscribe();
     for (const it of this.iterators) it.stop();
     await this.nc.drain().catch(() => this.nc.close());
   }
+}
+
+/**
+ * The nodes that have devices of these recipients, each once; undefined (every node) when the
+ * registry could not answer for one of them.
+ */
+export function nodesOf(
+  recipients: readonly string[],
+  where: Map<string, readonly number[] | undefined> | undefined,
+): Set<number> | undefined {
+  if (!where) return undefined;
+  const nodes = new Set<number>();
+  for (const u of recipients) {
+    const at = where.get(u);
+    if (at === undefined) return undefined;
+    for (const n of at) nodes.add(n);
+  }
+  return nodes;
 }

@@ -12,6 +12,14 @@
  *   chat:{<cluster>:p<shard>}:presence:expiry          sorted set "<userId>/<deviceId>" by expiry time
  *   chat:{<cluster>:p<shard>}:presence:changes:<user>  sharded pub/sub channel (SPUBLISH) of the user's
  *                                                      status changes (PresenceInfo JSON)
+ *   chat:{<cluster>:p<shard>}:presence:since           when the shard's keys started (ms): set by the
+ *                                                      first node that finds it missing
+ *
+ * `nodesOf` answers where users' devices are (the bus routes messages by it). A shard that lost its
+ * keys (a Redis restart without persistence) would answer "nowhere" for devices that are connected:
+ * every node checks each shard's `since` every REGISTRY_CHECK_MS and, when it changed, puts its own
+ * devices of that shard back at once; until REGISTRY_SETTLE_MS after `since` the shard's answers are
+ * "unknown" (the bus then sends to every node).
  *
  * A node subscribes (SSUBSCRIBE) only to the users its devices watch (`watch`/`unwatch`), so a change
  * reaches only the nodes that asked for that user. Every transition is one Lua script that updates
@@ -134,6 +142,10 @@ const SWEEP_BATCH = 500;
 const SWEEP_MAX_BATCHES = 20;
 const DEFAULT_LAST_SEEN_TTL_MS = 30 * 24 * 3600_000;
 const DEFAULT_SHARDS = 32;
+/** How often each node checks every shard's `since` marker. */
+const REGISTRY_CHECK_MS = 1000;
+/** A shard's registry is trusted this long after its `since`: every node has re-added its devices. */
+const REGISTRY_SETTLE_MS = 3 * REGISTRY_CHECK_MS;
 
 export interface RedisPresenceOptions {
   url: string;
@@ -176,6 +188,10 @@ export class RedisPresence implements PresenceBackend {
     reject: (err: unknown) => void;
   }[] = [];
   private readonly timer: NodeJS.Timeout;
+  private readonly registryTimer: NodeJS.Timeout;
+  /** Each shard's `since` as this node last saw it. */
+  private readonly since = new Map<number, string>();
+  private checking = false;
   private sweeping = false;
   private sweepFailing = false;
   private closed = false;
@@ -206,6 +222,88 @@ export class RedisPresence implements PresenceBackend {
     });
     this.timer = setInterval(() => void this.sweep(), Math.max(50, Math.floor(options.expireMs / 3)));
     this.timer.unref();
+    this.registryTimer = setInterval(() => void this.checkShards(), REGISTRY_CHECK_MS);
+    this.registryTimer.unref();
+    void this.checkShards();
+  }
+
+  /**
+   * Sets every shard's `since` where it is missing, and puts this node's devices back into each
+   * shard whose `since` changed since the last check (the shard lost its keys and started again).
+   */
+  async checkShards(): Promise<void> {
+    if (this.checking || this.closed || this.cmd.status !== 'ready') return;
+    this.checking = true;
+    try {
+      const now = Math.floor(this.options.clock());
+      await Promise.allSettled(
+        this.prefixes.map(async (prefix, shard) => {
+          const prev = (await this.cmd.set(`${prefix}since`, String(now), 'NX', 'GET')) as string | null;
+          const since = prev ?? String(now);
+          const seen = this.since.get(shard);
+          this.since.set(shard, since);
+          // The first look is the baseline; a later change means the shard lost its keys since.
+          if (seen === undefined || seen === since) return;
+          const mine = [...this.held.keys()]
+            .map((id) => id.split('/') as [string, string])
+            .filter(([u]) => userShard(u, this.shards) === shard)
+            .map(([userId, deviceId]) => ({
+              userId,
+              deviceId,
+              at: now,
+              resolve: () => {},
+              reject: () => {},
+            }));
+          if (mine.length > 0) this.flushShard(prefix, mine);
+        }),
+      );
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /**
+   * Where the users' live devices are: their node ids, or undefined for a user whose shard cannot
+   * answer now (down, or refilled less than REGISTRY_SETTLE_MS ago). One pipeline per shard.
+   */
+  async nodesOf(userIds: readonly string[]): Promise<Map<string, readonly number[] | undefined>> {
+    const byShard = new Map<number, string[]>();
+    for (const u of new Set(userIds)) {
+      const shard = userShard(u, this.shards);
+      const list = byShard.get(shard);
+      if (list) list.push(u);
+      else byShard.set(shard, [u]);
+    }
+    const out = new Map<string, readonly number[] | undefined>();
+    const now = this.options.clock();
+    await Promise.all(
+      [...byShard].map(async ([shard, users]) => {
+        const prefix = this.prefixes[shard]!;
+        const pipeline = this.cmd.pipeline();
+        pipeline.get(`${prefix}since`);
+        for (const u of users) pipeline.hvals(`${prefix}dev:${u}`);
+        const results = await pipeline.exec().catch(() => null);
+        const since = Number((results?.[0]?.[1] as string | null) ?? Number.NaN);
+        const trusted =
+          results &&
+          !results.some(([err]) => err) &&
+          Number.isFinite(since) &&
+          now - since >= REGISTRY_SETTLE_MS;
+        users.forEach((u, i) => {
+          if (!trusted) {
+            out.set(u, undefined);
+            return;
+          }
+          const nodes = new Set<number>();
+          for (const v of results[i + 1]![1] as string[]) {
+            const d = this.live(v, now);
+            if (d) nodes.add(d.nodeId);
+          }
+          out.set(u, [...nodes]);
+        });
+      }),
+    );
+    return out;
   }
 
   /** Connects (a command connection and a subscriber) and starts sweeping. */
@@ -505,6 +603,7 @@ export class RedisPresence implements PresenceBackend {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    clearInterval(this.registryTimer);
     await closeRedis(this.sub);
     await closeRedis(this.cmd);
   }
