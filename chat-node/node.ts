@@ -95,6 +95,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     tokens,
     validity,
     tickets: services.tickets,
+    devices: { store, services: () => push.services(), clock },
     turns,
     metrics,
     self: () => ({ nodeId, url }),

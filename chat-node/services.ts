@@ -70,6 +70,8 @@ export async function createServices(
   });
   const push = new PushDispatcher({
     provider: backends.push,
+    devicePush: backends.devicePush,
+    tokens: store,
     log,
     metrics,
     maxAttempts: config.pushMaxAttempts,

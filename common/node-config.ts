@@ -4,7 +4,18 @@
  * chart and the README table are generated from or checked against this one table.
  */
 import { hostname } from 'node:os';
-import { bool, ConfigError, type ConfigOf, int, list, loadConfig, str, url, urls } from './config.ts';
+import {
+  bool,
+  ConfigError,
+  type ConfigOf,
+  constantCase,
+  int,
+  list,
+  loadConfig,
+  str,
+  url,
+  urls,
+} from './config.ts';
 import { MAX_NODE_ID } from './snowflake.ts';
 
 export const nodeConfigSpec = {
@@ -87,6 +98,32 @@ export const nodeConfigSpec = {
     10_000,
     1,
     10_000_000,
+  ),
+  // Push to devices (PROTOCOL.md "Devices and push"): a service whose credentials are set takes
+  // registrations; secrets come from files (a mounted Secret), never from the config itself.
+  pushFcmCredentialsFile: str(
+    "FCM: the Firebase project's service-account key (the JSON file from the Firebase console). Set: devices may register FCM tokens.",
+  ),
+  pushFcmUrl: url('FCM: base URL of the HTTP v1 API.', 'https://fcm.googleapis.com'),
+  pushApnsKeyFile: str(
+    'APNs: the token-signing key (.p8) from the Apple developer account. Set (with the key id, team id and topic): devices may register APNs tokens.',
+  ),
+  pushApnsKeyId: str('APNs: the key id of the signing key (10 characters).'),
+  pushApnsTeamId: str('APNs: the Apple developer team id (10 characters).'),
+  pushApnsTopic: str("APNs: the topic, the app's bundle id."),
+  pushApnsUrl: url(
+    'APNs: base URL of the provider API (https://api.sandbox.push.apple.com for development builds).',
+    'https://api.push.apple.com',
+  ),
+  pushVapidPublicKey: str(
+    'Web Push: the VAPID public key (base64url, as `web-push generate-vapid-keys` prints it); browsers subscribe with it. Set (with the private key file and subject): devices may register Web Push subscriptions.',
+  ),
+  pushVapidPrivateKeyFile: str('Web Push: a file holding the VAPID private key (base64url).'),
+  pushVapidSubject: str(
+    'Web Push: the VAPID subject, a mailto: or https: URL where the push services can reach you.',
+  ),
+  pushCaFile: str(
+    'Extra CA certificates (PEM) that the push providers trust, e.g. for a relay with a private CA. Unset: the system CAs.',
   ),
   maxPendingSends: int(
     'Sends this node holds at once between accepting and making them durable; past it a send is answered rate_limited (with its id: the SDK sends it again after a backoff), so an overloaded node sheds load instead of queueing without bound.',
@@ -208,6 +245,7 @@ export function loadNodeConfig(sources: NodeConfigSources = {}): NodeConfig {
       );
     }
   }
+  checkPushKeys(cfg);
   return { ...cfg, publicUrl: cfg.publicUrl?.replace(/\/+$/, '') };
 }
 
@@ -229,4 +267,27 @@ function isOrigin(value: string): boolean {
     u.username === '' &&
     u.password === ''
   );
+}
+
+/** The keys of a push service are all set or all unset. */
+function checkPushKeys(cfg: ConfigOf<typeof nodeConfigSpec>): void {
+  const groups: [string, (keyof typeof nodeConfigSpec)[]][] = [
+    ['APNs', ['pushApnsKeyFile', 'pushApnsKeyId', 'pushApnsTeamId', 'pushApnsTopic']],
+    ['Web Push', ['pushVapidPublicKey', 'pushVapidPrivateKeyFile', 'pushVapidSubject']],
+  ];
+  for (const [service, keys] of groups) {
+    const missing = keys.filter((k) => cfg[k] === undefined);
+    if (missing.length > 0 && missing.length < keys.length) {
+      const name = (k: string) => `CHAT_${constantCase(k)}`;
+      throw new ConfigError(
+        `${missing.map(name).join(', ')}: required for ${service} (with ${keys
+          .filter((k) => !missing.includes(k))
+          .map(name)
+          .join(', ')})`,
+      );
+    }
+  }
+  if (cfg.pushVapidSubject !== undefined && !/^(mailto:|https:\/\/)/.test(cfg.pushVapidSubject)) {
+    throw new ConfigError('CHAT_PUSH_VAPID_SUBJECT: must be a mailto: or https: URL');
+  }
 }

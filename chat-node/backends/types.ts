@@ -119,7 +119,29 @@ export interface StoreV1 {
 }
 
 /** v1.1: profiles, contacts, conversation entries, receipts, group lists and message changes. */
-export interface Store extends StoreV1, PeopleStore, ConversationStore {}
+export interface Store extends StoreV1, PeopleStore, ConversationStore, PushTokenStore {}
+
+/** The push services a device may register with (PROTOCOL.md "Devices and push"). */
+export const PUSH_SERVICES = ['fcm', 'apns', 'webpush'] as const;
+export type PushService = (typeof PUSH_SERVICES)[number];
+
+/** A device's push registration: at most one per device, the latest replacing the earlier. */
+export interface PushRegistration {
+  userId: string;
+  deviceId: string;
+  provider: PushService;
+  /** The FCM registration token, the APNs device token (lowercase hex), or the Web Push subscription as JSON. */
+  token: string;
+  updatedAt: number;
+}
+
+export interface PushTokenStore {
+  setPushToken(registration: PushRegistration): Promise<void>;
+  /** Removes the device's registration; with `token`, only while it is still that one (a newer one stays). */
+  removePushToken(userId: string, deviceId: string, token?: string): Promise<void>;
+  /** The user's registrations, at most `limit`. */
+  pushTokens(userId: string, limit: number): Promise<PushRegistration[]>;
+}
 
 export interface PeopleStore {
   setDisplayName(userId: string, displayName: string): Promise<void>;
@@ -286,6 +308,17 @@ export interface PushProvider {
   send(notification: PushNotification): Promise<void>;
 }
 
+/** A push service that delivers to one device's token (FCM, APNs, Web Push). */
+export interface DevicePushProvider {
+  readonly service: PushService;
+  /**
+   * Resolves `sent`, or `invalid` when the service answered that the token is no longer valid (the
+   * registration is then removed); throws for anything worth another attempt.
+   */
+  send(token: string, notification: PushNotification): Promise<'sent' | 'invalid'>;
+  close(): Promise<void>;
+}
+
 /** What a WebSocket ticket stands for: the claims of the token it was issued with. */
 export interface TicketClaims {
   userId: string;
@@ -322,6 +355,8 @@ export interface Backends {
   presence: PresenceBackend;
   registry: NodeRegistry;
   push: PushProvider;
+  /** The push services this node has credentials for, each delivering to the devices registered with it. */
+  devicePush: Partial<Record<PushService, DevicePushProvider>>;
   /** One-use WebSocket tickets for browsers. */
   tickets: TicketStore;
   /** The Snowflake node id this node may use. */

@@ -13,6 +13,7 @@ import { MemoryRegistry } from './embedded/memory-registry.ts';
 import { MemoryTickets } from './embedded/memory-tickets.ts';
 import { SqliteStore } from './embedded/sqlite-store.ts';
 import { CassandraStore } from './real/cassandra-store.ts';
+import { devicePushProviders } from './real/device-push.ts';
 import { JetStreamBus } from './real/jetstream-bus.ts';
 import { leaseNodeId } from './real/node-id-lease.ts';
 import { RedisDedup } from './real/redis-dedup.ts';
@@ -113,12 +114,17 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
 
     const push = config.pushWebhookUrl ? new WebhookPush(config.pushWebhookUrl) : new LogPush(log);
     kinds.push = push.name;
+    // Device push: each service this node has credentials for (none by default).
+    const devicePush = devicePushProviders(config);
+    for (const p of Object.values(devicePush)) keep(p);
+    if (Object.keys(devicePush).length > 0) kinds.devicePush = Object.keys(devicePush).join(',');
     return {
       store,
       bus,
       presence,
       registry,
       push,
+      devicePush,
       tickets,
       nodeId,
       mayMint: () => lease?.mayMint() ?? true,

@@ -26,6 +26,7 @@ import { KeyedBuckets, WindowLimiter } from '../rate-limit.ts';
 import type { FairTurns } from '../ws/fair-turns.ts';
 import { AnswerBudget } from './answer-budget.ts';
 import { addV11Routes, type V11Deps } from './api-v11.ts';
+import { addDeviceRoutes, type DeviceRoutesDeps } from './devices.ts';
 import { type Reply, type Request, Router } from './router.ts';
 import { addSessionRefreshRoute } from './session-refresh.ts';
 import { addTicketRoutes, type WsTickets } from './ws-tickets.ts';
@@ -40,6 +41,8 @@ export interface ApiDeps extends V11Deps {
   validity: TokenValidity;
   /** One-use WebSocket tickets for browsers (ws-tickets.ts). */
   tickets: WsTickets;
+  /** Devices' push registrations (devices.ts). */
+  devices: DeviceRoutesDeps;
   /** The node's fair turns for heavy requests (shared with the WebSocket gateway). */
   turns: FairTurns;
   metrics: Metrics;
@@ -178,6 +181,7 @@ export function createApi(d: ApiDeps): Router {
       contentType: d.metrics.registry.contentType,
     }));
   addTicketRoutes(router, d.tickets, auth);
+  addDeviceRoutes(router, d.devices, auth);
   addSessionRefreshRoute(router, { tokens: d.tokens, clock }, auth);
   return addV11Routes(router, d, auth, (userId) => limited(sends.take(userId, clock()), 'message changes'));
 }

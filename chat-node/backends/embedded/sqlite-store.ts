@@ -16,11 +16,13 @@ import type {
   ConversationEntry,
   Envelope,
   GroupRecord,
+  PushRegistration,
   Store,
   UserRecord,
 } from '../types.ts';
 import { makePrivate, privateDir } from './private-files.ts';
 import { MIGRATION_V11, SqliteConversations } from './sqlite-conversations.ts';
+import { MIGRATION_PUSH_TOKENS, SqlitePushTokens } from './sqlite-push-tokens.ts';
 import { CONNECTION_PRAGMAS, SqliteWriter } from './sqlite-writer.ts';
 
 /** SQL, or a function for what SQL alone cannot compute (username keys). */
@@ -69,6 +71,7 @@ const MIGRATIONS: Migration[] = [
      user_id TEXT NOT NULL, device_id TEXT NOT NULL, cutoff INTEGER NOT NULL, PRIMARY KEY (user_id, device_id)
    ) WITHOUT ROWID;`,
   MIGRATION_V11,
+  MIGRATION_PUSH_TOKENS,
 ];
 
 /** The device id under which a revocation of every device of a user is kept. */
@@ -135,6 +138,8 @@ export class SqliteStore implements Store {
   private readonly writer: SqliteWriter;
   /** v1.1: profiles, contacts, conversation entries, receipts, changes (sqlite-conversations.ts). */
   private readonly v11: SqliteConversations;
+  /** Devices' push registrations (sqlite-push-tokens.ts). */
+  private readonly pushTokensOf: SqlitePushTokens;
   private closed = false;
 
   /** Opens (creating if needed) `<dataDir>/chat.db` and runs pending migrations. */
@@ -197,6 +202,7 @@ export class SqliteStore implements Store {
       ),
       setGroupActivity: p('UPDATE groups SET activity_id = ? WHERE group_id = ?'),
     };
+    this.pushTokensOf = new SqlitePushTokens(this.db);
     this.v11 = new SqliteConversations(this.db, {
       toMessage: toMessage as (row: never) => Message,
       toUser: toUser as (row: never) => UserRecord | undefined,
@@ -257,6 +263,18 @@ export class SqliteStore implements Store {
 
   async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
     this.stmts.setPassword!.run(passwordHash, userId);
+  }
+
+  setPushToken(registration: PushRegistration): Promise<void> {
+    return this.pushTokensOf.setPushToken(registration);
+  }
+
+  removePushToken(userId: string, deviceId: string, token?: string): Promise<void> {
+    return this.pushTokensOf.removePushToken(userId, deviceId, token);
+  }
+
+  pushTokens(userId: string, limit: number): Promise<PushRegistration[]> {
+    return this.pushTokensOf.pushTokens(userId, limit);
   }
 
   async revokeTokens(userId: string, deviceId: string | undefined, cutoff: number): Promise<void> {

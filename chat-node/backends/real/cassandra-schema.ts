@@ -95,6 +95,11 @@ const TABLES: [string, string][] = [
      deleted boolean, ts bigint, PRIMARY KEY ((user_id, bucket), update_id)) WITH CLUSTERING ORDER BY (update_id ASC)`,
   ],
   ['user_update_buckets', '(user_id text, bucket int, PRIMARY KEY (user_id, bucket))'],
+  // Devices' push registrations (cassandra-push-tokens.ts).
+  [
+    'push_tokens',
+    '(user_id text, device_id text, provider text, push_token text, updated_at bigint, PRIMARY KEY ((user_id), device_id))',
+  ],
 ];
 
 /** v1.1 columns of v1 tables: [table, column, type], added to keyspaces made before them. */

@@ -33,10 +33,12 @@ import type {
   ConversationEntry,
   Envelope,
   GroupRecord,
+  PushRegistration,
   Store,
   UserRecord,
 } from '../types.ts';
 import { CassandraConversations } from './cassandra-conversations.ts';
+import { CassandraPushTokens } from './cassandra-push-tokens.ts';
 import { bucketOf, migrate, statements } from './cassandra-schema.ts';
 
 export interface CassandraStoreOptions {
@@ -201,12 +203,15 @@ export class CassandraStore implements Store {
   private readonly knownBuckets = new Set<string>();
   /** v1.1: profiles, contacts, conversation entries, receipts, changes (cassandra-conversations.ts). */
   private readonly v11: CassandraConversations;
+  /** Devices' push registrations (cassandra-push-tokens.ts). */
+  private readonly pushTokensOf: CassandraPushTokens;
   private closed = false;
 
   private constructor(client: cassandra.Client, keyspace: string, log: Logger) {
     this.client = client;
     this.log = log;
     this.q = statements(keyspace);
+    this.pushTokensOf = new CassandraPushTokens(client, keyspace);
     this.v11 = new CassandraConversations(client, keyspace, {
       toMessage,
       userById: (id) => this.userById(id),
@@ -313,6 +318,18 @@ export class CassandraStore implements Store {
         attempt++
       );
     }
+  }
+
+  setPushToken(registration: PushRegistration): Promise<void> {
+    return this.pushTokensOf.setPushToken(registration);
+  }
+
+  removePushToken(userId: string, deviceId: string, token?: string): Promise<void> {
+    return this.pushTokensOf.removePushToken(userId, deviceId, token);
+  }
+
+  pushTokens(userId: string, limit: number): Promise<PushRegistration[]> {
+    return this.pushTokensOf.pushTokens(userId, limit);
   }
 
   async revokeTokens(userId: string, deviceId: string | undefined, cutoff: number): Promise<void> {
