@@ -24,6 +24,21 @@ export const nodeConfigSpec = {
   publicUrl: url(
     'Base URL this node advertises in discovery. Default http://<host>:<port>, with the machine hostname when host is 0.0.0.0.',
   ),
+  publicPortBase: int(
+    'When set, the port of the advertised URL is this plus the node id: one NodePort per node (30100: node 3 at <public host>:30103).',
+    undefined,
+    1,
+    65535,
+  ),
+  adminPort: int(
+    'Port of the admin API and /metrics (also /healthz and /readyz), apart from the client port, which then serves neither. Unset: both on the client port.',
+    undefined,
+    0,
+    65535,
+  ),
+  adminUrl: url(
+    'Base URL of the admin API that this node puts in the node registry (chatctl uses it). Default http://<host>:<admin port> when the admin port is set.',
+  ),
   dataDir: str(
     'Where the embedded store keeps its files (and the generated JWT secret); made 0700, its files 0600.',
     './data',
@@ -65,6 +80,22 @@ export const nodeConfigSpec = {
     undefined,
     { choices: ['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'EACH_QUORUM', 'ALL'] },
   ),
+  // Credentials and TLS of the backends. Secrets come from the environment (in Kubernetes, env
+  // entries that reference a Secret) or from files, never from a URL in a ConfigMap.
+  natsUser: str('NATS user name (with CHAT_NATS_PASSWORD).'),
+  natsPassword: { ...str('NATS password.'), secret: true },
+  natsToken: { ...str('NATS authentication token.'), secret: true },
+  natsCredsFile: str('NATS credentials file (a user JWT and its NKey seed, as `nsc` writes it).'),
+  natsTls: bool('Connect to NATS over TLS (also implied by a tls:// URL or a CA file).', false),
+  natsTlsCaFile: str("PEM file of the CAs that sign the NATS servers' certificates (implies TLS)."),
+  redisUsername: str('Redis ACL user name (with CHAT_REDIS_PASSWORD; unset: the default user).'),
+  redisPassword: { ...str("Redis password (requirepass, or the ACL user's)."), secret: true },
+  redisTls: bool('Connect to Redis over TLS (also implied by a rediss:// URL or a CA file).', false),
+  redisTlsCaFile: str("PEM file of the CAs that sign the Redis servers' certificates (implies TLS)."),
+  cassandraUsername: str('Cassandra user name (PasswordAuthenticator; with CHAT_CASSANDRA_PASSWORD).'),
+  cassandraPassword: { ...str('Cassandra password.'), secret: true },
+  cassandraTls: bool('Connect to Cassandra over TLS (client_encryption_options).', false),
+  cassandraTlsCaFile: str("PEM file of the CAs that sign the Cassandra nodes' certificates (implies TLS)."),
   jwtSecret: {
     ...str(
       'Token signing secret (at least 32 characters). Default: generated once and kept in the data dir when embedded; required otherwise.',
@@ -246,6 +277,7 @@ export function loadNodeConfig(sources: NodeConfigSources = {}): NodeConfig {
     }
   }
   checkPushKeys(cfg);
+  checkCredentialKeys(cfg);
   return { ...cfg, publicUrl: cfg.publicUrl?.replace(/\/+$/, '') };
 }
 
@@ -290,4 +322,25 @@ function checkPushKeys(cfg: ConfigOf<typeof nodeConfigSpec>): void {
   if (cfg.pushVapidSubject !== undefined && !/^(mailto:|https:\/\/)/.test(cfg.pushVapidSubject)) {
     throw new ConfigError('CHAT_PUSH_VAPID_SUBJECT: must be a mailto: or https: URL');
   }
+}
+
+/** Backend credentials come in their pairs, and NATS takes one way to authenticate. */
+function checkCredentialKeys(cfg: ConfigOf<typeof nodeConfigSpec>): void {
+  if (cfg.natsPassword !== undefined && cfg.natsUser === undefined)
+    throw new ConfigError('CHAT_NATS_USER: required with CHAT_NATS_PASSWORD');
+  if (cfg.natsUser !== undefined && cfg.natsPassword === undefined)
+    throw new ConfigError('CHAT_NATS_PASSWORD: required with CHAT_NATS_USER');
+  const natsWays = [cfg.natsUser, cfg.natsToken, cfg.natsCredsFile].filter((v) => v !== undefined);
+  if (natsWays.length > 1)
+    throw new ConfigError(
+      'CHAT_NATS_USER, CHAT_NATS_TOKEN, CHAT_NATS_CREDS_FILE: set one way to authenticate to NATS, not several',
+    );
+  if (cfg.redisUsername !== undefined && cfg.redisPassword === undefined)
+    throw new ConfigError('CHAT_REDIS_PASSWORD: required with CHAT_REDIS_USERNAME');
+  if ((cfg.cassandraUsername === undefined) !== (cfg.cassandraPassword === undefined))
+    throw new ConfigError(
+      cfg.cassandraUsername === undefined
+        ? 'CHAT_CASSANDRA_USERNAME: required with CHAT_CASSANDRA_PASSWORD'
+        : 'CHAT_CASSANDRA_PASSWORD: required with CHAT_CASSANDRA_USERNAME',
+    );
 }

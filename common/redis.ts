@@ -113,8 +113,21 @@ function ready(redis: RedisClient, timeoutMs: number, url: string): Promise<void
   });
 }
 
+/**
+ * Credentials and TLS for a Redis that asks for them, kept out of the URL (so out of ConfigMaps and
+ * logs). A `rediss://` URL also turns TLS on; `ca` (PEM) replaces the system's trusted CAs.
+ */
+export interface RedisAuth {
+  username?: string;
+  password?: string;
+  tls?: boolean;
+  ca?: string;
+}
+
 export interface OpenRedisOptions {
   url: string;
+  /** Credentials and TLS beyond what the URL says. */
+  auth?: RedisAuth;
   log: Logger;
   /** Names the connection in logs and in `CLIENT LIST`. */
   role: string;
@@ -140,13 +153,19 @@ export async function openRedis(options: OpenRedisOptions): Promise<RedisClient>
     autoResubscribe: true,
   };
   if (options.commandTimeoutMs) redisOptions.commandTimeout = options.commandTimeoutMs;
+  const auth = options.auth ?? {};
+  if (auth.username !== undefined) redisOptions.username = auth.username;
+  if (auth.password !== undefined) redisOptions.password = auth.password;
+  if (auth.tls || auth.ca !== undefined || options.url.startsWith('rediss'))
+    redisOptions.tls = auth.ca === undefined ? {} : { ca: auth.ca };
   const target = redisTarget(options.url);
   let redis: RedisClient;
   if (target.cluster) {
     const { lazyConnect: _, retryStrategy: __, ...perNode } = redisOptions;
     const clusterOptions: ClusterOptions = {
       lazyConnect: true,
-      redisOptions: { ...perNode, ...target.options },
+      // The URL's own credentials count only where no separate ones are given.
+      redisOptions: { ...target.options, ...perNode },
       clusterRetryStrategy: retryStrategy,
       // A master that died: its slots fail fast (the others keep serving), and it is reconnected
       // when it comes back.

@@ -12,6 +12,7 @@ import { MemoryPresence } from './embedded/memory-presence.ts';
 import { MemoryRegistry } from './embedded/memory-registry.ts';
 import { MemoryTickets } from './embedded/memory-tickets.ts';
 import { SqliteStore } from './embedded/sqlite-store.ts';
+import { cassandraAuth, natsAuth, redisAuth } from './real/backend-auth.ts';
 import { CassandraStore } from './real/cassandra-store.ts';
 import { devicePushProviders } from './real/device-push.ts';
 import { JetStreamBus } from './real/jetstream-bus.ts';
@@ -39,10 +40,12 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
     return b;
   };
   try {
+    // Credentials and TLS, read (and their files checked) before anything connects.
+    const redis = config.redisUrl ? { url: config.redisUrl, auth: redisAuth(config) } : undefined;
     const lease = config.redisUrl
       ? keep(
           await leaseNodeId({
-            url: config.redisUrl,
+            ...redis!,
             cluster: config.cluster,
             requested: config.nodeId,
             ttlMs: LEASE_TTL_MS,
@@ -65,6 +68,7 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
       store = keep(
         await CassandraStore.open({
           contactPoints: config.cassandraContactPoints,
+          auth: cassandraAuth(config),
           localDataCenter: config.cassandraLocalDc,
           keyspace: config.cassandraKeyspace,
           replication: config.cassandraReplication,
@@ -75,6 +79,7 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
       bus = keep(
         await JetStreamBus.open({
           url: config.natsUrl,
+          auth: natsAuth(config),
           cluster: config.cluster,
           store,
           log,
@@ -86,7 +91,7 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
               if (!presence?.nodesOf) return new Map(userIds.map((u) => [u, undefined]));
               return presence.nodesOf(userIds);
             },
-            dedup: keep(await RedisDedup.open({ url: config.redisUrl, cluster: config.cluster, log })),
+            dedup: keep(await RedisDedup.open({ ...redis!, cluster: config.cluster, log })),
           }),
         }),
       );
@@ -101,7 +106,7 @@ export async function createBackends(config: NodeConfig, log: Logger, hooks: Wir
     let tickets: TicketStore;
     if (config.redisUrl) {
       kinds.presence = kinds.registry = kinds.tickets = 'redis';
-      const common = { url: config.redisUrl, cluster: config.cluster, log };
+      const common = { ...redis!, cluster: config.cluster, log };
       presence = keep(await RedisPresence.open({ ...common, expireMs: 3 * config.heartbeatMs }));
       registry = keep(await RedisRegistry.open({ ...common, ttlMs: REGISTRY_TTL_MS }));
       tickets = keep(await RedisTickets.open(common));

@@ -42,6 +42,8 @@ ours() {
 
 # listening PORT: true if something accepts TCP connections on 127.0.0.1:PORT.
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# listening_on HOST PORT: the same on another loopback address.
+listening_on() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 # spawn PIDFILE LOGFILE COMMAND...: starts COMMAND in the background in its own session (a Ctrl-C
 # in the terminal or the end of the npm script does not reach it), stdin from /dev/null (CI has no

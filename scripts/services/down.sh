@@ -9,7 +9,12 @@ if [ "${1:-}" = --ha ]; then
   ha_down
   exit 0
 fi
-[ $# -eq 0 ] || die "unknown argument $1 (only --ha)"
+if [ "${1:-}" = --secure ]; then
+  . "$here/secure.sh"
+  secure_down
+  exit 0
+fi
+[ $# -eq 0 ] || die "unknown argument $1 (--ha or --secure)"
 
 wanted cassandra && stop_service cassandra "$svc/cassandra/cassandra.pid" "$CASSANDRA_PATTERN"
 wanted redis && stop_service redis "$svc/redis/redis.pid" "$REDIS_PATTERN"

@@ -31,9 +31,6 @@ ha="$svc/ha"
 # Progress goes to stderr (stdout stays free for callers that read it).
 log() { echo "[services:ha] $*" >&2; }
 
-# listening_on HOST PORT
-listening_on() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
-
 build_nats() {
   [ -x "$HA_NATS_BIN" ] && return
   command -v go >/dev/null || die "go not found on PATH (needed once to build nats-server $HA_NATS_VERSION)"

@@ -10,14 +10,16 @@
 #   CHAT_SVC_ONLY="nats redis" starts a subset; CHAT_SVC_TIMEOUT_S=180 bounds each readiness wait;
 #   CHAT_SVC_DIR=.services is where data, logs and pid files go.
 # With --ha: the clustered topology instead (three NATS servers, a three-master Redis Cluster, a
-# three-node Cassandra ring; .services/env-ha), see ha.sh.
+# three-node Cassandra ring; .services/env-ha), see ha.sh. With --secure: backends that ask for
+# credentials and speak TLS (.services/env-secure), see secure.sh.
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/common.sh"
 topology=single
 for arg in "$@"; do
   case "$arg" in
   --ha) topology=ha ;;
-  *) die "unknown argument $arg (only --ha)" ;;
+  --secure) topology=secure ;;
+  *) die "unknown argument $arg (--ha or --secure)" ;;
   esac
 done
 
@@ -147,6 +149,11 @@ mkdir -p "$svc"
 if [ "$topology" = ha ]; then
   . "$here/ha.sh"
   ha_up
+  exit 0
+fi
+if [ "$topology" = secure ]; then
+  . "$here/secure.sh"
+  secure_up
   exit 0
 fi
 install_debian_packages

@@ -16,15 +16,19 @@ import cassandra from 'cassandra-driver';
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'chat-node', 'main.ts');
 
+/** Which topology of `npm run services:up`: the default, `--ha` or `--secure`. */
+export type ServicesName = 'env' | 'env-ha' | 'env-secure';
+
 /**
- * The CHAT_* lines written by `npm run services:up` (`env`), or by `services:up -- --ha` for the
- * clustered backends (`env-ha`).
+ * The CHAT_* lines written by `npm run services:up` (`env`), by `services:up -- --ha` for the
+ * clustered backends (`env-ha`), or by `services:up -- --secure` for backends that ask for
+ * credentials and TLS (`env-secure`).
  */
-export function servicesEnv(name: 'env' | 'env-ha' = 'env'): Record<string, string> {
+export function servicesEnv(name: ServicesName = 'env'): Record<string, string> {
   const file = join(ROOT, '.services', name);
   if (!existsSync(file))
     throw new Error(
-      `${file} is missing: run \`npm run services:up${name === 'env-ha' ? ' -- --ha' : ''}\` first`,
+      `${file} is missing: run \`npm run services:up${name === 'env' ? '' : ` -- --${name.slice(4)}`}\` first`,
     );
   const env: Record<string, string> = {};
   for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -89,7 +93,7 @@ export async function spawnNode(index: number, env: NodeJS.ProcessEnv): Promise<
 export async function startCluster(
   size: number,
   extraEnv: Record<string, string> = {},
-  options: { services?: 'env' | 'env-ha' } = {},
+  options: { services?: ServicesName } = {},
 ): Promise<TestCluster> {
   const name = `t${randomBytes(4).toString('hex')}`;
   const adminToken = randomBytes(24).toString('hex');
@@ -159,7 +163,14 @@ async function dropClusterData(env: Record<string, string>): Promise<void> {
 }
 
 async function dropStreamAndKeyspace(env: Record<string, string>): Promise<void> {
-  const nc = await connect({ servers: env.CHAT_NATS_URL!.split(','), maxReconnectAttempts: 5 });
+  const ca = (file: string | undefined) => (file ? readFileSync(file, 'utf8') : undefined);
+  const natsCa = ca(env.CHAT_NATS_TLS_CA_FILE);
+  const nc = await connect({
+    servers: env.CHAT_NATS_URL!.split(','),
+    maxReconnectAttempts: 5,
+    ...(env.CHAT_NATS_USER && { user: env.CHAT_NATS_USER, pass: env.CHAT_NATS_PASSWORD }),
+    ...(natsCa && { tls: { ca: natsCa } }),
+  });
   try {
     const jsm = await jetstreamManager(nc);
     // The stream name as the JetStream bus derives it from the cluster name.
@@ -171,6 +182,10 @@ async function dropStreamAndKeyspace(env: Record<string, string>): Promise<void>
   const client = new cassandra.Client({
     contactPoints: env.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
     localDataCenter: env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
+    ...(env.CHAT_CASSANDRA_USERNAME && {
+      credentials: { username: env.CHAT_CASSANDRA_USERNAME, password: env.CHAT_CASSANDRA_PASSWORD ?? '' },
+    }),
+    ...(env.CHAT_CASSANDRA_TLS_CA_FILE && { sslOptions: { ca: [ca(env.CHAT_CASSANDRA_TLS_CA_FILE)!] } }),
   });
   try {
     await client.execute(`DROP KEYSPACE IF EXISTS ${env.CHAT_CASSANDRA_KEYSPACE}`);

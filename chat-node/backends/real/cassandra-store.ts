@@ -44,6 +44,8 @@ import { bucketOf, migrate, statements } from './cassandra-schema.ts';
 export interface CassandraStoreOptions {
   /** `host:port` strings. */
   contactPoints: string[];
+  /** Credentials and TLS (backend-auth.ts). */
+  auth?: Pick<cassandra.ClientOptions, 'credentials' | 'sslOptions'>;
   localDataCenter: string;
   keyspace: string;
   /** Replication factor used when the keyspace is created. */
@@ -236,6 +238,7 @@ export class CassandraStore implements Store {
       policies: {
         reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(500, 5000, false),
       },
+      ...options.auth,
     });
     try {
       await client.connect();

@@ -29,7 +29,12 @@ import {
   StorageType,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import {
+  type ConnectionOptions,
+  connect,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 import { errorMessage } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { Message } from '../../../common/protocol.ts';
@@ -37,6 +42,8 @@ import type { DedupIndex, Envelope, LocateUsers, MessageBus, Store, UserEvent } 
 
 export interface JetStreamBusOptions {
   url: string;
+  /** Credentials and TLS (backend-auth.ts), beyond what the URL says. */
+  auth?: Partial<ConnectionOptions>;
   cluster: string;
   store: Store;
   log: Logger;
@@ -99,9 +106,9 @@ function wireEvent(e: UserEvent): UserEvent {
 
 export class JetStreamBus implements MessageBus {
   private readonly options: Required<
-    Omit<JetStreamBusOptions, 'store' | 'log' | 'replicas' | 'locate' | 'dedup'>
+    Omit<JetStreamBusOptions, 'store' | 'log' | 'replicas' | 'locate' | 'dedup' | 'auth'>
   > &
-    Pick<JetStreamBusOptions, 'store' | 'log' | 'replicas' | 'locate' | 'dedup'>;
+    Pick<JetStreamBusOptions, 'store' | 'log' | 'replicas' | 'locate' | 'dedup' | 'auth'>;
   private nc!: NatsConnection;
   private js!: JetStreamClient;
   private jsm!: JetStreamManager;
@@ -165,6 +172,7 @@ export class JetStreamBus implements MessageBus {
       // Otherwise every request (each publish awaits an ack) builds two Error objects with stack
       // traces up front, in case it fails: 10% of the node's CPU under load.
       noAsyncTraces: true,
+      ...this.options.auth,
     });
     this.connected = true;
     void this.watchStatus();

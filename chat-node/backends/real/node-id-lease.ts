@@ -36,6 +36,7 @@ import {
   clusterPrefix,
   defineScript,
   openRedis,
+  type RedisAuth,
   type RedisClient,
   type Script,
 } from '../../../common/redis.ts';
@@ -70,6 +71,8 @@ return 0`;
 
 export interface NodeIdLeaseOptions {
   url: string;
+  /** Credentials and TLS beyond the URL. */
+  auth?: RedisAuth;
   cluster: string;
   /** The id to claim (CHAT_NODE_ID). Unset: the first free one. */
   requested?: number;
@@ -130,6 +133,7 @@ export async function leaseNodeId(options: NodeIdLeaseOptions): Promise<NodeIdLe
   // A renewal stuck on a dead connection must not outlive its tick.
   const redis = await openRedis({
     url: options.url,
+    auth: options.auth,
     log,
     role: 'node-id-lease',
     commandTimeoutMs: Math.max(1000, Math.floor(ttlMs / 3)),

@@ -18,6 +18,7 @@ import {
   closeRedis,
   defineScript,
   openRedis,
+  type RedisAuth,
   type RedisClient,
   type Script,
   shardPrefix,
@@ -54,11 +55,13 @@ export class RedisDedup implements DedupIndex {
 
   static async open(options: {
     url: string;
+    /** Credentials and TLS beyond the URL. */
+    auth?: RedisAuth;
     cluster: string;
     log: Logger;
     clock?: () => number;
   }): Promise<RedisDedup> {
-    const redis = await openRedis({ url: options.url, log: options.log, role: 'dedup' });
+    const redis = await openRedis({ url: options.url, auth: options.auth, log: options.log, role: 'dedup' });
     return new RedisDedup(redis, options.cluster, options.clock ?? Date.now);
   }
 

@@ -39,6 +39,7 @@ import {
   defineScript,
   duplicateRedis,
   openRedis,
+  type RedisAuth,
   type RedisClient,
   type Script,
   shardPrefix,
@@ -149,6 +150,8 @@ const REGISTRY_SETTLE_MS = 3 * REGISTRY_CHECK_MS;
 
 export interface RedisPresenceOptions {
   url: string;
+  /** Credentials and TLS beyond the URL. */
+  auth?: RedisAuth;
   cluster: string;
   /** A device is dropped this long after its last activity (the gateway uses 3 heartbeats). */
   expireMs: number;
@@ -169,7 +172,7 @@ export interface DeviceSession {
 export class RedisPresence implements PresenceBackend {
   private readonly cmd: RedisClient;
   private readonly sub: RedisClient;
-  private readonly options: Required<Omit<RedisPresenceOptions, 'url' | 'cluster' | 'shards'>>;
+  private readonly options: Required<Omit<RedisPresenceOptions, 'url' | 'auth' | 'cluster' | 'shards'>>;
   private readonly shards: number;
   /** Each shard's key prefix `chat:{<cluster>:p<shard>}:presence:`. */
   private readonly prefixes: string[];
@@ -310,12 +313,13 @@ export class RedisPresence implements PresenceBackend {
   static async open(options: RedisPresenceOptions): Promise<RedisPresence> {
     if (!(options.expireMs > 0))
       throw new RangeError(`presence expireMs must be positive, got ${options.expireMs}`);
-    const cmd = await openRedis({ url: options.url, log: options.log, role: 'presence' });
+    const cmd = await openRedis({ url: options.url, auth: options.auth, log: options.log, role: 'presence' });
     let sub: RedisClient | undefined;
     let presence: RedisPresence | undefined;
     try {
       sub = await duplicateRedis(cmd, {
         url: options.url,
+        auth: options.auth,
         log: options.log,
         role: 'presence-sub',
         sharded: true,

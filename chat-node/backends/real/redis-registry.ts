@@ -11,6 +11,7 @@ import {
   defineScript,
   execOrThrow,
   openRedis,
+  type RedisAuth,
   type RedisClient,
   type Script,
 } from '../../../common/redis.ts';
@@ -27,6 +28,8 @@ return live`;
 
 export interface RedisRegistryOptions {
   url: string;
+  /** Credentials and TLS beyond the URL. */
+  auth?: RedisAuth;
   cluster: string;
   /** How long an entry lives without a refresh. node.ts announces every 2 s. */
   ttlMs: number;
@@ -52,7 +55,12 @@ export class RedisRegistry implements NodeRegistry {
 
   static async open(options: RedisRegistryOptions): Promise<RedisRegistry> {
     if (!(options.ttlMs > 0)) throw new RangeError(`registry ttlMs must be positive, got ${options.ttlMs}`);
-    const redis = await openRedis({ url: options.url, log: options.log, role: 'registry' });
+    const redis = await openRedis({
+      url: options.url,
+      auth: options.auth,
+      log: options.log,
+      role: 'registry',
+    });
     return new RedisRegistry(redis, options);
   }
 

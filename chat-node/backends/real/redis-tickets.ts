@@ -15,6 +15,7 @@ import {
   closeRedis,
   defineScript,
   openRedis,
+  type RedisAuth,
   type RedisClient,
   type Script,
   shardPrefix,
@@ -32,6 +33,8 @@ return n`;
 
 export interface RedisTicketsOptions {
   url: string;
+  /** Credentials and TLS beyond the URL. */
+  auth?: RedisAuth;
   cluster: string;
   log: Logger;
 }
@@ -48,7 +51,12 @@ export class RedisTickets implements TicketStore {
   }
 
   static async open(options: RedisTicketsOptions): Promise<RedisTickets> {
-    const redis = await openRedis({ url: options.url, log: options.log, role: 'tickets' });
+    const redis = await openRedis({
+      url: options.url,
+      auth: options.auth,
+      log: options.log,
+      role: 'tickets',
+    });
     return new RedisTickets(redis, options.cluster);
   }
 
