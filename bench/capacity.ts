@@ -36,6 +36,11 @@ const ASSUMPTIONS = {
     doc: 'row writes/s one 8-core Cassandra node takes at LOCAL_QUORUM (assumed)',
   },
   cassandraReplication: { value: 3, doc: 'Cassandra replication factor' },
+  dedupHorizonHours: {
+    value: 24,
+    doc: 'hours a dedup key stays in the Redis dedup index (RedisDedup HORIZON_MS)',
+  },
+  dedupKeyBytes: { value: 120, doc: 'Redis memory per dedup key with its value and overhead (assumed)' },
 } as const;
 
 type Key = keyof typeof ASSUMPTIONS;
@@ -66,6 +71,9 @@ const recipients = (1 - a.groupShare) * 2 + a.groupShare * a.groupSize;
 const nodesPerMessage = Math.min(nodes, recipients * a.devicesPerUser);
 const broadcastReads = nodes * msgsPerSec;
 const targetedReads = msgsPerSec * nodesPerMessage;
+// The publishing node looks up each recipient's devices (one HVALS each, pipelined per shard).
+const registryLookups = msgsPerSec * recipients;
+const dedupGb = (((a.dau * a.messagesPerDau) / 24) * a.dedupHorizonHours * a.dedupKeyBytes) / 1e9;
 const reports = connections / a.heartbeatSec;
 const masters = ceil(reports / (a.redisReportsPerCore * a.redisUtilization));
 const natsServers = Math.max(3, ceil(msgsPerSec / a.natsMsgsPerServer));
@@ -92,8 +100,11 @@ const lines = [
   `| chat nodes | **${fmt(nodes)}** | connections ÷ per-node connections |`,
   `| messages accepted at peak | ${fmt(msgsPerSec)}/s | DAU × messages ÷ 86,400 × peak factor |`,
   `| recipients per message (sender included) | ${recipients.toFixed(1)} | 1:1 and group mix |`,
-  `| messages read from NATS, every node reads every message (as built) | ${fmt(broadcastReads)}/s | nodes × messages |`,
-  `| … with delivery targeted to the recipients' nodes (not built yet) | ${fmt(targetedReads)}/s | messages × min(nodes, recipients × devices) |`,
+  `| messages read from NATS, delivery targeted to the recipients' nodes (as built) | ${fmt(targetedReads)}/s | messages × min(nodes, recipients × devices) |`,
+  `| … if every node read every message (before) | ${fmt(broadcastReads)}/s | nodes × messages |`,
+  `| session registry lookups (HVALS, batched per shard) | ${fmt(registryLookups)}/s | messages × recipients |`,
+  `| dedup index claims (one script each) | ${fmt(msgsPerSec)}/s | messages |`,
+  `| dedup index memory | ${dedupGb.toFixed(0)} GB | messages a day ÷ 24 × horizon hours × key bytes |`,
   `| presence reports | ${fmt(reports)}/s | connections ÷ heartbeat |`,
   `| Redis Cluster masters | **${fmt(masters)}**${masters > a.presenceShards ? ` (more than the ${a.presenceShards} presence shards: raise the shards)` : ''} | reports ÷ (per-core rate × utilization) |`,
   `| NATS servers (stream at 3 replicas) | **${fmt(natsServers)}** | messages ÷ per-server rate, at least 3 |`,

@@ -4,7 +4,8 @@
  * LOCAL_QUORUM): send order and read events, presence across nodes, and a burst of sends while one
  * NATS server, one Redis master or one Cassandra node is killed with SIGKILL. After each kill every
  * acknowledged message reaches every device of the recipient and is in Cassandra once; the killed
- * server is started again before the next test.
+ * server is started again before the next test. Each node reads from NATS only the messages for
+ * its own devices (chat_bus_received_messages_total).
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -39,6 +40,93 @@ afterAll(async () => {
 }, 600_000);
 
 describeOrderAndRead('four nodes on the clustered services', () => c.nodes.map((n) => n!.url));
+
+/** What node `i` has taken from the bus (its chat_bus_received_messages_total). */
+async function busReceived(i: number): Promise<number> {
+  const res = await fetch(`${base(i)}/metrics`, { headers: { authorization: `Bearer ${c.adminToken}` } });
+  const m = /^chat_bus_received_messages_total (\d+)/m.exec(await res.text());
+  if (!m) throw new Error(`node ${i} has no chat_bus_received_messages_total`);
+  return Number(m[1]);
+}
+const allReceived = () => Promise.all([0, 1, 2, 3].map(busReceived));
+
+describe('four nodes on the clustered services: targeted delivery', () => {
+  /**
+   * A message from node 0 to a user on each node given, awaited there: NATS keeps one publisher's
+   * order, so a node got whatever was published to it before its fence by the time the fence arrives.
+   */
+  async function fence(from: Recorder, to: { r: Recorder; user: TestUser }[]) {
+    for (const { r, user } of to) {
+      const { messageId } = await from.client.send({ to: user.userId, text: 'fence' });
+      await until('the fence arrived', () => r.seen.some((m) => m.messageId === messageId));
+    }
+  }
+
+  it('sends messages between users on nodes 0 and 1 to nodes 2 and 3 not at all', async () => {
+    const [alice, bob, frank, gina] = (await createUsers(base(0), 4)) as TestUser[] as [
+      TestUser,
+      TestUser,
+      TestUser,
+      TestUser,
+    ];
+    const a = on(0, alice);
+    const b = on(1, bob);
+    const f = on(2, frank);
+    const g = on(3, gina);
+    await Promise.all([a, b, f, g].map((r) => r.client.connect()));
+    const before = await allReceived();
+    const N = 20;
+    const sent = await Promise.all([
+      ...Array.from({ length: N }, (_, i) =>
+        a.client.send({ to: bob.userId, id: `ab-${i}`, text: `a→b ${i}` }),
+      ),
+      ...Array.from({ length: N }, (_, i) =>
+        b.client.send({ to: alice.userId, id: `ba-${i}`, text: `b→a ${i}` }),
+      ),
+    ]);
+    const ids = new Set(sent.map((s) => s.messageId));
+    for (const r of [a, b]) {
+      await until('both saw all 40', () => [...ids].every((id) => r.seen.some((m) => m.messageId === id)));
+    }
+    await fence(a, [
+      { r: f, user: frank },
+      { r: g, user: gina },
+    ]);
+    const after = await allReceived();
+    const delta = after.map((n, i) => n - before[i]!);
+    // Nodes 0 and 1 took each of the 40 once (and node 0 its two fences); nodes 2 and 3 their fence only.
+    expect(delta).toEqual([2 * N + 2, 2 * N, 1, 1]);
+  }, 120_000);
+
+  it('sends a group message once to each node that has members, and not to the others', async () => {
+    const [alice, bob, carol, dave, gina] = (await createUsers(base(0), 5)) as [
+      TestUser,
+      TestUser,
+      TestUser,
+      TestUser,
+      TestUser,
+    ];
+    const api = new ChatApi(base(0), { token: alice.token });
+    const { groupId } = await api.createGroup('targeted', [bob.userId, carol.userId, dave.userId]);
+    // Alice on node 0, Bob and Carol both on node 1, Dave on node 2; node 3 has no member (only Gina).
+    const members = [on(0, alice), on(1, bob), on(1, carol), on(2, dave)];
+    const g = on(3, gina);
+    await Promise.all([...members, g].map((r) => r.client.connect()));
+    const before = await allReceived();
+    const K = 5;
+    const sent: { messageId: string }[] = [];
+    for (let i = 0; i < K; i++)
+      sent.push(await members[0]!.client.send({ group: groupId, text: `to all ${i}` }));
+    for (const r of members) {
+      await until('every member saw the group messages', () =>
+        sent.every((s) => r.seen.some((m) => m.messageId === s.messageId)),
+      );
+    }
+    await fence(members[0]!, [{ r: g, user: gina }]);
+    const after = await allReceived();
+    expect(after.map((n, i) => n - before[i]!)).toEqual([K + 1, K, K, 1]);
+  }, 120_000);
+});
 
 describe('four nodes on the clustered services', () => {
   it('shows a user online to a subscriber on another node, and offline after it leaves', async () => {

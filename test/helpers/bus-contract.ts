@@ -95,6 +95,18 @@ export function describeBusContract(name: string, open: BusOpener): void {
       expect((await store.messageByDedupKey(key))?.messageId).toBe(answers[0]!.messageId);
     });
 
+    it('has nothing earlier for a new dedup key, and no other message than the first for a sent one', async () => {
+      const { bus: b } = await bus();
+      const key = `a${run}/d1/${randomBytes(4).toString('hex')}`;
+      const first = envelope('first', key);
+      expect(await b.earlier(key, first.message.messageId)).toBeUndefined();
+      await b.publish(first);
+      await b.settled(10_000);
+      // A bus may leave the answer to publish (the embedded one does); if it answers, it is the first.
+      const again = await b.earlier(key, envelope('again', key).message.messageId);
+      if (again !== undefined) expect(again).toEqual(first.message);
+    });
+
     it('delivers user events to onEvent, in order, with their frame and users', async () => {
       const { bus: b, events } = await bus();
       const tag = randomBytes(3).toString('hex');

@@ -88,6 +88,9 @@ const FAN_OUT_BATCH = 256;
 const REPLAY_MARGIN_MS = 2000;
 /** Most messages one replay hands over; past it the node's devices get the rest through sync. */
 const REPLAY_MAX = 100_000;
+/** A replay waits this long after the reconnect before it reads, and again between attempts. */
+const REPLAY_DELAY_MS = 1000;
+const REPLAY_ATTEMPTS = 30;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -317,10 +320,14 @@ export class JetStreamBus implements MessageBus {
       this.fanOut(envelope.recipients, data);
       return envelope.message;
     }
-    // A resend of a dedup key inside the window: the ack names the original's sequence.
+    // A resend of a dedup key inside the window: the ack names the original's sequence. Its publish
+    // may have been stored without its sender hearing the ack (a server died), and so never sent to
+    // its nodes: send it (again; devices de-duplicate).
     const original = await this.jsm.streams.getMessage(this.stream, { seq: ack.seq });
     if (!original) return envelope.message;
-    return (JSON.parse(decoder.decode(original.data)) as Envelope).message;
+    const stored = JSON.parse(decoder.decode(original.data)) as Envelope;
+    this.fanOut(stored.recipients, original.data);
+    return stored.message;
   }
 
   /**
@@ -394,12 +401,27 @@ export class JetStreamBus implements MessageBus {
    * handlers (they deliver what concerns local devices); devices de-duplicate by message id.
    */
   private async replay(fromMs: number): Promise<void> {
+    // Right after a reconnect the stream may still be electing a leader (its server died), and this
+    // node's subscriptions take a moment to reach the other servers: wait, and try again until done.
+    for (let attempt = 1; attempt <= REPLAY_ATTEMPTS && !this.closed; attempt++) {
+      await new Promise((r) => setTimeout(r, REPLAY_DELAY_MS));
+      try {
+        await this.replayOnce(fromMs);
+        return;
+      } catch (err) {
+        if (attempt === REPLAY_ATTEMPTS && !this.closed)
+          this.options.log.warn({ err: errorMessage(err) }, 'replay after reconnect failed');
+      }
+    }
+  }
+
+  private async replayOnce(fromMs: number): Promise<void> {
+    const last = (await this.jsm.streams.info(this.stream)).state.last_seq;
+    const consumer = await this.js.consumers.get(this.stream, {
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(fromMs).toISOString(),
+    });
     try {
-      const last = (await this.jsm.streams.info(this.stream)).state.last_seq;
-      const consumer = await this.js.consumers.get(this.stream, {
-        deliver_policy: DeliverPolicy.StartTime,
-        opt_start_time: new Date(fromMs).toISOString(),
-      });
       let handed = 0;
       while (handed < REPLAY_MAX && !this.closed) {
         const batch = await consumer.fetch({ max_messages: 256, expires: 2000 });
@@ -419,9 +441,8 @@ export class JetStreamBus implements MessageBus {
       }
       if (handed >= REPLAY_MAX)
         this.options.log.warn({ handed }, 'replay after reconnect stopped at its bound');
+    } finally {
       await consumer.delete().catch(() => {});
-    } catch (err) {
-      if (!this.closed) this.options.log.warn({ err: errorMessage(err) }, 'replay after reconnect failed');
     }
   }
 
