@@ -1,5 +1,23 @@
-/** Which node a new client should use. */
+/**
+ * Which node a new client should use, and the URL a node advertises for it. Clients reach a node at
+ * the URL in its registry entry: its cluster address, or a public one (one NodePort per node, or
+ * one Ingress host per node; docs/operator.md "Reaching the chat from outside").
+ */
 import type { NodeInfo } from '../common/node-registry.ts';
+
+/**
+ * The base URL a node advertises: `publicUrl` as configured, with the port `publicPortBase + nodeId`
+ * when a port base is set (one NodePort per node: the StatefulSet template is the same for every
+ * pod, so each node works out its own port from its id).
+ */
+export function advertisedUrl(publicUrl: string, publicPortBase: number | undefined, nodeId: number): string {
+  if (publicPortBase === undefined) return publicUrl;
+  const port = publicPortBase + nodeId;
+  if (port > 65535) throw new RangeError(`CHAT_PUBLIC_PORT_BASE + node id ${nodeId} is past 65535`);
+  const u = new URL(publicUrl);
+  u.port = String(port);
+  return u.toString().replace(/\/+$/, '');
+}
 
 /**
  * The least-loaded node (connections ÷ capacity) that is not draining, preferring `zone` when some

@@ -10,6 +10,7 @@ import { type Announcer, startAnnouncer } from './announcer.ts';
 import type { Backends } from './backends/types.ts';
 import { createBackends } from './backends/wiring.ts';
 import type { PushDispatcher } from './chat/push-dispatcher.ts';
+import { advertisedUrl } from './discovery.ts';
 import { type AdminControls, addAdminRoutes } from './http/admin.ts';
 import { createApi } from './http/api.ts';
 import { Cors } from './http/cors.ts';
@@ -37,6 +38,8 @@ export interface ChatNode {
   /** The URL this node advertises (CHAT_PUBLIC_URL or derived from the bound port). */
   readonly url: string;
   readonly port: number;
+  /** The port of the admin API and /metrics: CHAT_ADMIN_PORT's, or the client port when it is unset. */
+  readonly adminPort: number;
   readonly metrics: Metrics;
   readonly gateway: Gateway;
   readonly push: PushDispatcher;
@@ -70,7 +73,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
   });
   const { tokens, validity, accounts, groups, messaging, push, gateway, turns } = services;
 
-  let url = config.publicUrl ?? '';
+  let url = config.publicUrl ? advertisedUrl(config.publicUrl, config.publicPortBase, nodeId) : '';
   // Set once the node listens and knows its URL.
   let announcer: Announcer | undefined;
   const announce = async () => announcer?.announce();
@@ -130,9 +133,22 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
   if (files && !files.available)
     log.warn(`the web app is not built: run \`npm run web:build\` (or npm start) to serve it at /`);
   const cors = new Cors(config.corsOrigins ?? [], router.methods());
-  const server = createHttpServer({ router, gateway, metrics, log, cors, files });
+  // CHAT_ADMIN_PORT: the admin API and /metrics on a port of their own, which the client port refuses.
+  const apart = config.adminPort !== undefined;
+  const server = createHttpServer({
+    router,
+    gateway,
+    metrics,
+    log,
+    cors,
+    files,
+    part: apart ? 'client' : undefined,
+  });
   const port = await listen(server, config.port, config.host);
   url ||= defaultPublicUrl(config.host, port);
+  const adminServer = apart ? createHttpServer({ router, gateway, metrics, log, part: 'admin' }) : undefined;
+  const adminPort = adminServer ? await listen(adminServer, config.adminPort ?? 0, config.host) : port;
+  const adminUrl = config.adminUrl ?? (apart ? defaultPublicUrl(config.host, adminPort) : undefined);
   const startedAt = clock();
   announcer = startAnnouncer({
     registry,
@@ -145,6 +161,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
       capacity: config.capacity,
       draining: gateway.draining,
       zone: config.zone,
+      adminUrl,
       startedAt,
       updatedAt: clock(),
     }),
@@ -159,6 +176,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     nodeId,
     url,
     port,
+    adminPort,
     metrics,
     gateway,
     push,
@@ -176,6 +194,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
       gateway.close();
       push.close();
       await closeServer(server);
+      if (adminServer) await closeServer(adminServer);
       await Promise.allSettled([bus.close(), presence.close(), registry.close(), backends.tickets.close()]);
       await store.close();
       await backends.release().catch(() => {});

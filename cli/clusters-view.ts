@@ -24,9 +24,9 @@ export function activeConditions(c: ChatCluster): string {
   return on.map((x) => x.type).join(',') || '-';
 }
 
-/** Desired node count as the spec says: spec.replicas when set, else the autoscaler's `min..max`. */
+/** Desired node count as the spec says: spec.replicas when managed outside, else the autoscaler's `min..max`. */
 export function desiredText(c: ChatCluster): string {
-  return c.spec.replicas !== undefined
+  return c.spec.replicasManagedBy === 'External'
     ? String(c.spec.replicas)
     : `auto ${c.spec.minReplicas}..${c.spec.maxReplicas}`;
 }
@@ -133,8 +133,14 @@ export function formatClusterStatus(c: ChatCluster, now: number): string[] {
 /** What `chatctl scale` says after the API server took the new replicas. */
 export function scaleSummary(c: ChatCluster, replicas: number): string[] {
   const ref = `${namespaceOf(c)}/${c.metadata.name}`;
-  const before = c.spec.replicas === undefined ? 'unset (autoscaled)' : String(c.spec.replicas);
+  const autoscaled = c.spec.replicasManagedBy !== 'External';
+  const before = `${c.spec.replicas}${autoscaled ? ' (autoscaled)' : ''}`;
   const lines = [`chatcluster ${ref} scaled: spec.replicas ${before} → ${replicas}`];
+  if (autoscaled) {
+    lines.push(
+      `note: replicasManagedBy is now External: the autoscaler steps aside; hand the replicas back with: kubectl patch chatcluster ${c.metadata.name} -n ${namespaceOf(c)} --type=merge -p '{"spec":{"replicasManagedBy":"Operator"}}'`,
+    );
+  }
   const { minReplicas: min, maxReplicas: max } = c.spec;
   if (replicas < min || replicas > max) {
     const kept = Math.min(max, Math.max(min, replicas));

@@ -97,11 +97,18 @@ export class ClusterApi {
     )) as ChatCluster;
   }
 
-  /** Sets spec.replicas through the scale subresource (as `kubectl scale` does); returns the Scale. */
+  /**
+   * Takes the replicas over from the operator's autoscaler: spec.replicas and replicasManagedBy
+   * External in one merge patch (the scale subresource alone would be overwritten by the autoscaler).
+   */
   async scale(namespace: string, name: string, replicas: number): Promise<{ spec?: { replicas?: number } }> {
     return (await this.call(`ChatCluster ${namespace}/${name}`, () =>
-      this.custom.patchNamespacedCustomObjectScale(
-        { ...this.ref(namespace, name), body: { spec: { replicas } }, fieldManager: 'chatctl' },
+      this.custom.patchNamespacedCustomObject(
+        {
+          ...this.ref(namespace, name),
+          body: { spec: { replicas, replicasManagedBy: 'External' } },
+          fieldManager: 'chatctl',
+        },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       ),
     )) as { spec?: { replicas?: number } };

@@ -17,6 +17,8 @@ export interface NodeInfo {
   capacity: number;
   draining: boolean;
   zone?: string;
+  /** Base URL of the node's admin API when it is on a port of its own (CHAT_ADMIN_PORT); else `url`. */
+  adminUrl?: string;
   startedAt: number;
   updatedAt: number;
 }

@@ -50,11 +50,14 @@ export const RBAC_RULES = [
   },
   { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['create', 'patch'] },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['create', 'patch'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: ['create', 'patch'] },
   { apiGroups: [''], resources: ['pods'], verbs: ['delete'] },
   // The admin token, read for node actions.
   { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
+  // The autoscaler's decision into spec.replicas (replicasManagedBy Operator).
+  { apiGroups: [GROUP], resources: [`${PLURAL}/scale`], verbs: ['patch'] },
 ];
 
 const REAPPLY_MS = 60_000;
@@ -99,6 +102,7 @@ export class Applier {
     this.applied.set(key, applied);
     for (const object of decision.objects) await this.applyObject(object, applied);
     await this.writeStatus(cluster, decision.status);
+    if (decision.specReplicas !== undefined) await this.writeScale(cluster, decision.specReplicas);
     const token = decision.actions.some((a) => a.kind !== 'restart')
       ? await this.adminToken(cluster)
       : undefined;
@@ -137,6 +141,22 @@ export class Applier {
         namespace: namespaceOf(cluster),
         name: cluster.metadata.name,
         body: { status },
+      },
+      mergePatch,
+    );
+  }
+
+  /** The autoscaler's decision into spec.replicas, through the scale subresource as any scaler writes it. */
+  private async writeScale(cluster: ChatCluster, replicas: number): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectScale(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: namespaceOf(cluster),
+        name: cluster.metadata.name,
+        body: { spec: { replicas } },
+        fieldManager: FIELD_MANAGER,
       },
       mergePatch,
     );

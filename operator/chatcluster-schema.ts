@@ -15,6 +15,7 @@ import {
   map,
   number,
   object,
+  opaque,
   type Schema,
   string,
 } from './openapi-schema.ts';
@@ -97,8 +98,12 @@ const specSchema = object(
   {
     image: string('Container image of the chat node, e.g. chat-platform/chat-node:0.1.0.', { minLength: 1 }),
     replicas: integer(
-      'Desired node count: the scale subresource (kubectl scale) sets it; the autoscaler keeps it within minReplicas..maxReplicas. Unset: the autoscaler decides.',
-      { minimum: 0 },
+      "Desired node count, the spec.replicas of the scale subresource (always set, so reading the scale works). Who writes it is replicasManagedBy: the operator's autoscaler, or an outside scaler (kubectl scale, chatctl scale, an HPA, KEDA). Kept within minReplicas..maxReplicas.",
+      { default: 1, minimum: 0 },
+    ),
+    replicasManagedBy: string(
+      "Who decides spec.replicas. Operator: the operator's autoscaler, which writes its decision into spec.replicas (an outside write is overwritten at the next reconcile). External: whatever writes the scale subresource (kubectl scale, an HPA, KEDA); the operator follows spec.replicas and its autoscaler steps aside. Set Operator again to hand control back.",
+      { default: 'Operator', enum: ['Operator', 'External'] },
     ),
     minReplicas: integer('Never fewer nodes than this, whatever the load.', { default: 1, minimum: 0 }),
     maxReplicas: integer('Never more nodes than this, whatever the load.', { default: 10, minimum: 1 }),
@@ -125,6 +130,38 @@ const specSchema = object(
       { default: {} },
     ),
     resources: resourceRequirements,
+    podTemplate: object(
+      'What the operator copies into every node pod, for the cluster the nodes run on.',
+      {
+        labels: map("Extra pod labels (the operator's own labels win).", string('A value.')),
+        annotations: map('Pod annotations, e.g. for a service mesh or a log agent.', string('A value.')),
+        imagePullSecrets: array(
+          'Secrets to pull the image with.',
+          object(
+            'A Secret of type kubernetes.io/dockerconfigjson.',
+            { name: string('Its name.', { minLength: 1 }) },
+            ['name'],
+          ),
+        ),
+        imagePullPolicy: string('Always, IfNotPresent or Never. Unset: the Kubernetes default.', {
+          enum: ['Always', 'IfNotPresent', 'Never'],
+        }),
+        nodeSelector: map('Node labels the pods must run on.', string('A value.')),
+        tolerations: array('corev1 Tolerations of the pods.', opaque('A toleration.')),
+        affinity: opaque('corev1 Affinity of the pods.'),
+        topologySpreadConstraints: array(
+          'corev1 TopologySpreadConstraints (their labelSelector defaults to the nodes). Unset: spread over zones and over hosts, at most one node apart, preferred (ScheduleAnyway). [] turns it off.',
+          opaque('A constraint.'),
+        ),
+        priorityClassName: string('The PriorityClass of the pods.', { minLength: 1 }),
+        env: array(
+          "Extra environment variables of the node container (corev1 EnvVar, value or valueFrom). The operator's CHAT_* settings win over one of the same name.",
+          opaque('An env var.'),
+        ),
+      },
+      [],
+      { default: {} },
+    ),
     nats: object(
       'NATS JetStream that carries messages between nodes (CHAT_NATS_URL).',
       { url: string('e.g. nats://nats.chat.svc:4222.', { minLength: 1, pattern: '^(nats|tls)://' }) },
@@ -161,6 +198,86 @@ const specSchema = object(
       },
       ['contactPoints'],
     ),
+    expose: object(
+      'How clients reach the chat: the client Service (the entry for login, discovery and the HTTP API), and the URL of each node that discovery hands out (docs/operator.md, "Reaching the chat from outside").',
+      {
+        service: object(
+          'The client Service <name>, in front of every node (port 80). It never carries the admin port.',
+          {
+            type: string('ClusterIP, NodePort or LoadBalancer.', {
+              default: 'ClusterIP',
+              enum: ['ClusterIP', 'NodePort', 'LoadBalancer'],
+            }),
+            nodePort: integer(
+              'NodePort or LoadBalancer: the node port of the entry. Unset: Kubernetes picks one.',
+              {
+                minimum: 1,
+                maximum: 65535,
+              },
+            ),
+            annotations: map(
+              'Annotations of the client Service, e.g. for a cloud load balancer.',
+              string('A value.'),
+            ),
+          },
+          [],
+          { default: {} },
+        ),
+        nodes: string(
+          'Where a client reaches one node, the URL discovery hands out. Cluster: <pod>.<name>-nodes.<namespace>.svc:8080, for clients inside the cluster. NodePort: <host>:<nodePortBase + ordinal>, through a NodePort Service per node. Ingress: <pod>.<ingress.host>, through a rule per node in the Ingress.',
+          { default: 'Cluster', enum: ['Cluster', 'NodePort', 'Ingress'] },
+        ),
+        host: string(
+          'nodes NodePort: a DNS name or address that reaches the Kubernetes nodes from where the clients are.',
+          { minLength: 1, maxLength: 253 },
+        ),
+        nodePortBase: integer(
+          'nodes NodePort: the node port of node 0; node N is at nodePortBase + N (maxReplicas ports from here must be free in the cluster).',
+          { minimum: 1, maximum: 65535 },
+        ),
+        ingress: object(
+          'An Ingress for the entry and, with nodes Ingress, one host per node. Its controller must carry WebSockets (the common ones do; raise their read timeout above the heartbeat, e.g. with an annotation).',
+          {
+            className: string('The IngressClass. Unset: the cluster default.', { minLength: 1 }),
+            host: string(
+              'The entry host, e.g. chat.example.com; node N is at <name>-N.<host> (a wildcard DNS record).',
+              {
+                minLength: 1,
+                maxLength: 253,
+                pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+              },
+            ),
+            tlsSecretName: string(
+              'A TLS Secret (certificate and key) for <host> and *.<host>: TLS ends at the Ingress and clients use https and wss. Unset: http.',
+              { minLength: 1, maxLength: 253 },
+            ),
+            annotations: map(
+              'Annotations of the Ingress (timeouts, certificate issuers…).',
+              string('A value.'),
+            ),
+          },
+          ['host'],
+        ),
+      },
+      [],
+      {
+        default: {},
+        'x-kubernetes-validations': [
+          {
+            rule: "self.nodes != 'NodePort' || (has(self.host) && has(self.nodePortBase))",
+            message: 'nodes NodePort needs host and nodePortBase',
+            fieldPath: '.nodes',
+            reason: 'FieldValueRequired',
+          },
+          {
+            rule: "self.nodes != 'Ingress' || has(self.ingress)",
+            message: 'nodes Ingress needs ingress',
+            fieldPath: '.nodes',
+            reason: 'FieldValueRequired',
+          },
+        ],
+      },
+    ),
     push: object('Push notifications for offline users.', {
       webhookUrl: string(
         'POST a JSON notification here for each offline recipient (CHAT_PUSH_WEBHOOK_URL). Unset: log only.',
@@ -185,6 +302,12 @@ const specSchema = object(
         rule: 'self.minReplicas <= self.maxReplicas',
         message: 'minReplicas must not exceed maxReplicas',
         fieldPath: '.minReplicas',
+        reason: 'FieldValueInvalid',
+      },
+      {
+        rule: '!has(self.expose) || !has(self.expose.nodePortBase) || self.expose.nodePortBase + self.maxReplicas <= 65536',
+        message: 'expose.nodePortBase + maxReplicas must not pass 65536',
+        fieldPath: '.expose.nodePortBase',
         reason: 'FieldValueInvalid',
       },
     ],

@@ -85,9 +85,12 @@ export function decide(observation: Observation, memory: Memory, now: number): D
   if (ctx.silent.length > 0) {
     draft.events.push({ type: 'Warning', reason: 'NodesNotReporting', message: silentMessage(ctx) });
   }
+  const { spec } = observation.cluster;
+  const mirror = spec.replicasManagedBy === 'Operator' && spec.replicas !== want.desired;
   return {
     objects: buildObjects(observation.cluster, scale.replicas),
     replicas: scale.replicas,
+    ...(mirror ? { specReplicas: want.desired } : {}),
     actions: draft.actions,
     status: statusOf(ctx, scale, moving),
     events: draft.events,
@@ -128,22 +131,23 @@ const nodes = (n: number) => `${n} ${n === 1 ? 'node' : 'nodes'}`;
 // --- how many nodes -----------------------------------------------------------------------------
 
 /**
- * spec.replicas when set (kubectl scale, or an HPA on the scale subresource: the autoscaler steps
- * aside), else the autoscaler on the connections the nodes report. Nodes that do not report are
- * unknown, not empty: with none reporting the count stays, and with some missing it does not go down.
+ * replicasManagedBy External: spec.replicas (kubectl scale, an HPA or KEDA on the scale subresource;
+ * the autoscaler steps aside). Operator: the autoscaler on the connections the nodes report. Nodes
+ * that do not report are unknown, not empty: with none reporting the count stays, and with some
+ * missing it does not go down.
  */
 function desiredReplicas(ctx: Context, memory: Memory): Want {
   const { spec } = ctx.o.cluster;
   const { current } = ctx;
   const keep = memory.recommendations;
-  if (spec.replicas !== undefined) {
+  if (spec.replicasManagedBy === 'External') {
     const desired = clamp(spec.replicas, spec.minReplicas, spec.maxReplicas);
     const clamped =
       desired === spec.replicas ? '' : ` (within ${spec.minReplicas}..${spec.maxReplicas}: ${desired})`;
     return {
       desired,
       recommendations: keep,
-      message: `spec.replicas is ${spec.replicas}${clamped}; the autoscaler steps aside`,
+      message: `spec.replicas is ${spec.replicas}${clamped} (replicasManagedBy External: the autoscaler steps aside)`,
     };
   }
   if (!ctx.o.statefulSet) {
@@ -177,8 +181,10 @@ function desiredReplicas(ctx: Context, memory: Memory): Want {
   return { desired: d.replicas, recommendations: d.history, message: d.message };
 }
 
+/** Where the node actions call a node: its admin URL (the admin port), else the URL it advertises. */
 function urlOf(ctx: Context, ordinal: number): string | undefined {
-  return ctx.o.nodes.find((n) => n.exists && n.ordinal === ordinal)?.load?.url;
+  const load = ctx.o.nodes.find((n) => n.exists && n.ordinal === ordinal)?.load;
+  return load?.adminUrl ?? load?.url;
 }
 
 /**
@@ -226,7 +232,10 @@ function drainFirst(ctx: Context, want: Want, draft: Draft): { replicas: number;
     desiredReplicas: want.desired,
     keepDraining,
   });
-  const { ratePerSec } = ctx;
+  // The leaving nodes drain in parallel and share the budget: together they move no more sessions
+  // a minute than maxSessionsMovedPerMinute.
+  const leaving = ctx.loads.filter((n) => n.ordinal >= want.desired && n.ordinal < ctx.current).length;
+  const ratePerSec = Math.max(1, ctx.ratePerSec / Math.max(1, leaving));
   const drained = adminCalls(ctx, p.drain, draft, (ordinal, url) => ({
     kind: 'drain',
     ordinal,

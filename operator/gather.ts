@@ -189,6 +189,7 @@ function observePod(pod: V1Pod, loads: Map<number, NodeInfo>): NodeObservation |
     load: load && {
       nodeId: load.nodeId,
       url: load.url,
+      ...(load.adminUrl ? { adminUrl: load.adminUrl } : {}),
       connections: load.connections,
       capacity: load.capacity,
       draining: load.draining,

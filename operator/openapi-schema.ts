@@ -24,6 +24,7 @@ export interface OpenApiSchema {
   additionalProperties?: OpenApiSchema;
   required?: readonly string[];
   'x-kubernetes-int-or-string'?: true;
+  'x-kubernetes-preserve-unknown-fields'?: true;
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: readonly string[];
   'x-kubernetes-validations'?: readonly CelRule[];
@@ -82,6 +83,15 @@ export const string = leaf<string>('string');
 export const integer = leaf<number>('integer');
 export const number = leaf<number>('number');
 export const boolean = leaf<boolean>('boolean');
+
+/**
+ * A Kubernetes object this project copies as it is (a toleration, an affinity, an env var): the API
+ * server validates it where it lands, in the pod template.
+ */
+export const opaque = (description: string) =>
+  ({ type: 'object', description, 'x-kubernetes-preserve-unknown-fields': true }) as Schema<
+    Record<string, unknown>
+  >;
 
 /** A Kubernetes quantity or port: `500m`, `1Gi` or a plain number. */
 export const intOrString = (description: string) =>

@@ -1,6 +1,8 @@
 /**
- * The operator's ClusterRole: the union of the rules each module declares next to the code that
- * needs them (gather.ts reads, apply.ts writes, leader.ts the Lease, and listing ChatClusters here).
+ * The operator's RBAC: the union of the rules each module declares next to the code that needs them
+ * (gather.ts reads, apply.ts writes, leader.ts the Lease, and listing ChatClusters here). Watching
+ * every namespace, they go into one ClusterRole; watching one, into a Role there (`namespacedRules`)
+ * and a Role for the Lease in its namespace (`leaseRules`). Secrets: `get` only, never list or watch.
  */
 import { RBAC_RULES as APPLY } from './apply.ts';
 import { GROUP, PLURAL } from './chatcluster-schema.ts';
@@ -18,8 +20,46 @@ const RECONCILER: PolicyRule[] = [{ apiGroups: [GROUP], resources: [PLURAL], ver
 
 /** Every rule, merged by (apiGroup, resource), verbs sorted: stable output for the Helm chart. */
 export function operatorRules(): PolicyRule[] {
+  return merged([...RECONCILER, ...GATHER, ...APPLY, ...LEADER]);
+}
+
+/** The rules on the watched namespace's objects: everything but the Lease. */
+export function namespacedRules(): PolicyRule[] {
+  return merged([...RECONCILER, ...GATHER, ...APPLY]);
+}
+
+/** The rules on the leader-election Lease, in its own namespace. */
+export function leaseRules(): PolicyRule[] {
+  return merged(LEADER);
+}
+
+/** What people who read ChatClusters may do (the chart's viewer role, aggregated into `view`). */
+export function viewerRules(): PolicyRule[] {
+  return merged([
+    {
+      apiGroups: [GROUP],
+      resources: [PLURAL, `${PLURAL}/status`, `${PLURAL}/scale`],
+      verbs: ['get', 'list', 'watch'],
+    },
+  ]);
+}
+
+/** What people who edit ChatClusters may do (the chart's editor role, aggregated into `edit`). */
+export function editorRules(): PolicyRule[] {
+  return merged([
+    {
+      apiGroups: [GROUP],
+      resources: [PLURAL],
+      verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+    },
+    { apiGroups: [GROUP], resources: [`${PLURAL}/scale`], verbs: ['get', 'patch', 'update'] },
+    { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['get'] },
+  ]);
+}
+
+function merged(rules: readonly PolicyRule[]): PolicyRule[] {
   const verbs = new Map<string, Set<string>>();
-  for (const rule of [...RECONCILER, ...GATHER, ...APPLY, ...LEADER]) {
+  for (const rule of rules) {
     for (const group of rule.apiGroups) {
       for (const resource of rule.resources) {
         const key = `${group}|${resource}`;

@@ -47,7 +47,10 @@ export interface NodeObservation {
   /** From the node registry or its admin API; undefined when the node did not report (yet). */
   load?: {
     nodeId: number;
+    /** The URL the node advertises to clients. */
     url: string;
+    /** Its admin API (CHAT_ADMIN_URL, on the admin port); the node actions call it, else `url`. */
+    adminUrl?: string;
     connections: number;
     capacity: number;
     draining: boolean;
@@ -100,6 +103,12 @@ export interface Decision {
   objects: KubeObject[];
   /** The StatefulSet replicas chosen now (also inside `objects`). */
   replicas: number;
+  /**
+   * The autoscaler's desired count, to write into spec.replicas through the scale subresource, so
+   * that the scale (kubectl, an HPA) reads what the cluster is heading for. Only while
+   * replicasManagedBy is Operator, and only when spec.replicas differs.
+   */
+  specReplicas?: number;
   actions: NodeAction[];
   /** The status to write (conditions with lastTransitionTime kept when their status did not change). */
   status: ChatClusterStatus;

@@ -13,6 +13,12 @@ import { refuseHandshake } from './handshake.ts';
 import type { Router } from './router.ts';
 import type { StaticFiles } from './static-files.ts';
 
+/** What the admin port serves when it is apart (CHAT_ADMIN_PORT); the client port then serves the rest. */
+export function isAdminPath(path: string): boolean {
+  return path.startsWith('/admin/') || path === '/metrics' || path === '/healthz' || path === '/readyz';
+}
+const ADMIN_ONLY = (path: string) => path.startsWith('/admin/') || path === '/metrics';
+
 export function createHttpServer(deps: {
   router: Router;
   gateway: Gateway;
@@ -22,9 +28,23 @@ export function createHttpServer(deps: {
   cors?: Cors;
   /** The web app at `/` (http/static-files.ts). */
   files?: StaticFiles;
+  /**
+   * `client`: the client port of a node whose admin port is apart (no admin API, no /metrics);
+   * `admin`: that admin port (nothing else). Default: everything on one port.
+   */
+  part?: 'client' | 'admin';
 }): Server {
-  const { router, gateway, metrics, log, cors, files } = deps;
+  const { router, gateway, metrics, log, cors, files, part } = deps;
   const server = createServer((req, res) => {
+    if (part !== undefined) {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      if (part === 'admin' ? !isAdminPath(path) : ADMIN_ONLY(path)) {
+        const message = `${path} is not served on this port${part === 'admin' ? ' (the admin port)' : ' (see CHAT_ADMIN_PORT)'}`;
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'not_found', message } }));
+        return;
+      }
+    }
     if (cors?.handle(req, res)) return metrics.httpRequests.inc({ route: 'preflight', status: 204 });
     if (files?.handles(req)) {
       files.serve(req, res).then(
@@ -45,7 +65,7 @@ export function createHttpServer(deps: {
   server.requestTimeout = 30_000;
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/v1/ws') return refuseHandshake(socket, 404);
+    if (url.pathname !== '/v1/ws' || part === 'admin') return refuseHandshake(socket, 404);
     gateway.handleUpgrade(req, socket, head, url);
   });
   server.on('clientError', (_err, socket) => refuseHandshake(socket, 400));

@@ -75,7 +75,7 @@ export function registerClusterCommands(program: Command, ctx: CliContext): void
     .argument('<name>', 'the ChatCluster', kubeName)
     .argument('<replicas>', 'the node count to run', integer(0, 10_000))
     .description(
-      "Set a ChatCluster's spec.replicas through the scale subresource, as kubectl scale does; the autoscaler then steps aside (the operator keeps it within minReplicas..maxReplicas)",
+      "Set a ChatCluster's spec.replicas and take them over from the autoscaler (replicasManagedBy External; the operator keeps the count within minReplicas..maxReplicas). Hand them back by setting replicasManagedBy to Operator",
     )
     .option('--kubeconfig <file>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context to use (default: its current-context)')

@@ -58,10 +58,11 @@ async function nodesByRegistry(o: NodesFlags, url: string, ctx: CliContext): Pro
   const token = o.adminToken ?? ctx.env.CHATCTL_ADMIN_TOKEN;
   return Promise.all(
     infos.map(async (info): Promise<NodeRow> => {
-      const row: NodeRow = { ...info };
+      // The admin URL (the node's admin port, CHAT_ADMIN_PORT), which drain, undrain and shed take.
+      const row: NodeRow = { ...info, url: info.adminUrl ?? info.url };
       if (!token) return row;
       try {
-        row.moving = (await new AdminClient(info.url, { token }).load()).moving;
+        row.moving = (await new AdminClient(row.url, { token }).load()).moving;
       } catch (err) {
         ctx.err(`warning: node ${info.nodeId}: ${errorMessage(err)}`);
       }

@@ -18,7 +18,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMap, type Pair, parse, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
-import { operatorRules } from '../../operator/rbac.ts';
+import { editorRules, leaseRules, namespacedRules, operatorRules, viewerRules } from '../../operator/rbac.ts';
 import { chartDir, renderChartFiles } from '../../scripts/gen-chart.ts';
 import { helm, helmBinary } from './helm.ts';
 
@@ -66,11 +66,14 @@ async function render(namespace: string, set: readonly string[] = [], ...flags: 
   return docs.map((d) => d.toJS() as Obj).filter((o) => o !== null);
 }
 
-const one = (objects: Obj[], kind: string): Obj => {
-  const found = objects.filter((o) => o.kind === kind);
-  expect(found, `one ${kind} among ${objects.map((o) => o.kind).join(', ')}`).toHaveLength(1);
+const one = (objects: Obj[], kind: string, name?: string): Obj => {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata?.name === name));
+  expect(found, `one ${kind} ${name ?? ''} among ${objects.map((o) => o.kind).join(', ')}`).toHaveLength(1);
   return found[0]!;
 };
+/** The objects that are not hooks (helm template renders both). */
+const released = (objects: Obj[]) =>
+  objects.filter((o) => !['pre-upgrade', 'test'].includes(o.metadata?.annotations?.['helm.sh/hook'] ?? ''));
 
 beforeAll(async () => {
   helmPath = await helmBinary();
@@ -82,15 +85,23 @@ describe('the chat-operator chart', () => {
     await helm(helmPath, ['lint', '--strict', chartDir, ...CUSTOM.flatMap((s) => ['--set', s])]);
   });
 
-  it('renders a ServiceAccount, ClusterRole, ClusterRoleBinding, metrics Service, Deployment and a test pod', async () => {
+  it('renders the operator, its RBAC, the viewer and editor roles, a PodDisruptionBudget, the CRD upgrade hook and a test pod', async () => {
     const objects = await render('chat-system');
     expect(objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort()).toEqual([
       'ClusterRole/chat-operator',
+      'ClusterRole/chat-operator-chatcluster-editor',
+      'ClusterRole/chat-operator-chatcluster-viewer',
+      'ClusterRole/chat-operator-crds',
       'ClusterRoleBinding/chat-operator',
+      'ClusterRoleBinding/chat-operator-crds',
+      'ConfigMap/chat-operator-crds',
       'Deployment/chat-operator',
+      'Job/chat-operator-crds',
       'Pod/chat-operator-test-healthz',
+      'PodDisruptionBudget/chat-operator',
       'Service/chat-operator-metrics',
       'ServiceAccount/chat-operator',
+      'ServiceAccount/chat-operator-crds',
     ]);
     for (const o of objects) {
       expect(o.metadata?.labels).toMatchObject({
@@ -113,6 +124,10 @@ describe('the chat-operator chart', () => {
     expect(d.spec.template.metadata.labels).toMatchObject(d.spec.selector.matchLabels);
     expect(pod.serviceAccountName).toBe('chat-operator');
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
+    expect(one(await render('chat-system'), 'PodDisruptionBudget').spec).toEqual({
+      maxUnavailable: 1,
+      selector: { matchLabels: d.spec.selector.matchLabels },
+    });
     expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
     const [c] = pod.containers;
     expect(c.image).toBe('chat-platform/chat-operator:0.1.0');
@@ -138,13 +153,13 @@ describe('the chat-operator chart', () => {
   });
 
   it('grants exactly the rules of operator/rbac.ts to the operator’s ServiceAccount', async () => {
-    const objects = await render('chat-system');
-    expect(one(objects, 'ClusterRole').rules).toEqual(operatorRules());
+    const objects = released(await render('chat-system'));
+    expect(one(objects, 'ClusterRole', 'chat-operator').rules).toEqual(operatorRules());
     const binding = one(objects, 'ClusterRoleBinding');
     expect(binding.roleRef).toEqual({
       apiGroup: 'rbac.authorization.k8s.io',
       kind: 'ClusterRole',
-      name: one(objects, 'ClusterRole').metadata!.name,
+      name: 'chat-operator',
     });
     expect(binding.subjects).toEqual([
       {
@@ -199,18 +214,104 @@ describe('the chat-operator chart', () => {
     const svc = one(objects, 'Service');
     expect(svc.spec).toMatchObject({ type: 'NodePort', ports: [{ port: 9100 }] });
     expect(svc.metadata!.annotations).toEqual({ 'prometheus.io/scrape': 'true' });
-    expect(one(objects, 'ServiceAccount').metadata!.annotations).toEqual({ team: 'chat' });
+    expect(one(objects, 'ServiceAccount', 'chat-op').metadata!.annotations).toEqual({ team: 'chat' });
     expect(one(objects, 'Pod').spec.containers[0].image).toBe('busybox:1.36');
   });
 
-  it('leaves out the ServiceAccount, the RBAC and the Service when told to', async () => {
+  it('leaves out the ServiceAccount, the RBAC, the roles, the Service, the PodDisruptionBudget and the CRD upgrade when told to', async () => {
     const objects = await render('chat-system', [
       'serviceAccount.create=false',
       'rbac.create=false',
+      'rbac.userRoles=false',
       'metrics.service.enabled=false',
+      'podDisruptionBudget.enabled=false',
+      'crds.upgrade=false',
     ]);
     expect(objects.map((o) => o.kind)).toEqual(['Deployment']);
     expect(objects[0]!.spec.template.spec.serviceAccountName).toBe('default');
+  });
+
+  it('with one watched namespace grants Roles there and for the Lease, and nothing cluster-wide', async () => {
+    const objects = released(await render('chat-system', ['watchNamespace=team-chat']));
+    expect(objects.filter((o) => o.kind?.startsWith('Cluster')).map((o) => o.metadata?.name)).toEqual([]);
+    expect(one(objects, 'Role', 'chat-operator')).toMatchObject({
+      metadata: { namespace: 'team-chat' },
+      rules: namespacedRules(),
+    });
+    expect(one(objects, 'Role', 'chat-operator-leader')).toMatchObject({
+      metadata: { namespace: 'chat-system' },
+      rules: leaseRules(),
+    });
+    for (const [name, namespace] of [
+      ['chat-operator', 'team-chat'],
+      ['chat-operator-leader', 'chat-system'],
+    ] as const) {
+      expect(one(objects, 'RoleBinding', name)).toMatchObject({
+        metadata: { namespace },
+        roleRef: { kind: 'Role', name },
+        subjects: [{ kind: 'ServiceAccount', name: 'chat-operator', namespace: 'chat-system' }],
+      });
+    }
+    expect(one(objects, 'Role', 'chat-operator-chatcluster-viewer').metadata?.namespace).toBe('team-chat');
+    // The CRD upgrade hook is the only cluster-wide grant, on the ChatCluster CRD alone; crds.upgrade=false drops it.
+    const hook = await render('chat-system', ['watchNamespace=team-chat']);
+    expect(hook.filter((o) => o.kind === 'ClusterRole').map((o) => o.metadata?.name)).toEqual([
+      'chat-operator-crds',
+    ]);
+    const none = await render('chat-system', ['watchNamespace=team-chat', 'crds.upgrade=false']);
+    expect(none.filter((o) => o.kind?.startsWith('Cluster'))).toEqual([]);
+  });
+
+  it('lets the operator get Secrets only (never list or watch), by name when rbac.secretNames says', async () => {
+    const rules = (objects: Obj[]) =>
+      (
+        one(objects, 'Role', 'chat-operator').rules as {
+          resources: string[];
+          verbs: string[];
+          resourceNames?: string[];
+        }[]
+      ).filter((r) => r.resources.includes('secrets'));
+    expect(rules(await render('x', ['watchNamespace=w']))).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+    ]);
+    expect(rules(await render('x', ['watchNamespace=w', 'rbac.secretNames[0]=chat-auth']))).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['chat-auth'] },
+    ]);
+  });
+
+  it('has viewer and editor roles for ChatClusters, aggregated into view and edit', async () => {
+    const objects = await render('chat-system');
+    const viewer = one(objects, 'ClusterRole', 'chat-operator-chatcluster-viewer');
+    const editor = one(objects, 'ClusterRole', 'chat-operator-chatcluster-editor');
+    expect(viewer.rules).toEqual(viewerRules());
+    expect(editor.rules).toEqual(editorRules());
+    expect(viewer.metadata?.labels?.['rbac.authorization.k8s.io/aggregate-to-view']).toBe('true');
+    expect(editor.metadata?.labels?.['rbac.authorization.k8s.io/aggregate-to-edit']).toBe('true');
+  });
+
+  it('applies the chart’s crds/ on every upgrade, in a pre-upgrade Job of the operator image', async () => {
+    const objects = await render('chat-system');
+    const cm = one(objects, 'ConfigMap', 'chat-operator-crds');
+    const file = 'chatclusters.chatplatform.io.yaml';
+    expect(parse(cm.data[file])).toEqual(parse(readFileSync(join(chartDir, 'crds', file), 'utf8')));
+    const job = one(objects, 'Job', 'chat-operator-crds');
+    for (const o of [cm, job]) expect(o.metadata?.annotations?.['helm.sh/hook']).toBe('pre-upgrade');
+    const pod = job.spec.template.spec;
+    expect(pod.serviceAccountName).toBe('chat-operator-crds');
+    expect(pod.containers[0]).toMatchObject({
+      image: 'chat-platform/chat-operator:0.1.0',
+      command: ['node', 'operator/apply-crds.ts', '/crds'],
+      volumeMounts: [{ name: 'crds', mountPath: '/crds', readOnly: true }],
+    });
+    expect(one(objects, 'ClusterRole', 'chat-operator-crds').rules[1].resourceNames).toEqual([
+      'chatclusters.chatplatform.io',
+    ]);
+  });
+
+  it('refuses values that break the schema, naming them', async () => {
+    await expect(render('x', ['replicas=-1'])).rejects.toThrow(/replicas/);
+    await expect(render('x', ['logLevel=loud'])).rejects.toThrow(/logLevel/);
+    await expect(render('x', ['unknownKey=1'])).rejects.toThrow(/unknownKey/);
   });
 
   it('installs the ChatCluster CRD from crds/ (helm template --include-crds)', async () => {

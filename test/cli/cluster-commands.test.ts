@@ -163,11 +163,12 @@ describe('chatctl clusters and status', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ kind: KIND, metadata: { name: 'beta', namespace: ns } });
   });
 
-  it('scale sets spec.replicas through the scale subresource and warns past maxReplicas', async () => {
+  it('scale takes spec.replicas over from the autoscaler, the scale subresource reads it, and it warns past maxReplicas', async () => {
     const r = await kube('scale', 'beta', '4', '-n', ns);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`chatcluster ${ns}/beta scaled: spec.replicas unset (autoscaled) → 4`);
-    expect(((await custom.getNamespacedCustomObject(ref('beta'))) as ChatCluster).spec.replicas).toBe(4);
+    expect(r.stdout).toContain(`chatcluster ${ns}/beta scaled: spec.replicas 1 (autoscaled) → 4`);
+    const taken = (await custom.getNamespacedCustomObject(ref('beta'))) as ChatCluster;
+    expect(taken.spec).toMatchObject({ replicas: 4, replicasManagedBy: 'External' });
 
     const far = await kube('scale', 'beta', '40', '-n', ns);
     expect(far.code, far.stderr).toBe(0);

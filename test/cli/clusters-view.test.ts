@@ -46,7 +46,7 @@ function cluster(
 
 const busy = cluster(
   'busy',
-  { replicas: 3 },
+  { replicas: 3, replicasManagedBy: 'External' },
   {
     replicas: 3,
     readyReplicas: 2,
@@ -82,7 +82,7 @@ describe('the cluster list', () => {
     expect(lines[2]).toMatch(/^chat\s+busy\s/);
   });
 
-  it('names the desired count as the autoscaler range when spec.replicas is unset', () => {
+  it('names the desired count as the autoscaler range while the operator manages the replicas', () => {
     expect(desiredText(cluster('x', { minReplicas: 2, maxReplicas: 5 }))).toBe('auto 2..5');
     expect(activeConditions(cluster('x'))).toBe('-');
   });
@@ -118,8 +118,17 @@ describe('the scale summary', () => {
   });
 
   it('warns when the operator will clamp the count to minReplicas..maxReplicas', () => {
-    const [, note] = scaleSummary(cluster('x', { minReplicas: 2, maxReplicas: 4 }), 9);
+    const [, note] = scaleSummary(
+      cluster('x', { minReplicas: 2, maxReplicas: 4, replicasManagedBy: 'External' }),
+      9,
+    );
     expect(note).toContain('(2..4), so it runs 4');
-    expect(scaleSummary(cluster('x'), 3)[0]).toContain('spec.replicas unset (autoscaled) → 3');
+  });
+
+  it('says that the autoscaler steps aside, and how to hand the replicas back', () => {
+    const [first, note] = scaleSummary(cluster('x'), 3);
+    expect(first).toContain('spec.replicas 2 (autoscaled) → 3');
+    expect(note).toContain('replicasManagedBy is now External');
+    expect(note).toContain(`-p '{"spec":{"replicasManagedBy":"Operator"}}'`);
   });
 });

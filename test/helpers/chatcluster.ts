@@ -36,6 +36,8 @@ export function chatCluster(parts: ChatClusterParts = {}): ChatCluster {
     },
     spec: {
       image: 'chat-platform/chat-node:0.1.0',
+      replicas: 2,
+      replicasManagedBy: 'Operator',
       minReplicas: 2,
       maxReplicas: 10,
       targetConnectionsPerNode: 10_000,
@@ -50,6 +52,8 @@ export function chatCluster(parts: ChatClusterParts = {}): ChatCluster {
         localDataCenter: 'dc1',
         replication: 3,
       },
+      expose: { service: { type: 'ClusterIP' }, nodes: 'Cluster' },
+      podTemplate: {},
       auth: { jwtSecretRef: { name: 'chat-auth', key: 'jwt' } },
       ...parts.spec,
     },

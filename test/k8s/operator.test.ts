@@ -88,7 +88,7 @@ describe('the operator, installed by its chart, with ChatClusters on real pods',
       .sort((a, b) => a - b);
   const baseUrl = (name: string) => `http://${name}-0.${name}-nodes.${ns.name}.svc:8080`;
   const admin = (name: string, ordinal: number) =>
-    new AdminClient(pods.rewrite(`http://${name}-${ordinal}.${name}-nodes.${ns.name}.svc:8080`), {
+    new AdminClient(pods.adminUrl(`${name}-${ordinal}`) ?? 'http://127.0.0.1:9', {
       token: adminToken,
       timeoutMs: 3000,
     });

@@ -47,6 +47,12 @@ export class PodAddresses {
     return ip ? `http://${ip}:8080` : undefined;
   }
 
+  /** The pod's admin API on its IP (the admin port, 9090; undefined while it has none). */
+  adminUrl(pod: string): string | undefined {
+    const ip = this.ips.get(pod);
+    return ip ? `http://${ip}:9090` : undefined;
+  }
+
   /** `url` with a `<pod>.<service>.<namespace>.svc` host replaced by the pod's IP; others unchanged. */
   rewrite(url: string): string {
     const u = new URL(url);

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ApiException,
   ApiextensionsV1Api,
+  AutoscalingV2Api,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
@@ -197,6 +198,8 @@ describe('the ChatCluster CRD', () => {
     const created = await create('defaults', validSpec());
     expect(created.spec).toEqual({
       ...validSpec(),
+      replicas: 1,
+      replicasManagedBy: 'Operator',
       minReplicas: 1,
       maxReplicas: 10,
       targetConnectionsPerNode: 10_000,
@@ -287,6 +290,49 @@ describe('the ChatCluster CRD', () => {
       status: { replicas: 2, selector: 'app.kubernetes.io/instance=scaled' },
     });
   });
+
+  it('answers a read of the scale of a fresh, autoscaled ChatCluster that sets no replicas', async () => {
+    await create('fresh', validSpec());
+    const scale = await objects.getNamespacedCustomObjectScale(ref('fresh'));
+    expect(scale).toMatchObject({ kind: 'Scale', spec: { replicas: 1 } });
+  });
+
+  it('lets a real HorizontalPodAutoscaler read the scale of a fresh ChatCluster', async () => {
+    await create('hpa', validSpec());
+    const hpas = kc.makeApiClient(AutoscalingV2Api);
+    await hpas.createNamespacedHorizontalPodAutoscaler({
+      namespace: ns,
+      body: {
+        metadata: { name: 'hpa' },
+        spec: {
+          scaleTargetRef: { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: 'hpa' },
+          minReplicas: 1,
+          maxReplicas: 3,
+          metrics: [
+            {
+              type: 'Resource',
+              resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } },
+            },
+          ],
+        },
+      },
+    });
+    // kube-controller-manager's HPA controller syncs every 15 s: its first look sets AbleToScale.
+    let conditions: { type: string; status: string; reason?: string; message?: string }[] = [];
+    const deadline = Date.now() + 60_000;
+    while (!conditions.some((c) => c.type === 'AbleToScale') && Date.now() < deadline) {
+      await sleep(1000);
+      const hpa = await hpas.readNamespacedHorizontalPodAutoscaler({ name: 'hpa', namespace: ns });
+      conditions = hpa.status?.conditions ?? [];
+    }
+    expect(
+      conditions.find((c) => c.type === 'AbleToScale'),
+      JSON.stringify(conditions),
+    ).toMatchObject({
+      status: 'True',
+      reason: 'SucceededGetScale',
+    });
+  }, 90_000);
 
   it('ignores status in writes to the object itself, and spec in writes to status', async () => {
     await create('split', validSpec());

@@ -177,7 +177,7 @@ describe('decide: how many nodes', () => {
       name: 'drains the leaving nodes, highest ordinal first, and keeps the replicas while they drain',
       observation: observe([3_000, 3_000, 3_000, 3_000]),
       replicas: 4,
-      actions: [drain(3), drain(2)],
+      actions: [drain(3, 5), drain(2, 5)],
       events: ['Normal/ScalingDown'],
       conditions: { Scaling: ['True', 'ScalingDown'], Rebalancing: ['False', 'Scaling'] },
     },
@@ -218,29 +218,31 @@ describe('decide: how many nodes', () => {
       events: ['Normal/Undraining', 'Normal/ScaledUp'],
     },
     {
-      name: 'follows spec.replicas up, whatever the load (the autoscaler steps aside)',
-      observation: observe([1_000, 1_000], { spec: { replicas: 5 } }),
+      name: 'follows spec.replicas up when managed outside, whatever the load (the autoscaler steps aside)',
+      observation: observe([1_000, 1_000], { spec: { replicas: 5, replicasManagedBy: 'External' } }),
       replicas: 5,
       actions: [],
       events: ['Normal/ScaledUp'],
     },
     {
-      name: 'follows spec.replicas down by draining first, whatever the load',
-      observation: observe([20_000, 20_000, 20_000, 20_000], { spec: { replicas: 2 } }),
+      name: 'follows spec.replicas down when managed outside, by draining first, whatever the load',
+      observation: observe([20_000, 20_000, 20_000, 20_000], {
+        spec: { replicas: 2, replicasManagedBy: 'External' },
+      }),
       replicas: 4,
-      actions: [drain(3), drain(2)],
+      actions: [drain(3, 5), drain(2, 5)],
       events: ['Normal/ScalingDown'],
     },
     {
       name: 'clamps spec.replicas to maxReplicas',
-      observation: observe([0, 0], { spec: { replicas: 20 } }),
+      observation: observe([0, 0], { spec: { replicas: 20, replicasManagedBy: 'External' } }),
       replicas: 10,
       actions: [],
       events: ['Normal/ScaledUp'],
     },
     {
       name: 'clamps spec.replicas to minReplicas',
-      observation: observe([0, 0], { spec: { replicas: 0 } }),
+      observation: observe([0, 0], { spec: { replicas: 0, replicasManagedBy: 'External' } }),
       replicas: 2,
       actions: [],
       events: [],
@@ -289,7 +291,7 @@ describe('decide: how many nodes', () => {
 
   it('scales down step by step: drain, wait for the sessions to leave, then lower the replicas', () => {
     const first = decide(observe([3_000, 3_000, 3_000, 3_000]), emptyMemory(), NOW);
-    expect(first.actions).toEqual([drain(3), drain(2)]);
+    expect(first.actions).toEqual([drain(3, 5), drain(2, 5)]);
     expect(first.replicas).toBe(4);
     // The nodes took the moved sessions; the drained ones keep some for a while.
     const next = (nodes: N[], at: number) => decide(observe(nodes), first.memory, at);
@@ -306,6 +308,56 @@ describe('decide: how many nodes', () => {
     ]);
   });
 
+  it('writes its decision into spec.replicas while it manages the replicas, and ignores an outside value', () => {
+    // spec.replicas is 9 (kubectl scale while replicasManagedBy is Operator): the autoscaler wins.
+    const up = decide(observe([20_000, 20_000], { spec: { replicas: 9 } }), emptyMemory(), NOW);
+    expect(up.replicas).toBe(4);
+    expect(up.specReplicas).toBe(4);
+    // Already there: nothing to write.
+    const steady = decide(observe([10_000, 10_000], { spec: { replicas: 2 } }), emptyMemory(), NOW);
+    expect(steady.specReplicas).toBeUndefined();
+    // A scale-down writes the target at once, while the leaving nodes still drain.
+    const down = decide(observe([3_000, 3_000, 3_000, 3_000], { spec: { replicas: 4 } }), emptyMemory(), NOW);
+    expect(down.replicas).toBe(4);
+    expect(down.specReplicas).toBe(2);
+  });
+
+  it('calls a node on its admin URL, and shows the URL it advertises to clients in the status', () => {
+    const o = observe([3_000, 3_000, 3_000, 3_000]);
+    for (const n of o.nodes) {
+      n.load!.url = `http://chat.example.com:${30100 + n.ordinal}`;
+      n.load!.adminUrl = `http://10.0.0.${n.ordinal}:9090`;
+    }
+    const d = decide(o, emptyMemory(), NOW);
+    expect(d.actions.map((a) => (a.kind === 'drain' ? a.url : a.kind))).toEqual([
+      'http://10.0.0.3:9090',
+      'http://10.0.0.2:9090',
+    ]);
+    expect(d.status.nodes?.map((n) => n.url)).toContain('http://chat.example.com:30103');
+  });
+
+  it('never writes spec.replicas when an outside scaler manages it', () => {
+    const spec = { replicas: 3, replicasManagedBy: 'External' as const };
+    const d = decide(observe([20_000, 20_000], { spec }), emptyMemory(), NOW);
+    expect(d.replicas).toBe(3);
+    expect(d.specReplicas).toBeUndefined();
+  });
+
+  it('shares the rebalance budget among nodes that drain at once (together no more than maxSessionsMovedPerMinute)', () => {
+    const spec = { replicas: 1, replicasManagedBy: 'External' as const, minReplicas: 1 };
+    const d = decide(observe([1_000, 1_000, 1_000, 1_000], { spec }), emptyMemory(), NOW);
+    expect(d.actions).toEqual([drain(3, 10 / 3), drain(2, 10 / 3), drain(1, 10 / 3)]);
+    const total = d.actions.reduce((sum, a) => sum + (a.kind === 'drain' ? a.ratePerSec : 0), 0);
+    expect(total * 60).toBeCloseTo(600);
+    // One of them already draining still counts: the two new ones get a third each.
+    const later = decide(
+      observe([1_000, 1_000, 1_000, { c: 900, draining: true }], { spec }),
+      emptyMemory(),
+      NOW,
+    );
+    expect(later.actions).toEqual([drain(2, 10 / 3), drain(1, 10 / 3)]);
+  });
+
   it('holds a scale-down for the stabilization window once the load has been higher', () => {
     const busy = decide(observe([10_000, 10_000, 10_000, 10_000]), emptyMemory(), NOW);
     expect(busy.replicas).toBe(4);
@@ -313,7 +365,7 @@ describe('decide: how many nodes', () => {
     expect(quiet.actions).toEqual([]);
     expect(quiet.replicas).toBe(4);
     const later = decide(observe([3_000, 3_000, 3_000, 3_000]), quiet.memory, NOW + 301_000);
-    expect(later.actions).toEqual([drain(3), drain(2)]);
+    expect(later.actions).toEqual([drain(3, 5), drain(2, 5)]);
   });
 });
 

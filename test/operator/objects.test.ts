@@ -68,6 +68,7 @@ function resolvedEnv(
     if (e.value !== undefined) out[e.name] = e.value.replace(/\$\(([A-Z_]+)\)/g, (_, v) => out[v] ?? '');
     else if (from?.secretKeyRef) out[e.name] = secrets[`${from.secretKeyRef.name}/${from.secretKeyRef.key}`]!;
     else if (from?.fieldRef?.fieldPath === 'metadata.name') out[e.name] = pod.name;
+    else if (from?.fieldRef?.fieldPath === 'status.podIP') out[e.name] = `10.0.0.${pod.index + 10}`;
     else if (from?.fieldRef?.fieldPath === "metadata.labels['apps.kubernetes.io/pod-index']")
       out[e.name] = String(pod.index);
   }
@@ -120,6 +121,7 @@ describe('buildObjects', () => {
     expect(configData(objects)).toEqual({
       CHAT_CLUSTER: 'team-a.chat',
       CHAT_PORT: '8080',
+      CHAT_ADMIN_PORT: '9090',
       CHAT_DATA_DIR: '/data',
       CHAT_NATS_URL: 'nats://nats.chat.svc:4222',
       CHAT_REDIS_URL: 'redis://redis.chat.svc:6379',
@@ -160,6 +162,8 @@ describe('buildObjects', () => {
       new Set([
         'CHAT_CLUSTER',
         'CHAT_PORT',
+        'CHAT_ADMIN_PORT',
+        'CHAT_ADMIN_URL',
         'CHAT_PUBLIC_URL',
         'CHAT_DATA_DIR',
         'CHAT_NODE_ID',
@@ -182,6 +186,8 @@ describe('buildObjects', () => {
     const config = loadNodeConfig({ env: resolvedEnv(objects, { name: 'chat-2', index: 2 }, secrets) });
     expect(config).toMatchObject({
       port: 8080,
+      adminPort: 9090,
+      adminUrl: 'http://10.0.0.12:9090',
       nodeId: 2,
       cluster: 'team-a.chat',
       publicUrl: 'http://chat-2.chat-nodes.team-a.svc:8080',
@@ -245,7 +251,10 @@ describe('buildObjects', () => {
     expect(c).toMatchObject({
       name: 'chat-node',
       image: 'chat-platform/chat-node:0.1.0',
-      ports: [{ name: 'http', containerPort: 8080 }],
+      ports: [
+        { name: 'http', containerPort: 8080 },
+        { name: 'admin', containerPort: 9090 },
+      ],
       envFrom: [{ configMapRef: { name: 'chat-config' } }],
       readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
       livenessProbe: { httpGet: { path: '/healthz', port: 'http' } },
@@ -264,10 +273,15 @@ describe('buildObjects', () => {
     expect(find(objects, 'Service', 'chat-nodes').spec).toMatchObject({
       clusterIP: 'None',
       publishNotReadyAddresses: true,
-      ports: [{ name: 'http', port: 8080, targetPort: 'http' }],
+      ports: [
+        { name: 'http', port: 8080, targetPort: 'http' },
+        { name: 'admin', port: 9090, targetPort: 'admin' },
+      ],
     });
-    expect(find(objects, 'Service', 'chat').spec).toMatchObject({
+    // The client Service carries the client port only, never the admin port.
+    expect(find(objects, 'Service', 'chat').spec).toEqual({
       type: 'ClusterIP',
+      selector: nodeLabels(cluster()),
       ports: [{ name: 'http', port: 80, targetPort: 'http' }],
     });
   });
@@ -346,5 +360,182 @@ describe('names', () => {
     { kind: 'PodDisruptionBudget', name: 'chat-prod' },
   ])('names the $kind $name after the ChatCluster', ({ kind, name }) => {
     expect(find(buildObjects(cluster({}, 'chat-prod'), 1), kind, name).metadata.namespace).toBe('team-a');
+  });
+});
+
+describe('spec.expose: how clients reach the nodes', () => {
+  const nodePort = cluster({
+    maxReplicas: 3,
+    expose: {
+      service: { type: 'NodePort', nodePort: 30080, annotations: { 'example.com/lb': 'x' } },
+      nodes: 'NodePort',
+      host: 'chat.example.com',
+      nodePortBase: 30100,
+    },
+  });
+  const ingressed = cluster({
+    maxReplicas: 2,
+    expose: {
+      service: { type: 'ClusterIP' },
+      nodes: 'Ingress',
+      ingress: {
+        className: 'nginx',
+        host: 'chat.example.com',
+        tlsSecretName: 'chat-tls',
+        annotations: { a: 'b' },
+      },
+    },
+  });
+
+  it('makes the client Service of the type asked, with its node port and annotations', () => {
+    const svc = find(buildObjects(nodePort, 1), 'Service', 'chat') as any;
+    expect(svc.metadata.annotations).toEqual({ 'example.com/lb': 'x' });
+    expect(svc.spec).toMatchObject({
+      type: 'NodePort',
+      ports: [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30080 }],
+    });
+  });
+
+  it('gives every node up to maxReplicas a NodePort Service at nodePortBase + ordinal, selecting its pod only', () => {
+    const objects = buildObjects(nodePort, 1);
+    for (const ordinal of [0, 1, 2]) {
+      const svc = find(objects, 'Service', `chat-node-${ordinal}`) as any;
+      expect(svc.spec).toEqual({
+        type: 'NodePort',
+        selector: { ...nodeLabels(nodePort), 'statefulset.kubernetes.io/pod-name': `chat-${ordinal}` },
+        ports: [{ name: 'http', port: 8080, targetPort: 'http', nodePort: 30100 + ordinal }],
+      });
+    }
+    expect(objects.filter((o) => o.metadata.name.startsWith('chat-node-'))).toHaveLength(3);
+  });
+
+  it('makes each node advertise <host>:<nodePortBase + its id>', () => {
+    const objects = buildObjects(nodePort, 3);
+    const config = loadNodeConfig({
+      env: resolvedEnv(
+        objects,
+        { name: 'chat-2', index: 2 },
+        { 'chat-auth/jwt-secret': 'j'.repeat(40), 'chat-admin/token': 't' },
+      ),
+    });
+    expect(config).toMatchObject({ publicUrl: 'http://chat.example.com', publicPortBase: 30100, nodeId: 2 });
+  });
+
+  it('routes the entry host to the client Service and each node host to its node, with TLS for both', () => {
+    const objects = buildObjects(ingressed, 1);
+    const ing = find(objects, 'Ingress', 'chat') as any;
+    expect(ing.apiVersion).toBe('networking.k8s.io/v1');
+    expect(ing.metadata.annotations).toEqual({ a: 'b' });
+    expect(ing.spec.ingressClassName).toBe('nginx');
+    expect(ing.spec.tls).toEqual([
+      { hosts: ['chat.example.com', '*.chat.example.com'], secretName: 'chat-tls' },
+    ]);
+    const routes = ing.spec.rules.map((r: any) => [
+      r.host,
+      r.http.paths[0].backend.service.name,
+      r.http.paths[0].backend.service.port.number,
+    ]);
+    expect(routes).toEqual([
+      ['chat.example.com', 'chat', 80],
+      ['chat-0.chat.example.com', 'chat-node-0', 8080],
+      ['chat-1.chat.example.com', 'chat-node-1', 8080],
+    ]);
+    expect((find(objects, 'Service', 'chat-node-1') as any).spec.type).toBe('ClusterIP');
+    const url = env(objects).find((e) => e.name === 'CHAT_PUBLIC_URL')?.value;
+    expect(url).toBe('https://$(POD_NAME).chat.example.com');
+  });
+
+  it('never routes the admin port from outside', () => {
+    for (const c of [nodePort, ingressed]) {
+      for (const o of buildObjects(c, 2)) {
+        // The headless Service is for inside the cluster only; the pods declare the port.
+        if (!['Service', 'Ingress'].includes(o.kind) || o.metadata.name === 'chat-nodes') continue;
+        expect(JSON.stringify(o.spec ?? {}), `${o.kind}/${o.metadata.name}`).not.toMatch(/9090|"admin"/);
+      }
+    }
+  });
+
+  it('makes no node Services and no Ingress by default', () => {
+    const objects = buildObjects(cluster(), 3);
+    expect(objects.some((o) => o.kind === 'Ingress' || o.metadata.name.startsWith('chat-node-'))).toBe(false);
+  });
+});
+
+describe('spec.podTemplate', () => {
+  const template = {
+    labels: { team: 'chat', 'app.kubernetes.io/name': 'mine' },
+    annotations: { 'mesh.example.com/inject': 'false' },
+    imagePullSecrets: [{ name: 'registry' }],
+    imagePullPolicy: 'Always' as const,
+    nodeSelector: { pool: 'chat' },
+    tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'chat', effect: 'NoSchedule' }],
+    affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
+    priorityClassName: 'chat-critical',
+    env: [
+      { name: 'NODE_OPTIONS', value: '--max-old-space-size=1536' },
+      { name: 'CHAT_PORT', value: '1' },
+    ],
+  };
+  const pod = statefulSet(buildObjects(cluster({ podTemplate: template }), 2)).spec.template;
+
+  it('copies every field into the pod template', () => {
+    expect(pod.metadata.labels).toEqual({ team: 'chat', ...nodeLabels(cluster()) });
+    expect(pod.metadata.annotations).toMatchObject({ 'mesh.example.com/inject': 'false' });
+    expect(pod.metadata.annotations[CONFIG_HASH_ANNOTATION]).toMatch(/^[0-9a-f]{16}$/);
+    expect(pod.spec).toMatchObject({
+      imagePullSecrets: [{ name: 'registry' }],
+      nodeSelector: { pool: 'chat' },
+      tolerations: template.tolerations,
+      affinity: template.affinity,
+      priorityClassName: 'chat-critical',
+    });
+    expect(pod.spec.containers[0].imagePullPolicy).toBe('Always');
+  });
+
+  it('adds the extra env, leaving out the names the operator sets: its settings win', () => {
+    const names = pod.spec.containers[0].env.map((e: Env) => e.name);
+    expect(names[0]).toBe('NODE_OPTIONS');
+    expect(names).not.toContain('CHAT_PORT');
+    const resolved = resolvedEnv(
+      buildObjects(cluster({ podTemplate: template }), 2),
+      { name: 'chat-0', index: 0 },
+      {},
+    );
+    expect(resolved.CHAT_PORT).toBe('8080');
+  });
+
+  it('spreads the nodes over zones and hosts by default, and takes constraints of its own', () => {
+    const plain = statefulSet(buildObjects(cluster(), 2)).spec.template.spec;
+    const labelSelector = { matchLabels: nodeLabels(cluster()) };
+    expect(plain.topologySpreadConstraints).toEqual([
+      {
+        maxSkew: 1,
+        topologyKey: 'topology.kubernetes.io/zone',
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector,
+      },
+      {
+        maxSkew: 1,
+        topologyKey: 'kubernetes.io/hostname',
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector,
+      },
+    ]);
+    const own = { maxSkew: 2, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule' };
+    expect(
+      statefulSet(buildObjects(cluster({ podTemplate: { topologySpreadConstraints: [own] } }), 2)).spec
+        .template.spec.topologySpreadConstraints,
+    ).toEqual([{ labelSelector, ...own }]);
+    expect(
+      statefulSet(buildObjects(cluster({ podTemplate: { topologySpreadConstraints: [] } }), 2)).spec.template
+        .spec.topologySpreadConstraints,
+    ).toEqual([]);
+  });
+
+  it('leaves the pod as it was when the template is empty', () => {
+    const plain = statefulSet(buildObjects(cluster(), 2)).spec.template.spec;
+    for (const k of ['imagePullSecrets', 'nodeSelector', 'tolerations', 'affinity', 'priorityClassName']) {
+      expect(plain).not.toHaveProperty(k);
+    }
   });
 });
