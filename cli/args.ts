@@ -2,7 +2,9 @@
  * Parsers of command-line values, as commander argument parsers: each throws InvalidArgumentError,
  * which commander reports with the option's name and exits with the usage code.
  */
+
 import { InvalidArgumentError } from 'commander';
+import { OUTPUT_FORMATS } from './output.ts';
 
 /** An integer from `min` to `max`. */
 export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -79,6 +81,6 @@ export function oneOf<const T extends string>(choices: readonly T[]) {
   };
 }
 
-export const OUTPUT_FORMATS = ['table', 'json'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export type { OutputFormat } from './output.ts';
+/** `-o`: one of OUTPUT_FORMATS (output.ts). */
 export const outputFormat = oneOf(OUTPUT_FORMATS);

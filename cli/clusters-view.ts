@@ -36,6 +36,8 @@ export function formatClusterList(
   clusters: readonly ChatCluster[],
   now: number,
   withNamespace: boolean,
+  /** `-o wide`: also min and max nodes, the image and the generation the operator has acted on. */
+  wide = false,
 ): string[] {
   const headers = [
     ...(withNamespace ? ['namespace'] : []),
@@ -49,6 +51,7 @@ export function formatClusterList(
     'status',
     'conditions',
     'age',
+    ...(wide ? ['min', 'max', 'image', 'observed'] : []),
   ];
   const sorted = [...clusters].sort(
     (a, b) =>
@@ -70,6 +73,14 @@ export function formatClusterList(
       conditionOf(c, 'Ready')?.status ?? 'Unknown',
       activeConditions(c),
       ageOf(c, now),
+      ...(wide
+        ? [
+            c.spec.minReplicas,
+            c.spec.maxReplicas,
+            c.spec.image,
+            `${c.status?.observedGeneration ?? '-'}/${c.metadata.generation ?? '-'}`,
+          ]
+        : []),
     ];
   });
   return formatTable(headers, rows);
@@ -112,8 +123,11 @@ export function formatClusterStatus(c: ChatCluster, now: number): string[] {
     'Conditions:',
   ];
   const conditions = s?.conditions ?? [];
-  if (conditions.length === 0) lines.push('  none yet: is the operator running? (npm run operator)');
-  else {
+  if (conditions.length === 0) {
+    lines.push(
+      '  none yet: is the operator running? (kubectl get pods -A -l app.kubernetes.io/name=chat-operator)',
+    );
+  } else {
     const rows = conditions.map((x) => [
       x.type,
       x.status,

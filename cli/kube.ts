@@ -2,30 +2,18 @@
  * ChatClusters through the Kubernetes API: which kubeconfig to use, the few calls chatctl makes, and
  * API failures turned into messages that say what to do.
  */
-import { existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter } from 'node:path';
 import {
   ApiException,
   CustomObjectsApi,
-  KubeConfig,
+  type KubeConfig,
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { errorMessage } from '../common/errors.ts';
 import { type ChatCluster, CRD_NAME, GROUP, PLURAL, VERSION } from '../operator/chatcluster-schema.ts';
 import { CliError, UsageError } from './errors.ts';
-
-/** The kubeconfig to read: `--kubeconfig`, else the first existing file of KUBECONFIG, else ~/.kube/config. */
-export function kubeconfigPath(
-  flag: string | undefined,
-  env: Readonly<Record<string, string | undefined>>,
-  exists: (path: string) => boolean = existsSync,
-): string {
-  if (flag) return flag;
-  const listed = (env.KUBECONFIG ?? '').split(delimiter).filter((p) => p !== '');
-  if (listed.length > 0) return listed.find(exists) ?? listed[0]!;
-  return join(env.HOME ?? env.USERPROFILE ?? '.', '.kube', 'config');
-}
+import { kubeconfigFiles, loadKubeConfig } from './kubeconfig.ts';
 
 export interface KubeOptions {
   kubeconfig?: string;
@@ -48,18 +36,11 @@ export class ClusterApi {
     this.custom = kc.makeApiClient(CustomObjectsApi);
   }
 
-  /** Reads the kubeconfig the options and environment name (see kubeconfigPath). */
+  /** Reads the kubeconfig the options and environment name, merged as kubectl does (kubeconfig.ts). */
   static open(options: KubeOptions, env: Readonly<Record<string, string | undefined>>): ClusterApi {
-    const path = kubeconfigPath(options.kubeconfig, env);
-    if (!existsSync(path)) {
-      throw new UsageError(`no kubeconfig at ${path}: pass --kubeconfig <file> or set KUBECONFIG`);
-    }
-    const kc = new KubeConfig();
-    try {
-      kc.loadFromFile(path);
-    } catch (err) {
-      throw new CliError(`cannot read the kubeconfig ${path}: ${errorMessage(err)}`, { cause: err });
-    }
+    const files = kubeconfigFiles(options.kubeconfig, env);
+    const path = files.join(delimiter);
+    const kc = loadKubeConfig(files, env.KUBECONFIG ?? path);
     if (options.context) {
       if (!kc.getContextObject(options.context)) {
         const known = kc.getContexts().map((c) => c.name);
@@ -147,7 +128,7 @@ export function kubeError(err: unknown, what: string, server: string): CliError 
   if (!(err instanceof ApiException)) {
     return new CliError(
       `cannot reach the Kubernetes API server at ${server}: ${errorMessage(err)}. Is the cluster up, and is this ` +
-        'the right kubeconfig (--kubeconfig, KUBECONFIG)? For the local test server: npm run k8s:up',
+        'the right kubeconfig and context (--kubeconfig, KUBECONFIG, --context)? `kubectl cluster-info` checks the same',
       { cause: err },
     );
   }
@@ -165,7 +146,7 @@ export function kubeError(err: unknown, what: string, server: string): CliError 
     case 404:
       return new CliError(
         /could not find the requested resource/.test(message)
-          ? `the API server at ${server} does not serve ${CRD_NAME}: install the CRD (kubectl apply -f crds/, or helm install the chat-operator chart)`
+          ? `the API server at ${server} does not serve ${CRD_NAME}: install the chat-operator Helm chart, which brings the CRD`
           : `${what} not found (${message}); list them with: chatctl clusters -A`,
         { cause: err },
       );

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * chatctl, the chat platform's operator CLI: `npm run chatctl -- --help`. The only file of cli/ that
+ * chatctl, the chat platform's operator CLI (`chatctl --help`; in this repo `npm run chatctl -- --help`). The only file of cli/ that
  * reads process.env, the standard streams and signals; everything else gets them through CliContext.
  */
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CliContext } from './context.ts';
 import { run } from './program.ts';
@@ -29,7 +30,9 @@ const ctx: CliContext = {
     }),
 };
 
-process.exitCode = await run(process.argv.slice(2), ctx);
+// Installed, chatctl is also `kubectl-chat` (a kubectl plugin) and `kubectl_complete-chat`.
+const as = basename(process.argv[1] ?? 'chatctl').replace(/\.(js|ts)$/, '');
+process.exitCode = await run(process.argv.slice(2), ctx, as);
 // A timer or socket still open (a timeout that lost its race, a keep-alive connection) must not
 // hold the exit back; standard output and error are written synchronously to files and pipes.
 setTimeout(() => process.exit(), 50);

@@ -21,7 +21,7 @@ export interface NodeRow {
 }
 
 /** The table of `chatctl nodes` (by node id), with a totals line. */
-export function formatNodesTable(nodes: readonly NodeRow[], now: number): string[] {
+export function formatNodesTable(nodes: readonly NodeRow[], now: number, wide = false): string[] {
   const sorted = [...nodes].sort(
     (a, b) => (a.nodeId ?? 1e9) - (b.nodeId ?? 1e9) || a.url.localeCompare(b.url),
   );
@@ -38,6 +38,7 @@ export function formatNodesTable(nodes: readonly NodeRow[], now: number): string
           n.zone,
           undefined,
           'unreachable',
+          ...(wide ? [undefined, n.error] : []),
         ]
       : [
           n.nodeId,
@@ -50,6 +51,7 @@ export function formatNodesTable(nodes: readonly NodeRow[], now: number): string
           n.zone,
           n.startedAt === undefined ? undefined : formatAge(now - n.startedAt),
           n.draining ? 'draining' : 'serving',
+          ...(wide ? [started(n), undefined] : []),
         ],
   );
   const headers = [
@@ -63,8 +65,16 @@ export function formatNodesTable(nodes: readonly NodeRow[], now: number): string
     'zone',
     'age',
     'state',
+    ...(wide ? ['started', 'error'] : []),
   ];
   return [...formatTable(headers, rows), '', nodesSummary(nodes)];
+}
+
+/** When the node started, as an ISO time (UTC, to the second). */
+function started(n: NodeRow): string | undefined {
+  return n.startedAt === undefined
+    ? undefined
+    : new Date(n.startedAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** `3 nodes (1 draining, 1 unreachable): 1234 connections, 2% of capacity 150000` */

@@ -4,11 +4,13 @@
  */
 import { Command, CommanderError } from 'commander';
 import { errorMessage } from '../common/errors.ts';
-import pkg from '../package.json' with { type: 'json' };
+import pkg from './package.json' with { type: 'json' };
+import { oneOf } from './args.ts';
 import { registerChatCommands } from './commands/chat.ts';
 import { registerClusterCommands } from './commands/clusters.ts';
 import { registerNodeCommands } from './commands/nodes.ts';
 import { registerPeopleCommands } from './commands/people.ts';
+import { complete, completionScript, SHELLS, type Shell } from './completion.ts';
 import type { CliContext } from './context.ts';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './errors.ts';
 
@@ -30,8 +32,8 @@ Exit codes: 0 ok, 1 failed, 2 wrong usage. \`chatctl <command> --help\` describe
 `;
 
 /** The program with every command registered; commands reach the outside world only through `ctx`. */
-export function createProgram(ctx: CliContext): Command {
-  const program = new Command('chatctl')
+export function createProgram(ctx: CliContext, name = 'chatctl'): Command {
+  const program = new Command(name)
     .description(
       'Operate a chat platform: ChatClusters on Kubernetes, chat nodes and their sessions, and chat itself.',
     )
@@ -46,6 +48,22 @@ export function createProgram(ctx: CliContext): Command {
   registerNodeCommands(program, ctx);
   registerChatCommands(program, ctx);
   registerPeopleCommands(program, ctx);
+  program
+    .command('completion')
+    .summary('print the shell completion script (bash, zsh or fish)')
+    .argument('<shell>', SHELLS.join(', '), oneOf(SHELLS))
+    .addHelpText(
+      'after',
+      [
+        '\nExamples:',
+        '  $ chatctl completion bash > /etc/bash_completion.d/chatctl',
+        '  $ source <(chatctl completion bash)',
+        '  $ source <(chatctl completion zsh)',
+        '  $ chatctl completion fish | source',
+        '`kubectl chat` completes by itself: kubectl 1.26 or newer runs kubectl_complete-chat from PATH.\n',
+      ].join('\n'),
+    )
+    .action((shell: Shell) => ctx.out(completionScript(shell).replace(/\n$/, '')));
   // Every subcommand reports usage errors through run() instead of exiting by itself.
   for (const command of [program, ...program.commands]) {
     command.exitOverride().showHelpAfterError('(add --help for usage)');
@@ -53,9 +71,21 @@ export function createProgram(ctx: CliContext): Command {
   return program;
 }
 
-/** Runs chatctl with `args` (without `node` and the script); resolves with the exit code. */
-export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
-  const program = createProgram(ctx);
+/**
+ * Runs chatctl with `args` (without `node` and the script); resolves with the exit code. `as` is the
+ * name it was run by: `kubectl-chat` (as a kubectl plugin), `kubectl_complete-chat` (kubectl asking
+ * for completions), else chatctl.
+ */
+export async function run(args: readonly string[], ctx: CliContext, as = 'chatctl'): Promise<number> {
+  const kubectl = as === 'kubectl-chat' || as === 'kubectl_complete-chat';
+  const program = createProgram(ctx, kubectl ? 'kubectl chat' : 'chatctl');
+  if (as === 'kubectl_complete-chat' || args[0] === '__complete') {
+    // Asked by a shell (or kubectl) at every TAB: the candidates, one per line, never an error.
+    const words = as === 'kubectl_complete-chat' ? args : args.slice(1);
+    for (const c of complete(program, words.length === 0 ? [''] : words)) ctx.out(c);
+    if (as === 'kubectl_complete-chat') ctx.out(':4');
+    return EXIT_OK;
+  }
   try {
     await program.parseAsync([...args], { from: 'user' });
     return EXIT_OK;

@@ -11,7 +11,7 @@ export async function registryNodes(redisUrl: string, cluster: string): Promise<
     registry = await RegistryReader.open({ url: redisUrl, cluster, log: silentLogger() });
   } catch (err) {
     throw new CliError(
-      `cannot reach Redis at ${redactUrl(redisUrl)}: ${errorMessage(err)}. Is Redis running? (locally: npm run services:up)`,
+      `cannot reach Redis at ${redactUrl(redisUrl)}: ${errorMessage(err)}. Is Redis running, and is this the CHAT_REDIS_URL of the nodes?`,
       { cause: err },
     );
   }

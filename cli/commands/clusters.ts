@@ -1,10 +1,12 @@
 /** `chatctl clusters`, `chatctl status` and `chatctl scale`: ChatClusters through the Kubernetes API. */
 import type { Command } from 'commander';
+import { type ChatCluster, GROUP, KIND } from '../../operator/chatcluster-schema.ts';
 import { integer, kubeName, type OutputFormat, outputFormat } from '../args.ts';
 import { formatClusterList, formatClusterStatus, scaleSummary } from '../clusters-view.ts';
 import type { CliContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import type { ClusterApi, KubeOptions } from '../kube.ts';
+import { OUTPUT_FORMATS, render } from '../output.ts';
 
 type KubeFlags = KubeOptions & { output: OutputFormat };
 
@@ -14,8 +16,11 @@ function withKubeOptions(cmd: Command): Command {
     .option('--kubeconfig <file>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context to use (default: its current-context)')
     .option('-n, --namespace <ns>', "namespace (default: the context's namespace, else default)")
-    .option('-o, --output <format>', 'table or json', outputFormat, 'table');
+    .option('-o, --output <format>', `${OUTPUT_FORMATS.join(', ')}`, outputFormat, 'table');
 }
+
+/** `chatcluster.chatplatform.io/<name>`, as `kubectl get -o name` prints it. */
+const clusterName = (c: ChatCluster) => `${KIND.toLowerCase()}.${GROUP}/${c.metadata.name}`;
 
 /** The Kubernetes client takes most of a second to load: only the commands that use it load it. */
 async function openApi(o: KubeOptions, ctx: CliContext): Promise<ClusterApi> {
@@ -41,15 +46,20 @@ export function registerClusterCommands(program: Command, ctx: CliContext): void
       const api = await openApi(o, ctx);
       const namespace = o.allNamespaces ? undefined : api.namespace;
       const items = await api.list(namespace);
-      if (o.output === 'json') return ctx.out(JSON.stringify(items, null, 2));
+      if (o.output !== 'table' && o.output !== 'wide') {
+        for (const line of render(o.output, items, { table: () => [], name: clusterName })) ctx.out(line);
+        return;
+      }
       if (items.length === 0) {
         ctx.err(
           `no ChatClusters ${namespace ? `in namespace ${namespace}` : 'in any namespace'}` +
-            ' (create one: kubectl apply -f crds/samples/minimal.yaml)',
+            ' (create one with kubectl apply -f <file> of kind ChatCluster; kubectl explain chatcluster.spec lists its fields)',
         );
         return;
       }
-      for (const line of formatClusterList(items, ctx.now(), namespace === undefined)) ctx.out(line);
+      for (const line of formatClusterList(items, ctx.now(), namespace === undefined, o.output === 'wide')) {
+        ctx.out(line);
+      }
     });
 
   withKubeOptions(
@@ -65,8 +75,8 @@ export function registerClusterCommands(program: Command, ctx: CliContext): void
     .action(async (name: string, o: KubeFlags) => {
       const api = await openApi(o, ctx);
       const cluster = await api.get(api.namespace, name);
-      if (o.output === 'json') return ctx.out(JSON.stringify(cluster, null, 2));
-      for (const line of formatClusterStatus(cluster, ctx.now())) ctx.out(line);
+      const view = { table: () => formatClusterStatus(cluster, ctx.now()), name: clusterName };
+      for (const line of render(o.output, cluster, view, true)) ctx.out(line);
     });
 
   program

@@ -12,6 +12,7 @@ import type { CliContext } from '../context.ts';
 import { CliError, UsageError } from '../errors.ts';
 import { waitForMoves } from '../moves.ts';
 import { formatNodesTable, type NodeRow } from '../nodes-view.ts';
+import { OUTPUT_FORMATS, render } from '../output.ts';
 
 const example = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 const TOKEN_HELP = "the nodes' admin token, CHAT_ADMIN_TOKEN (default: CHATCTL_ADMIN_TOKEN)";
@@ -116,7 +117,7 @@ export function registerNodeCommands(program: Command, ctx: CliContext): void {
     .option('--redis-url <url>', 'Redis of the node registry (CHAT_REDIS_URL of the nodes)', redisUrl)
     .option('--cluster <id>', 'the cluster in that registry (CHAT_CLUSTER of the nodes)', 'default')
     .option('--admin-token <token>', `${TOKEN_HELP}; with --redis-url it only adds MOVING`)
-    .option('-o, --output <format>', 'table or json', outputFormat, 'table')
+    .option('-o, --output <format>', OUTPUT_FORMATS.join(', '), outputFormat, 'table')
     .addHelpText(
       'after',
       example(
@@ -134,8 +135,11 @@ export function registerNodeCommands(program: Command, ctx: CliContext): void {
           'say where the nodes are: --url <node url> (repeatable) or --redis-url <url> [--cluster <id>]',
         );
       }
-      if (o.output === 'json') ctx.out(JSON.stringify(rows, null, 2));
-      else for (const line of formatNodesTable(rows, ctx.now())) ctx.out(line);
+      const view = {
+        table: (r: readonly NodeRow[], wide: boolean) => formatNodesTable(r, ctx.now(), wide),
+        name: (r: NodeRow) => (r.nodeId === undefined ? r.url : `node/${r.nodeId}`),
+      };
+      for (const line of render(o.output, rows, view)) ctx.out(line);
       const failed = rows.filter((r) => r.error !== undefined);
       if (failed.length > 0) {
         for (const r of failed) ctx.err(`error: ${r.error}`);

@@ -43,6 +43,7 @@ describe('argument parsers', () => {
 
   it('outputFormat names the formats it accepts', () => {
     expect(outputFormat('json')).toBe('json');
-    expect(() => outputFormat('yaml')).toThrow('must be one of table, json, got "yaml"');
+    expect(outputFormat('name')).toBe('name');
+    expect(() => outputFormat('xml')).toThrow('must be one of table, wide, json, yaml, name, got "xml"');
   });
 });

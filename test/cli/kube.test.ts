@@ -1,24 +1,6 @@
 import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { kubeconfigPath, kubeError } from '../../cli/kube.ts';
-
-describe('kubeconfigPath', () => {
-  const none = () => false;
-
-  it('takes --kubeconfig first', () => {
-    expect(kubeconfigPath('/a', { KUBECONFIG: '/b', HOME: '/h' }, none)).toBe('/a');
-  });
-
-  it('takes the first existing file of KUBECONFIG, else its first entry', () => {
-    expect(kubeconfigPath(undefined, { KUBECONFIG: '/x:/y:/z' }, (p) => p === '/y')).toBe('/y');
-    expect(kubeconfigPath(undefined, { KUBECONFIG: '/x:/y' }, none)).toBe('/x');
-  });
-
-  it('falls back to ~/.kube/config', () => {
-    expect(kubeconfigPath(undefined, { HOME: '/home/ops' }, none)).toBe('/home/ops/.kube/config');
-    expect(kubeconfigPath(undefined, { KUBECONFIG: '', HOME: '/h' }, none)).toBe('/h/.kube/config');
-  });
-});
+import { kubeError } from '../../cli/kube.ts';
 
 describe('kubeError', () => {
   const api = (code: number, message: string) =>
@@ -34,7 +16,7 @@ describe('kubeError', () => {
   it('tells a missing CRD from a missing ChatCluster', () => {
     expect(
       kubeError(api(404, 'the server could not find the requested resource'), 'x', 's').message,
-    ).toContain('install the CRD');
+    ).toContain('install the chat-operator Helm chart, which brings the CRD');
     expect(
       kubeError(api(404, 'chatclusters.chatplatform.io "a" not found'), 'ChatCluster n/a', 's').message,
     ).toBe(

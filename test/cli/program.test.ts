@@ -36,6 +36,7 @@ describe('chatctl', () => {
       'history',
       'conversations',
       'user',
+      'completion',
     ]);
   });
 
@@ -64,7 +65,7 @@ describe('chatctl', () => {
       [['nodes', '--url', 'http://a', '--redis-url', 'redis://b'], 'pass either --url or --redis-url'],
       [['send', '--user', 'a', '--password', 'b', '--text', 'x', '--to', 'u', '--group', 'g'], 'not both'],
       [['drain', 'http://a'], 'CHATCTL_ADMIN_TOKEN'],
-      [['nodes', '-o', 'yaml', '--url', 'http://a'], 'must be one of table, json'],
+      [['nodes', '-o', 'xml', '--url', 'http://a'], 'must be one of table, wide, json, yaml, name'],
     ];
     for (const [args, message] of cases) {
       const { ctx, err } = context();
