@@ -7,7 +7,7 @@
  *   chat:{<cluster>}:nodes           set of nodeIds (index)
  */
 import type { Logger } from './logger.ts';
-import { closeRedis, clusterPrefix, openRedis, type RedisClient } from './redis.ts';
+import { closeRedis, clusterPrefix, openRedis, type RedisAuth, type RedisClient } from './redis.ts';
 
 /** One live node, as announced in the registry. */
 export interface NodeInfo {
@@ -53,12 +53,15 @@ export class RegistryReader {
 
   static async open(options: {
     url: string;
+    /** Credentials and TLS beyond the URL. */
+    auth?: RedisAuth;
     cluster: string;
     log: Logger;
     connectTimeoutMs?: number;
   }): Promise<RegistryReader> {
     const redis = await openRedis({
       url: options.url,
+      auth: options.auth,
       log: options.log,
       role: 'registry-reader',
       connectTimeoutMs: options.connectTimeoutMs,

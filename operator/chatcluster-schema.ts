@@ -6,6 +6,14 @@
  */
 
 import {
+  cassandraCredentialFields,
+  cassandraCredentialRules,
+  natsCredentialFields,
+  natsCredentialRules,
+  redisCredentialFields,
+  redisCredentialRules,
+} from './backend-credentials.ts';
+import {
   array,
   boolean,
   type Infer,
@@ -163,14 +171,28 @@ const specSchema = object(
       { default: {} },
     ),
     nats: object(
-      'NATS JetStream that carries messages between nodes (CHAT_NATS_URL).',
-      { url: string('e.g. nats://nats.chat.svc:4222.', { minLength: 1, pattern: '^(nats|tls)://' }) },
+      'NATS JetStream that carries messages between nodes (CHAT_NATS_URL), with its credentials and TLS by Secret reference.',
+      {
+        url: string('e.g. nats://nats.chat.svc:4222 (no credentials in it: see user, tokenRef, credsRef).', {
+          minLength: 1,
+          pattern: '^(nats|tls)://[^@]*$',
+        }),
+        ...natsCredentialFields,
+      },
       ['url'],
+      { 'x-kubernetes-validations': natsCredentialRules },
     ),
     redis: object(
-      'Redis for presence, sessions and the node registry (CHAT_REDIS_URL).',
-      { url: string('e.g. redis://redis.chat.svc:6379.', { minLength: 1, pattern: '^rediss?://' }) },
+      'Redis for presence, sessions and the node registry (CHAT_REDIS_URL), with its credentials and TLS by Secret reference.',
+      {
+        url: string('e.g. redis://redis.chat.svc:6379 (no password in it: see passwordRef).', {
+          minLength: 1,
+          pattern: '^rediss?(\\+cluster)?://[^@]*$',
+        }),
+        ...redisCredentialFields,
+      },
       ['url'],
+      { 'x-kubernetes-validations': redisCredentialRules },
     ),
     cassandra: object(
       'Cassandra that keeps the history (CHAT_CASSANDRA_*).',
@@ -195,8 +217,10 @@ const specSchema = object(
           minimum: 1,
           maximum: 15,
         }),
+        ...cassandraCredentialFields,
       },
       ['contactPoints'],
+      { 'x-kubernetes-validations': cassandraCredentialRules },
     ),
     expose: object(
       'How clients reach the chat: the client Service (the entry for login, discovery and the HTTP API), and the URL of each node that discovery hands out (docs/operator.md, "Reaching the chat from outside").',

@@ -6,6 +6,7 @@ import { ApiException, type AppsV1Api, type CoreV1Api, type V1Pod } from '@kuber
 import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { type NodeInfo, RegistryReader } from '../common/node-registry.ts';
+import type { RedisAuth } from '../common/redis.ts';
 import { type ChatCluster, namespaceOf } from './chatcluster-schema.ts';
 import { clusterId, selectorString } from './objects.ts';
 import type { NodeObservation, Observation } from './types.ts';
@@ -19,6 +20,34 @@ export const RBAC_RULES = [
 
 /** Live load reports of a cluster's nodes. */
 export type LoadSource = (cluster: ChatCluster) => Promise<NodeInfo[]>;
+
+/** The credentials and TLS the operator needs to read a cluster's node registry. */
+export type RedisAuthSource = (cluster: ChatCluster) => Promise<RedisAuth | undefined>;
+
+/**
+ * Reads spec.redis's password and CA from their Secrets (the only secret values the operator reads,
+ * besides checking that the admin token is set). A missing Secret or key is an error that names it.
+ */
+export function redisAuthFromSecrets(core: CoreV1Api): RedisAuthSource {
+  return async (cluster) => {
+    const { redis } = cluster.spec;
+    const namespace = namespaceOf(cluster);
+    const value = async (ref: { name: string; key: string }) => {
+      const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
+      const data = secret.data?.[ref.key];
+      if (data !== undefined) return Buffer.from(data, 'base64').toString('utf8');
+      const plain = secret.stringData?.[ref.key];
+      if (plain !== undefined) return plain;
+      throw new Error(`Secret ${namespace}/${ref.name} has no key ${ref.key}`);
+    };
+    const auth: RedisAuth = {};
+    if (redis.username) auth.username = redis.username;
+    if (redis.passwordRef) auth.password = await value(redis.passwordRef);
+    if (redis.tls?.enabled) auth.tls = true;
+    if (redis.tls?.caRef) auth.ca = await value(redis.tls.caRef);
+    return Object.keys(auth).length > 0 ? auth : undefined;
+  };
+}
 
 const isNotFound = (err: unknown) => err instanceof ApiException && err.code === 404;
 
@@ -35,21 +64,31 @@ export class RegistryLoads {
   private readonly log: Logger;
   private readonly retryMs: number;
 
-  /** @param retryMs wait after a failed connect before the next attempt; default 30 s. */
-  constructor(log: Logger, retryMs = 30_000) {
+  private readonly authOf: RedisAuthSource;
+
+  /**
+   * @param retryMs wait after a failed connect before the next attempt; default 30 s.
+   * @param authOf the Redis credentials of a cluster (spec.redis.passwordRef, tls), read from its
+   *   Secrets; default: none.
+   */
+  constructor(log: Logger, retryMs = 30_000, authOf: RedisAuthSource = async () => undefined) {
     this.log = log;
     this.retryMs = retryMs;
+    this.authOf = authOf;
   }
 
   readonly loads: LoadSource = async (cluster) => {
     const key = `${cluster.spec.redis.url} ${clusterId(cluster)}`;
     let registry = this.registries.get(key);
     if (!registry) {
-      const opening = RegistryReader.open({
-        url: cluster.spec.redis.url,
-        cluster: clusterId(cluster),
-        log: this.log,
-      });
+      const opening = this.authOf(cluster).then((auth) =>
+        RegistryReader.open({
+          url: cluster.spec.redis.url,
+          ...(auth && { auth }),
+          cluster: clusterId(cluster),
+          log: this.log,
+        }),
+      );
       void opening.then(
         (r) => {
           if (this.closed) r.close().catch(() => {});

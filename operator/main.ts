@@ -20,7 +20,7 @@ import { errorMessage } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
 import { Applier } from './apply.ts';
 import { namespaceOf } from './chatcluster-schema.ts';
-import { Gatherer, RegistryLoads } from './gather.ts';
+import { Gatherer, RegistryLoads, redisAuthFromSecrets } from './gather.ts';
 import { LeaderElector } from './leader.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import { Reconciler } from './reconciler.ts';
@@ -69,9 +69,9 @@ try {
 }
 
 const metrics = createOperatorMetrics();
-const loads = new RegistryLoads(log);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const core = kc.makeApiClient(CoreV1Api);
+const loads = new RegistryLoads(log, undefined, redisAuthFromSecrets(core));
 const leader = new LeaderElector({
   api: kc.makeApiClient(CoordinationV1Api),
   namespace: opts.leaseNamespace ?? process.env.POD_NAMESPACE ?? 'default',

@@ -7,6 +7,7 @@
  * garbage-collects them.
  */
 import { createHash } from 'node:crypto';
+import { renderCredentials } from './backend-credentials.ts';
 import { type ChatCluster, namespaceOf } from './chatcluster-schema.ts';
 import type { KubeObject } from './types.ts';
 
@@ -93,6 +94,7 @@ export function nodeSettings(cluster: ChatCluster): Record<string, string> {
     // headroom a node is expected to carry meanwhile.
     CHAT_CAPACITY: String(spec.targetConnectionsPerNode * 2),
   };
+  Object.assign(env, credentials(cluster).settings);
   if (spec.push?.webhookUrl) env.CHAT_PUSH_WEBHOOK_URL = spec.push.webhookUrl;
   if (spec.expose.nodes === 'NodePort' && spec.expose.nodePortBase !== undefined) {
     env.CHAT_PUBLIC_PORT_BASE = String(spec.expose.nodePortBase);
@@ -114,6 +116,12 @@ export function publicUrl(cluster: ChatCluster): string {
   return `http://$(POD_NAME).${headlessName(cluster)}.${namespaceOf(cluster)}.svc:${NODE_PORT}`;
 }
 
+/** The backends' credentials and TLS: ConfigMap entries, Secret env entries and Secret volumes. */
+export function credentials(cluster: ChatCluster) {
+  const { nats, redis, cassandra } = cluster.spec;
+  return renderCredentials({ nats, redis, cassandra });
+}
+
 function secretEnv(cluster: ChatCluster): object[] {
   const { auth } = cluster.spec;
   const env: object[] = [
@@ -128,6 +136,7 @@ function secretEnv(cluster: ChatCluster): object[] {
       valueFrom: { secretKeyRef: { name: auth.adminTokenRef.name, key: auth.adminTokenRef.key } },
     });
   }
+  env.push(...credentials(cluster).env);
   return env;
 }
 
@@ -246,10 +255,10 @@ function statefulSet(cluster: ChatCluster, replicas: number, hash: string): Kube
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ['ALL'] },
               },
-              volumeMounts: [{ name: 'data', mountPath: '/data' }],
+              volumeMounts: [{ name: 'data', mountPath: '/data' }, ...credentials(cluster).volumeMounts],
             },
           ],
-          volumes: [{ name: 'data', emptyDir: {} }],
+          volumes: [{ name: 'data', emptyDir: {} }, ...credentials(cluster).volumes],
         },
       },
     },
