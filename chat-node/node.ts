@@ -98,7 +98,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     tokens,
     validity,
     tickets: services.tickets,
-    devices: { store, services: () => push.services(), clock },
+    devices: { store, services: () => push.services(), vapidPublicKey: config.pushVapidPublicKey, clock },
     turns,
     metrics,
     self: () => ({ nodeId, url }),

@@ -59,6 +59,22 @@ export interface ChangedMessage {
   updateId: string;
 }
 
+export type PushProviderName = 'fcm' | 'apns' | 'webpush';
+
+/** A browser's PushSubscription as `toJSON()` gives it. */
+export interface PushSubscriptionJson {
+  endpoint: string;
+  expirationTime?: number | null;
+  keys: { p256dh: string; auth: string };
+}
+
+/** The answer of `GET /v1/devices/me/push`. */
+export interface PushSettings {
+  providers: PushProviderName[];
+  vapidPublicKey?: string;
+  registration: { provider: PushProviderName; updatedAt: number } | null;
+}
+
 /** A client of one node's HTTP API (any node answers every call). */
 export class ChatApi {
   /** The base URL, without a trailing slash, e.g. `https://chat.example.com`. */
@@ -121,6 +137,28 @@ export class ChatApi {
 
   async removeContact(userId: string): Promise<void> {
     await this.json('DELETE', `/v1/contacts/${enc(userId)}`);
+  }
+
+  /**
+   * `GET /v1/devices/me/push`: the push providers the node takes (`vapidPublicKey` to subscribe a
+   * browser with, when it takes Web Push), and this device's registration, if any.
+   */
+  pushSettings(): Promise<PushSettings> {
+    return this.json('GET', '/v1/devices/me/push');
+  }
+
+  /**
+   * `PUT /v1/devices/me/push`: this device gets push notifications while its user is offline. `token`:
+   * the FCM registration token, the APNs device token in hex, or a browser's PushSubscription (its
+   * `toJSON()`). Replaces an earlier registration; 400 `bad_request` for a provider the node lacks.
+   */
+  async registerPush(provider: PushProviderName, token: string | PushSubscriptionJson): Promise<void> {
+    await this.json('PUT', '/v1/devices/me/push', { provider, token });
+  }
+
+  /** `DELETE /v1/devices/me/push`: no more push notifications on this device (call it before logout). */
+  async unregisterPush(): Promise<void> {
+    await this.json('DELETE', '/v1/devices/me/push');
   }
 
   /** `GET /v1/conversations`: newest activity first; page on with `before` = the last activityId. */

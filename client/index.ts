@@ -34,6 +34,9 @@ export {
   type HistoryOptions,
   type NodeAddress,
   type PostedMessage,
+  type PushProviderName,
+  type PushSettings,
+  type PushSubscriptionJson,
   type Session,
 } from './http-api.ts';
 export type { MessageTarget, OutgoingMessage } from './outgoing-message.ts';

@@ -1,12 +1,14 @@
 /**
  * PROTOCOL.md "Devices and push": `PUT /v1/devices/me/push` registers the calling device's push token
  * (replacing any earlier one), `DELETE /v1/devices/me/push` removes it. A provider this node has no
- * credentials for is refused with 400.
+ * credentials for is refused with 400. The addition `GET /v1/devices/me/push` tells an app what it
+ * may register (the providers, and the VAPID public key a browser subscribes with) and what it has.
  */
 import { z } from 'zod';
 import { ChatError } from '../../common/errors.ts';
 import { parseBody } from '../../common/protocol.ts';
 import { PUSH_SERVICES, type PushService, type PushTokenStore } from '../backends/types.ts';
+import { MAX_PUSH_DEVICES } from '../chat/push-dispatcher.ts';
 import type { TokenClaims } from '../chat/tokens.ts';
 import type { Request, Router } from './router.ts';
 
@@ -50,6 +52,8 @@ export interface DeviceRoutesDeps {
   store: PushTokenStore;
   /** The push services this node has credentials for. */
   services: () => PushService[];
+  /** The VAPID public key, given to browsers when Web Push is configured. */
+  vapidPublicKey?: string | undefined;
   clock?: () => number;
 }
 
@@ -60,6 +64,21 @@ export function addDeviceRoutes(
 ): Router {
   const clock = d.clock ?? Date.now;
   return router
+    .on('GET', '/v1/devices/me/push', async (r) => {
+      const me = await auth(r);
+      const services = d.services();
+      const mine = (await d.store.pushTokens(me.userId, MAX_PUSH_DEVICES)).find(
+        (x) => x.deviceId === me.deviceId,
+      );
+      return {
+        status: 200,
+        body: {
+          providers: services,
+          ...(services.includes('webpush') && d.vapidPublicKey ? { vapidPublicKey: d.vapidPublicKey } : {}),
+          registration: mine ? { provider: mine.provider, updatedAt: mine.updatedAt } : null,
+        },
+      };
+    })
     .on('PUT', '/v1/devices/me/push', async (r) => {
       const me = await auth(r);
       const raw = (await r.json()) as { provider?: unknown } | undefined;

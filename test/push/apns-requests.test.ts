@@ -68,6 +68,10 @@ describe('ApnsPush: the requests we send', () => {
     expect(first.headers['apns-topic']).toBe('com.example.chat');
     expect(first.headers['apns-push-type']).toBe('alert');
     expect(first.headers['apns-priority']).toBe('10');
+    // Kept for a day for a device APNs cannot reach (epoch seconds).
+    const expiration = Number(first.headers['apns-expiration']);
+    expect(expiration).toBeGreaterThanOrEqual(before + 86_400);
+    expect(expiration).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + 86_400);
     expect(first.headers['content-type']).toBe('application/json');
 
     const auth = /^bearer (.+)$/.exec(String(first.headers.authorization));

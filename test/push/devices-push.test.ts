@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webpush from 'web-push';
+import { ChatApi } from '../../client/index.ts';
 import { startTestNode, type TestNode } from '../helpers/node.ts';
 import { createUser, http, login, type TestUser } from '../helpers/users.ts';
 import { WebhookReceiver } from '../helpers/webhook.ts';
@@ -18,6 +19,7 @@ import { apnsStandIn, fcmStandIn, type StandIn, webPushStandIn } from './stand-i
 import { selfSignedCert, type TestCert } from './tls.ts';
 
 const APNS_TOKEN = randomBytes(32).toString('hex');
+let vapidPublicKey: string;
 
 let dir: string;
 let cert: TestCert;
@@ -52,6 +54,7 @@ beforeAll(async () => {
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   writeFileSync(join(dir, 'apns.p8'), ec.privateKey.export({ type: 'pkcs8', format: 'pem' }));
   const vapid = webpush.generateVAPIDKeys();
+  vapidPublicKey = vapid.publicKey;
   writeFileSync(join(dir, 'vapid.key'), `${vapid.privateKey}\n`);
   node = await startTestNode({
     pushWebhookUrl: webhook.url,
@@ -127,6 +130,27 @@ describe('PUT and DELETE /v1/devices/me/push', () => {
     expect(refused.body.error.message).toMatch(/no credentials for fcm/);
     expect((await register(node.baseUrl, '', { provider: 'fcm', token: 't' })).status).toBe(401);
     expect(await node.node.backends.store.pushTokens(u.userId, 10)).toEqual([]);
+  });
+
+  it('through the SDK: what the node takes, this device’s registration, and removing it', async () => {
+    const u = await createUser(node.baseUrl, 'sdk');
+    const api = new ChatApi(node.baseUrl, { token: u.token });
+    expect(await api.pushSettings()).toEqual({
+      providers: ['fcm', 'apns', 'webpush'],
+      vapidPublicKey,
+      registration: null,
+    });
+    await api.registerPush('webpush', subscription('/sdk'));
+    const settings = await api.pushSettings();
+    expect(settings.registration?.provider).toBe('webpush');
+    await expect(api.registerPush('apns', 'zz')).rejects.toMatchObject({ status: 400, code: 'bad_request' });
+    await api.unregisterPush();
+    expect((await api.pushSettings()).registration).toBeNull();
+    const other = await createUser(plain.baseUrl, 'sdk');
+    expect(await new ChatApi(plain.baseUrl, { token: other.token }).pushSettings()).toEqual({
+      providers: [],
+      registration: null,
+    });
   });
 });
 

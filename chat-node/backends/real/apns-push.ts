@@ -11,6 +11,8 @@ import type { DevicePushProvider, PushNotification } from '../types.ts';
 import { pushContent } from './push-content.ts';
 
 const JWT_LIFETIME_MS = 40 * 60_000;
+/** How long APNs keeps a notification for a device it cannot reach (then drops it), in seconds. */
+const EXPIRATION_S = 24 * 3600;
 const MAX_ANSWER_BYTES = 16 * 1024;
 
 export interface ApnsPushOptions {
@@ -46,7 +48,8 @@ export class ApnsPush implements DevicePushProvider {
       aps: { alert: { title, body }, sound: 'default', 'thread-id': n.conversation },
       ...data,
     });
-    const { status, reason } = await this.post(`/3/device/${token}`, await this.token(), payload);
+    const expiration = Math.floor(this.clock() / 1000) + EXPIRATION_S;
+    const { status, reason } = await this.post(`/3/device/${token}`, await this.token(), payload, expiration);
     if (status === 200) return 'sent';
     if (status === 410 || (status === 400 && reason === 'BadDeviceToken')) return 'invalid';
     if (status === 403 && reason === 'ExpiredProviderToken') this.jwt = undefined;
@@ -81,7 +84,12 @@ export class ApnsPush implements DevicePushProvider {
     return session;
   }
 
-  private post(path: string, jwt: string, payload: string): Promise<{ status: number; reason?: string }> {
+  private post(
+    path: string,
+    jwt: string,
+    payload: string,
+    expiration: number,
+  ): Promise<{ status: number; reason?: string }> {
     const timeoutMs = this.o.timeoutMs ?? 10_000;
     return new Promise((resolve, reject) => {
       const req = this.connection().request({
@@ -91,7 +99,7 @@ export class ApnsPush implements DevicePushProvider {
         'apns-topic': this.o.topic,
         'apns-push-type': 'alert',
         'apns-priority': '10',
-        'apns-expiration': '0',
+        'apns-expiration': String(expiration),
         'content-type': 'application/json',
       });
       const timer = setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), timeoutMs);
