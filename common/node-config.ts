@@ -95,7 +95,9 @@ export const nodeConfigSpec = {
   cassandraUsername: str('Cassandra user name (PasswordAuthenticator; with CHAT_CASSANDRA_PASSWORD).'),
   cassandraPassword: { ...str('Cassandra password.'), secret: true },
   cassandraTls: bool('Connect to Cassandra over TLS (client_encryption_options).', false),
-  cassandraTlsCaFile: str("PEM file of the CAs that sign the Cassandra nodes' certificates (implies TLS)."),
+  cassandraTlsCaFile: str(
+    "PEM file of the CAs that sign the Cassandra nodes' certificates (implies TLS). The driver reaches nodes by IP address, so any certificate this CA signed is accepted: use a CA of the Cassandra nodes only.",
+  ),
   jwtSecret: {
     ...str(
       'Token signing secret (at least 32 characters). Default: generated once and kept in the data dir when embedded; required otherwise.',

@@ -404,20 +404,26 @@ EOF
 }
 
 # start_relay: TCP relays on the node address to servers that listen on loopback only: the API server
-# (the `kubernetes` Service's endpoint is $NODE_IP:$K8S_PORT) and the backends of services:up under
-# their usual ports (4222, 6379, 9042), which scripts/k8s/backends.sh publishes as Services.
+# (the `kubernetes` Service's endpoint is $NODE_IP:$K8S_PORT), the backends of services:up under
+# their usual ports (4222, 6379, 9042), and those of `services:up -- --secure` under theirs, which
+# scripts/k8s/backends.sh publishes as Services. A relay started with other mappings is replaced.
 start_relay() {
   local dir="$k8s_dir/relay" node="$root/node_modules/.bin/node"
+  local mappings=("$NODE_IP:$K8S_PORT=127.0.0.1:$K8S_PORT" "$NODE_IP:4222=127.0.0.1:$NATS_PORT"
+    "$NODE_IP:6379=127.0.0.1:$REDIS_PORT" "$NODE_IP:9042=127.0.0.1:$CQL_PORT"
+    "$NODE_IP:$SEC_NATS_PORT=127.0.0.1:$SEC_NATS_PORT" "$NODE_IP:$SEC_REDIS_PORT=127.0.0.1:$SEC_REDIS_PORT"
+    "$NODE_IP:$SEC_CQL_PORT=$SEC_CASSANDRA_HOST:$SEC_CQL_PORT")
   mkdir -p "$dir"
   if ours "$dir/relay.pid" "$RELAY_PATTERN"; then
-    log "relay already running (pid $(cat "$dir/relay.pid"))"
-    return
+    if [ "$(tr '\0' ' ' <"/proc/$(cat "$dir/relay.pid")/cmdline")" = "$node $k8s_here/relay.ts ${mappings[*]} " ]; then
+      log "relay already running (pid $(cat "$dir/relay.pid"))"
+      return
+    fi
+    stop_service relay "$dir/relay.pid" "$RELAY_PATTERN"
   fi
   [ -x "$node" ] || die "$node is missing: run npm install first"
-  log "starting the relay: $NODE_IP:$K8S_PORT, :4222, :6379, :9042 -> 127.0.0.1:$K8S_PORT, :$NATS_PORT, :$REDIS_PORT, :$CQL_PORT"
-  spawn "$dir/relay.pid" "$dir/relay.log" "$node" "$k8s_here/relay.ts" \
-    "$NODE_IP:$K8S_PORT=127.0.0.1:$K8S_PORT" "$NODE_IP:4222=127.0.0.1:$NATS_PORT" \
-    "$NODE_IP:6379=127.0.0.1:$REDIS_PORT" "$NODE_IP:9042=127.0.0.1:$CQL_PORT" 9>&-
+  log "starting the relay: ${mappings[*]}"
+  spawn "$dir/relay.pid" "$dir/relay.log" "$node" "$k8s_here/relay.ts" "${mappings[@]}" 9>&-
   wait_ready relay "$dir/relay.pid" "$RELAY_PATTERN" "$dir/relay.log" grep -q '^relay: ready' "$dir/relay.log"
 }
 

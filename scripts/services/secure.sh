@@ -11,11 +11,7 @@
 # 127.0.0.4, 10.250.0.1). The passwords are random, made once per machine. Writes $svc/env-secure:
 # the CHAT_* lines that a node started with it needs (addresses, credentials, the CA file).
 
-SEC_NATS_PORT=34222
 SEC_NATS_MONITOR_PORT=38222
-SEC_REDIS_PORT=16380
-SEC_CASSANDRA_HOST=127.0.0.4
-SEC_CQL_PORT=39042
 SEC_STORAGE_PORT=37000
 SEC_JMX_PORT=37199
 sec="$svc/secure"

@@ -2,12 +2,25 @@
  * Removes the JetStream streams a test created. Each stream reserves its byte bound on the server, so
  * streams left behind by test runs would fill a shared nats-server until sends fail for everyone.
  */
+import { readFileSync } from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 
-/** Deletes every stream whose name starts with `prefix`; returns how many. */
-export async function deleteStreams(natsUrl: string, prefix: string): Promise<number> {
-  const nc = await connect({ servers: natsUrl, timeout: 5000 });
+/**
+ * Deletes every stream whose name starts with `prefix`; returns how many. `env` (the CHAT_* lines of
+ * a services topology) adds its NATS credentials and CA.
+ */
+export async function deleteStreams(
+  natsUrl: string,
+  prefix: string,
+  env: Record<string, string> = {},
+): Promise<number> {
+  const nc = await connect({
+    servers: natsUrl,
+    timeout: 5000,
+    ...(env.CHAT_NATS_USER && { user: env.CHAT_NATS_USER, pass: env.CHAT_NATS_PASSWORD }),
+    ...(env.CHAT_NATS_TLS_CA_FILE && { tls: { ca: readFileSync(env.CHAT_NATS_TLS_CA_FILE, 'utf8') } }),
+  });
   try {
     const jsm = await jetstreamManager(nc);
     let deleted = 0;

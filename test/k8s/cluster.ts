@@ -60,9 +60,16 @@ export async function testNamespace(
   };
 }
 
-/** Publishes the backends of `npm run services:up` in `namespace` (home cluster only). */
-export function publishBackends(namespace: string): void {
-  execFileSync('bash', [join(root, 'scripts', 'k8s', 'backends.sh'), namespace], { stdio: 'inherit' });
+/**
+ * Publishes the backends of `npm run services:up` in `namespace` (home cluster only); with `secure`,
+ * those of `services:up -- --secure` (credentials and TLS) under the same names.
+ */
+export function publishBackends(namespace: string, options: { secure?: boolean } = {}): void {
+  execFileSync(
+    'bash',
+    [join(root, 'scripts', 'k8s', 'backends.sh'), ...(options.secure ? ['--secure'] : []), namespace],
+    { stdio: 'inherit' },
+  );
 }
 
 /** Small CPU and memory requests (the test machine has two cores) and a non-root, locked-down container. */
