@@ -319,6 +319,24 @@ describe('the web app in Chromium', () => {
     ).toMatch(/1 unread/);
   });
 
+  it('removes a member, whose list loses the group', async () => {
+    await list(alice)
+      .getByRole('button', { name: /^Weekend trip/ })
+      .click();
+    await alice.page.getByRole('button', { name: 'Group details' }).click();
+    const details = alice.page.getByRole('complementary', { name: 'Group details' });
+    await details.getByRole('button', { name: 'Remove Bob' }).click();
+    await details.getByText('1 member', { exact: true }).waitFor();
+    await poll(() =>
+      list(bob)
+        .getByRole('button', { name: /^Weekend trip/ })
+        .count(),
+    ).toBe(0);
+    await list(bob)
+      .getByRole('button', { name: /^Alice/ })
+      .waitFor();
+  });
+
   it('logged no page error, and never put a token in a socket URL', () => {
     expect(alice.errors).toEqual([]);
     expect(bob.errors).toEqual([]);

@@ -17,6 +17,8 @@ export function dmId(a: string, b: string): string {
 export class ConversationList {
   private readonly items = new Map<string, Conversation>();
   private more = false;
+  private loads = 0;
+  private shown = 0;
   private readonly api: ChatApi;
   private readonly people: People;
   private readonly me: string;
@@ -38,7 +40,11 @@ export class ConversationList {
 
   /** Loads the first page again (after a (re)connect); keeps what later pages had. */
   async load(): Promise<void> {
+    // Loads may overlap (events trigger them): an answer older than one already shown is dropped.
+    const n = ++this.loads;
     const page = await this.api.conversations({ limit: PAGE });
+    if (n < this.shown) return;
+    this.shown = n;
     for (const c of page.conversations) this.put(c);
     if (this.items.size <= PAGE) this.more = page.more;
     await this.people.load(this.peers());

@@ -135,7 +135,12 @@ export class GroupPanel {
         ),
       ),
     );
-    this.body.replaceChildren(rename, h('h3', { text: `${g.members.length} members` }), members, add);
+    this.body.replaceChildren(
+      rename,
+      h('h3', { text: g.members.length === 1 ? '1 member' : `${g.members.length} members` }),
+      members,
+      add,
+    );
   }
 
   private async addByName(username: string): Promise<void> {

@@ -218,12 +218,9 @@ async function startApp(session: SavedSession): Promise<void> {
       if (view?.cid === cid) closeChat();
       return;
     }
-    if (g.event === 'renamed' && g.name !== undefined) {
-      list.renamed(g.groupId, g.name);
-      renderHeader();
-    } else {
-      void list.load();
-    }
+    // A load in flight may have been answered before this change: the next one has it.
+    if (g.event === 'renamed' && g.name !== undefined) list.renamed(g.groupId, g.name);
+    void list.load().then(renderHeader);
     if (view?.cid === cid) void panel?.load();
   });
   client.on('token', ({ token }) => {
