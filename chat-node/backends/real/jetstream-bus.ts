@@ -84,6 +84,10 @@ const WRITER_ACK_WAIT_MS = 5000;
 const PULL = { expires: 5000, idle_heartbeat: 1000 } as const;
 /** Messages located and published to their nodes together. */
 const FAN_OUT_BATCH = 256;
+/** A stored original younger than the duplicate window less this is answered through the window. */
+const WINDOW_MARGIN_MS = 60_000;
+/** Longest a batch of sends waits for NATS to confirm their publishes to the recipients' nodes. */
+const FLUSH_TIMEOUT_MS = 5000;
 /** A replay after a reconnect starts this much before the disconnect (clocks of servers and nodes). */
 const REPLAY_MARGIN_MS = 2000;
 /** Most messages one replay hands over; past it the node's devices get the rest through sync. */
@@ -123,7 +127,7 @@ export class JetStreamBus implements MessageBus {
   /** Messages for every node (the registry could not say where their recipients are). */
   private readonly allSubject: string;
   /** Acknowledged messages waiting to be published to their nodes, in ack order. */
-  private fanOutQueue: { recipients: string[]; data: Uint8Array }[] = [];
+  private fanOutQueue: { recipients: string[]; data: Uint8Array; done: () => void }[] = [];
   private fanningOut = false;
   private locateFailing = false;
   /** When the connection to NATS was lost (0 while connected): the next replay starts there. */
@@ -317,7 +321,7 @@ export class JetStreamBus implements MessageBus {
       }
     }
     if (!ack.duplicate) {
-      this.fanOut(envelope.recipients, data);
+      await this.fanOut(envelope.recipients, data);
       return envelope.message;
     }
     // A resend of a dedup key inside the window: the ack names the original's sequence. Its publish
@@ -326,16 +330,16 @@ export class JetStreamBus implements MessageBus {
     const original = await this.jsm.streams.getMessage(this.stream, { seq: ack.seq });
     if (!original) return envelope.message;
     const stored = JSON.parse(decoder.decode(original.data)) as Envelope;
-    this.fanOut(stored.recipients, original.data);
+    await this.fanOut(stored.recipients, original.data);
     return stored.message;
   }
 
   /**
-   * The message already stored under a dedup key, if the key was sent before. The index answers most
-   * sends alone ('new'); a key it has seen, or one it cannot tell about (no index, index down or
-   * younger than its horizon), is read from the store. A key seen but not stored yet is a resend
-   * racing its original (or an original whose publish failed): the publish that follows is answered
-   * by the stream's de-duplication window.
+   * The message already stored under a dedup key, if the key was sent before and is older than the
+   * stream's de-duplication window. The index answers most sends alone ('new'); a key it has seen, or
+   * one it cannot tell about (no index, index down or younger than its horizon), is read from the
+   * store. A key seen but not stored yet (a resend racing its original, or an original whose publish
+   * failed), or stored less than the window ago, goes on to the publish, which the window answers.
    */
   async earlier(dedupKey: string, messageId: string): Promise<Message | undefined> {
     const verdict = this.options.dedup
@@ -345,38 +349,54 @@ export class JetStreamBus implements MessageBus {
         })
       : 'unknown';
     if (verdict === 'new') return undefined;
-    return this.options.store.messageByDedupKey(dedupKey);
+    const stored = await this.options.store.messageByDedupKey(dedupKey);
+    // A recent original is left to the publish: the stream's window answers it as a duplicate and
+    // sends it to its nodes again (its first publisher may have died before doing so).
+    if (stored && Date.now() - stored.ts < this.options.duplicateWindowMs - WINDOW_MARGIN_MS)
+      return undefined;
+    return stored;
   }
 
   /**
    * Sends an acknowledged message to the nodes of its recipients' devices, once per node, in ack
    * order. Messages acknowledged while a lookup is in flight are located together in the next one.
    */
-  private fanOut(recipients: string[], data: Uint8Array): void {
-    this.fanOutQueue.push({ recipients, data });
-    if (this.fanningOut) return;
-    this.fanningOut = true;
-    void this.drainFanOut();
+  private fanOut(recipients: string[], data: Uint8Array): Promise<void> {
+    return new Promise((done) => {
+      this.fanOutQueue.push({ recipients, data, done });
+      if (this.fanningOut) return;
+      this.fanningOut = true;
+      void this.drainFanOut();
+    });
   }
 
+  /**
+   * Publishes each batch and waits for NATS to have it (a flush) before the batch's sends are
+   * answered: a node killed after a `sent` has handed that message to its nodes already. One killed
+   * before leaves the send unanswered; the client's resend is answered as a duplicate by another node,
+   * which publishes it to its nodes then.
+   */
   private async drainFanOut(): Promise<void> {
     try {
       while (this.fanOutQueue.length > 0 && !this.closed) {
         const batch = this.fanOutQueue.splice(0, FAN_OUT_BATCH);
         const where = await this.locate(new Set(batch.flatMap((b) => b.recipients)));
-        for (const { recipients, data } of batch) {
-          const nodes = nodesOf(recipients, where);
-          try {
+        try {
+          for (const { recipients, data } of batch) {
+            const nodes = nodesOf(recipients, where);
             if (!nodes) this.nc.publish(this.allSubject, data);
             else for (const n of nodes) this.nc.publish(`${this.nodePrefix}${n}`, data);
-          } catch (err) {
-            // Closed: the recipients' devices get it through sync when they reconnect.
-            this.options.log.warn({ err: errorMessage(err) }, 'could not publish a message to its nodes');
           }
+          await withTimeout(this.nc.flush(), FLUSH_TIMEOUT_MS);
+        } catch (err) {
+          // Closed, or NATS away: the recipients' devices get these through the replay or sync.
+          this.options.log.warn({ err: errorMessage(err) }, 'could not publish messages to their nodes');
         }
+        for (const b of batch) b.done();
       }
     } finally {
       this.fanningOut = false;
+      for (const b of this.fanOutQueue.splice(0)) b.done();
     }
   }
 
@@ -578,4 +598,15 @@ export function nodesOf(
     for (const n of at) nodes.add(n);
   }
   return nodes;
+}
+
+/** `p`, or a rejection after `ms`. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from NATS in ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
