@@ -288,13 +288,13 @@ const specSchema = object(
         default: {},
         'x-kubernetes-validations': [
           {
-            rule: "self.nodes != 'NodePort' || (has(self.host) && has(self.nodePortBase))",
+            rule: "!has(self.nodes) || self.nodes != 'NodePort' || (has(self.host) && has(self.nodePortBase))",
             message: 'nodes NodePort needs host and nodePortBase',
             fieldPath: '.nodes',
             reason: 'FieldValueRequired',
           },
           {
-            rule: "self.nodes != 'Ingress' || has(self.ingress)",
+            rule: "!has(self.nodes) || self.nodes != 'Ingress' || has(self.ingress)",
             message: 'nodes Ingress needs ingress',
             fieldPath: '.nodes',
             reason: 'FieldValueRequired',

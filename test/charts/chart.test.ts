@@ -437,7 +437,8 @@ describe('the rendered chart on the real API server (server-side dry-run apply)'
 
   const variants: [string, string[]][] = [
     ['the defaults', []],
-    ['every value changed', CUSTOM],
+    // The Roles of a namespaced install go into namespaces that must exist: the test's own.
+    ['every value changed', [...CUSTOM, `watchNamespace=${ns}`, `leaseNamespace=${ns}`]],
   ];
   for (const [name, set] of variants) {
     it(`accepts every object of ${name}, CRD included`, async () => {

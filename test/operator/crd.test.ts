@@ -200,6 +200,8 @@ describe('the ChatCluster CRD', () => {
       ...validSpec(),
       replicas: 1,
       replicasManagedBy: 'Operator',
+      expose: { service: { type: 'ClusterIP' }, nodes: 'Cluster' },
+      podTemplate: {},
       minReplicas: 1,
       maxReplicas: 10,
       targetConnectionsPerNode: 10_000,
@@ -320,7 +322,11 @@ describe('the ChatCluster CRD', () => {
     // kube-controller-manager's HPA controller syncs every 15 s: its first look sets AbleToScale.
     let conditions: { type: string; status: string; reason?: string; message?: string }[] = [];
     const deadline = Date.now() + 60_000;
-    while (!conditions.some((c) => c.type === 'AbleToScale') && Date.now() < deadline) {
+    // (A CRD the controller manager has not discovered yet reads as FailedGetScale for a while.)
+    while (
+      !conditions.some((c) => c.type === 'AbleToScale' && c.status === 'True') &&
+      Date.now() < deadline
+    ) {
       await sleep(1000);
       const hpa = await hpas.readNamespacedHorizontalPodAutoscaler({ name: 'hpa', namespace: ns });
       conditions = hpa.status?.conditions ?? [];
