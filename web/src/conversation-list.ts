@@ -123,7 +123,7 @@ export class ConversationList {
   /** The user read the conversation up to `upTo` (here or on another device). */
   read(cid: string, upTo: string): void {
     const c = this.items.get(cid);
-    if (!c) return;
+    if (!c || (c.unread === 0 && BigInt(upTo) <= BigInt(c.readUpTo))) return;
     if (BigInt(upTo) > BigInt(c.readUpTo)) c.readUpTo = upTo;
     c.unread = 0;
     this.render();
