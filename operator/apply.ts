@@ -101,8 +101,9 @@ export class Applier {
     const applied = this.applied.get(key) ?? new Map<string, [string, number]>();
     this.applied.set(key, applied);
     for (const object of decision.objects) await this.applyObject(object, applied);
-    await this.writeStatus(cluster, decision.status);
+    // The scale first: the status decided counts the generation that this write makes.
     if (decision.specReplicas !== undefined) await this.writeScale(cluster, decision.specReplicas);
+    await this.writeStatus(cluster, decision.status);
     const token = decision.actions.some((a) => a.kind !== 'restart')
       ? await this.adminToken(cluster)
       : undefined;

@@ -92,7 +92,9 @@ export function decide(observation: Observation, memory: Memory, now: number): D
     replicas: scale.replicas,
     ...(mirror ? { specReplicas: want.desired } : {}),
     actions: draft.actions,
-    status: statusOf(ctx, scale, moving),
+    // Writing spec.replicas (before the status) makes the next generation, which this decision
+    // already accounts for: spec.replicas is the autoscaler's own while it decides.
+    status: statusOf(ctx, scale, moving, mirror ? 1 : 0),
     events: draft.events,
     memory: { recommendations: want.recommendations, moves: draft.moves },
   };
@@ -373,7 +375,12 @@ function degradedAspect(ctx: Context): Aspect {
 }
 
 /** metav1.Condition: lastTransitionTime moves only when the status does. */
-function condition(ctx: Context, type: ChatClusterConditionType, aspect: Aspect): ChatClusterCondition {
+function condition(
+  ctx: Context,
+  type: ChatClusterConditionType,
+  aspect: Aspect,
+  generationsAhead: number,
+): ChatClusterCondition {
   const status = aspect.active ? 'True' : 'False';
   const before = ctx.o.cluster.status?.conditions?.find((c) => c.type === type);
   const c: ChatClusterCondition = {
@@ -385,11 +392,16 @@ function condition(ctx: Context, type: ChatClusterConditionType, aspect: Aspect)
       before?.status === status ? before.lastTransitionTime : new Date(ctx.now).toISOString(),
   };
   const generation = ctx.o.cluster.metadata.generation;
-  if (generation !== undefined) c.observedGeneration = generation;
+  if (generation !== undefined) c.observedGeneration = generation + generationsAhead;
   return c;
 }
 
-function statusOf(ctx: Context, scaling: Aspect, moving: Aspect): ChatClusterStatus {
+function statusOf(
+  ctx: Context,
+  scaling: Aspect,
+  moving: Aspect,
+  generationsAhead: number,
+): ChatClusterStatus {
   const { o } = ctx;
   const reporting = o.nodes
     .filter((n) => n.exists && n.load)
@@ -408,12 +420,12 @@ function statusOf(ctx: Context, scaling: Aspect, moving: Aspect): ChatClusterSta
       draining: load.draining,
     })),
     selector: selectorString(o.cluster),
-    observedGeneration: o.cluster.metadata.generation ?? 0,
+    observedGeneration: (o.cluster.metadata.generation ?? 0) + generationsAhead,
     conditions: [
-      condition(ctx, 'Ready', readyAspect(ctx)),
-      condition(ctx, 'Scaling', scaling),
-      condition(ctx, 'Rebalancing', moving),
-      condition(ctx, 'Degraded', degradedAspect(ctx)),
+      condition(ctx, 'Ready', readyAspect(ctx), generationsAhead),
+      condition(ctx, 'Scaling', scaling, generationsAhead),
+      condition(ctx, 'Rebalancing', moving, generationsAhead),
+      condition(ctx, 'Degraded', degradedAspect(ctx), generationsAhead),
     ],
   };
 }

@@ -313,6 +313,9 @@ describe('decide: how many nodes', () => {
     const up = decide(observe([20_000, 20_000], { spec: { replicas: 9 } }), emptyMemory(), NOW);
     expect(up.replicas).toBe(4);
     expect(up.specReplicas).toBe(4);
+    // Writing spec.replicas makes the next generation (7 + 1), which the decision already is.
+    expect(up.status.observedGeneration).toBe(8);
+    expect(up.status.conditions?.every((c) => c.observedGeneration === 8)).toBe(true);
     // Already there: nothing to write.
     const steady = decide(observe([10_000, 10_000], { spec: { replicas: 2 } }), emptyMemory(), NOW);
     expect(steady.specReplicas).toBeUndefined();
@@ -564,7 +567,10 @@ describe('decide: rollouts', () => {
 describe('decide: status', () => {
   it('reports replicas, ready replicas, connections, the reporting nodes, the selector and the generation', () => {
     const d = decide(
-      observe([5_000, { c: 6_000, draining: true }, { ready: false }], { replicas: 3 }),
+      observe([5_000, { c: 6_000, draining: true }, { ready: false }], {
+        replicas: 3,
+        spec: { replicas: 3, replicasManagedBy: 'External' },
+      }),
       emptyMemory(),
       NOW,
     );

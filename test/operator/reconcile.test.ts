@@ -254,7 +254,11 @@ describe('the reconciler against a real API server', () => {
       );
       expect(results).toContain('gamma ok');
       expect((await apps.readNamespacedStatefulSet({ name: 'gamma', namespace: ns })).spec?.replicas).toBe(2);
-      expect((await read('gamma')).status?.observedGeneration).toBe(1);
+      // The autoscaler's target went into spec.replicas through the scale subresource (generation 2).
+      const gamma = await read('gamma');
+      expect(gamma.spec.replicas).toBe(2);
+      expect(gamma.metadata.generation).toBe(2);
+      expect(gamma.status?.observedGeneration).toBe(2);
       const events = await core.listNamespacedEvent({
         namespace: ns,
         fieldSelector: 'involvedObject.name=gamma',
@@ -267,7 +271,27 @@ describe('the reconciler against a real API server', () => {
     }
   }, 40_000);
 
-  it('follows the scale subresource, as kubectl scale and an HPA use it', async () => {
+  it('writes its autoscaler’s target into the scale, and wins over an outside write while it decides', async () => {
+    const scaleOf = async () =>
+      ((await custom.getNamespacedCustomObjectScale(ref('alpha'))) as { spec: { replicas: number } }).spec
+        .replicas;
+    expect(await scaleOf()).toBe(2);
+    await custom.patchNamespacedCustomObjectScale(
+      { ...ref('alpha'), body: { spec: { replicas: 5 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await reconcile('alpha');
+    expect(await scaleOf()).toBe(2);
+    expect((await apps.readNamespacedStatefulSet({ name: 'alpha', namespace: ns })).spec?.replicas).toBe(2);
+    const cluster = await read('alpha');
+    expect(cluster.status?.observedGeneration).toBe(cluster.metadata.generation);
+  });
+
+  it('follows the scale subresource once replicasManagedBy is External, as kubectl scale and an HPA use it', async () => {
+    await custom.patchNamespacedCustomObject(
+      { ...ref('alpha'), body: { spec: { replicasManagedBy: 'External' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await custom.patchNamespacedCustomObjectScale(
       { ...ref('alpha'), body: { spec: { replicas: 4 } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
