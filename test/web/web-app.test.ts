@@ -20,7 +20,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const SHOTS = process.env.UPDATE_SCREENSHOTS
   ? join(ROOT, 'docs', 'screenshots')
   : mkdtempSync(join(tmpdir(), 'web-shots-'));
-const STEP_MS = 15_000;
+const STEP_MS = 20_000;
 /** expect.poll with the steps' time limit. */
 const poll = <T>(fn: () => Promise<T> | T) => expect.poll(fn, { timeout: STEP_MS });
 
@@ -33,7 +33,7 @@ interface Person {
   errors: string[];
 }
 
-describe('the web app in Chromium', () => {
+describe('the web app in Chromium', { timeout: 90_000 }, () => {
   let browser: Browser;
   let t: TestNode;
   let alice: Person;
