@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# The chat platform's two images, from one file. There is no build step: Node 24 runs the TypeScript
-# sources directly, so each image is the production dependencies plus the folders its program imports.
+# The chat platform's two images, from one file. Node 24 runs the TypeScript sources directly, so
+# each image is the production dependencies plus the folders its program imports; the one build step
+# is the web app that the chat node serves at / (web/, bundled with the SDK by esbuild).
 #
 #   docker build --target chat-node -t chat-platform/chat-node:0.1.0 .      # node chat-node/main.ts
 #   docker build --target operator  -t chat-platform/chat-operator:0.1.0 .  # node operator/main.ts
@@ -23,6 +24,22 @@ RUN npm pkg delete devDependencies \
  && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
+# ---- the web app, bundled for browsers into web/dist (scripts/build-web.ts) -----------------------
+FROM ${NODE_IMAGE} AS web
+WORKDIR /app
+COPY package-lock.json ./
+# Only esbuild, at the version package-lock.json pins (installed beside, not from, package.json).
+RUN mkdir /tools && cd /tools \
+ && npm install --no-save --ignore-scripts --no-audit --no-fund \
+      "esbuild@$(node -p "require('/app/package-lock.json').packages['node_modules/esbuild'].version")" \
+ && ln -s /tools/node_modules /app/node_modules
+COPY package.json ./
+COPY common ./common
+COPY client ./client
+COPY web ./web
+COPY scripts/build-web.ts ./scripts/build-web.ts
+RUN node scripts/build-web.ts
+
 # ---- what both programs share ---------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS base
 ENV NODE_ENV=production
@@ -35,6 +52,7 @@ COPY chat-node ./chat-node
 
 # ---- the chat node: HTTP API and WebSockets on 8080 ------------------------------------------------
 FROM base AS chat-node
+COPY --from=web /app/web/dist ./web/dist
 # The embedded store's directory when no backends are configured (the operator mounts an emptyDir).
 RUN mkdir -p /data && chown 1000:1000 /data
 ENV CHAT_DATA_DIR=/data

@@ -1,7 +1,7 @@
 /**
  * Pods that really run, on the cluster KUBECONFIG names (else the node of `npm run k8s:up`), with the
  * images of `npm run images` loaded there: the node is Ready; a chat-node pod passes its kubelet
- * probes (/readyz, /healthz) and answers through a Service name that cluster DNS resolves; the
+ * probes (/readyz, /healthz) and answers (the web app at / too) through a Service name that cluster DNS resolves; the
  * operator image runs; a pod reaches the API server through the `kubernetes` Service with its
  * service-account token; and the backends answer from a pod under the names crds/samples use
  * (nats:4222, redis:6379, cassandra:9042). Each suite works in a namespace of its own, deleted after.
@@ -94,7 +94,10 @@ describe('a node where pods run', () => {
           const [short, long] = [(await dns.lookup('chat')).address, (await dns.lookup(full)).address];
           const health = await get('http://chat/healthz');
           const ready = await get('http://' + full + '/readyz');
-          console.log(JSON.stringify({ short, long, health: health.status, ready: ready.status, uid: process.getuid() }));
+          // The image carries the web app, served at /.
+          const page = await get('http://chat/');
+          const app = /<title>/i.test(await page.text()) && page.headers.get('content-type');
+          console.log(JSON.stringify({ short, long, health: health.status, ready: ready.status, app, uid: process.getuid() }));
         })().catch((e) => { console.error(e); process.exit(1); });`;
       const result = await runPod(
         core,
@@ -113,6 +116,7 @@ describe('a node where pods run', () => {
         long: service.spec?.clusterIP,
         health: 200,
         ready: 200,
+        app: expect.stringMatching(/^text\/html/),
         uid: 1000,
       });
     },
