@@ -70,7 +70,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     push: new Counter({
       name: 'chat_push_total',
-      help: 'Push notifications, by outcome (sent, retried, dropped).',
+      help: 'Push notifications, by outcome (sent, retried, dropped; removed: a device token its push service rejected).',
       labelNames: ['outcome'] as const,
       registers,
     }),
