@@ -4,7 +4,6 @@
  */
 import { Command, CommanderError } from 'commander';
 import { errorMessage } from '../common/errors.ts';
-import pkg from './package.json' with { type: 'json' };
 import { oneOf } from './args.ts';
 import { registerChatCommands } from './commands/chat.ts';
 import { registerClusterCommands } from './commands/clusters.ts';
@@ -13,6 +12,7 @@ import { registerPeopleCommands } from './commands/people.ts';
 import { complete, completionScript, SHELLS, type Shell } from './completion.ts';
 import type { CliContext } from './context.ts';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './errors.ts';
+import pkg from './package.json' with { type: 'json' };
 
 const OVERVIEW = `
 Commands by what they talk to:
