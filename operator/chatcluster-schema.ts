@@ -366,6 +366,19 @@ const statusSchema = object('Observed state, written by the operator.', {
     format: 'int64',
     minimum: 0,
   }),
+  sessionMoves: array(
+    'Sessions the operator asked to move in the last minute, against rebalance.maxSessionsMovedPerMinute: a new leader starts from them.',
+    object(
+      'Sessions asked to move at one time.',
+      {
+        at: string('When.', { format: 'date-time' }),
+        count: integer('How many.', { minimum: 0 }),
+        ordinal: integer('From which node.', { minimum: 0 }),
+      },
+      ['at', 'count'],
+    ),
+    { 'x-kubernetes-list-type': 'atomic', maxItems: 1000 },
+  ),
   conditions: array('Ready, Scaling, Rebalancing and Degraded.', condition, {
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['type'],

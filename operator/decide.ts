@@ -74,10 +74,12 @@ interface Want {
  */
 export function decide(observation: Observation, memory: Memory, now: number): Decision {
   const ctx = contextOf(observation, now);
+  // The budget's moves: this leader's memory, or after a change of leader what the status says.
+  const known = memory.moves.length > 0 ? memory.moves : movesInStatus(observation);
   const draft: Draft = {
     actions: [],
     events: [],
-    moves: memory.moves.filter((m) => now - m.at < MINUTE_MS).map((m) => ({ ...m })),
+    moves: known.filter((m) => now - m.at < MINUTE_MS && m.at <= now).map((m) => ({ ...m })),
   };
   const want = desiredReplicas(ctx, memory);
   const scale = planScale(ctx, want, draft);
@@ -94,10 +96,19 @@ export function decide(observation: Observation, memory: Memory, now: number): D
     actions: draft.actions,
     // Writing spec.replicas (before the status) makes the next generation, which this decision
     // already accounts for: spec.replicas is the autoscaler's own while it decides.
-    status: statusOf(ctx, scale, moving, mirror ? 1 : 0),
+    status: { ...statusOf(ctx, scale, moving, mirror ? 1 : 0), sessionMoves: movesForStatus(draft.moves) },
     events: draft.events,
     memory: { recommendations: want.recommendations, moves: draft.moves },
   };
+}
+
+/** status.sessionMoves as Memory moves (entries that do not parse are left out). */
+function movesInStatus(o: Observation): Memory['moves'] {
+  return (o.cluster.status?.sessionMoves ?? []).flatMap((m) => {
+    const at = Date.parse(m.at);
+    if (!Number.isFinite(at)) return [];
+    return [{ at, count: m.count, ...(m.ordinal === undefined ? {} : { ordinal: m.ordinal }) }];
+  });
 }
 
 function contextOf(o: Observation, now: number): Context {
@@ -347,6 +358,14 @@ function rebalance(ctx: Context, draft: Draft): Aspect {
 }
 
 // --- status -------------------------------------------------------------------------------------
+
+function movesForStatus(moves: Memory['moves']): NonNullable<ChatClusterStatus['sessionMoves']> {
+  return moves.map((m) => ({
+    at: new Date(m.at).toISOString(),
+    count: m.count,
+    ...(m.ordinal === undefined ? {} : { ordinal: m.ordinal }),
+  }));
+}
 
 function silentMessage(ctx: Context): string {
   const names = ctx.silent.map((n) => n.name).join(', ');

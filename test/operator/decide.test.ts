@@ -376,6 +376,21 @@ describe('decide: rebalancing', () => {
   // 28,000 connections on 3 nodes is within the tolerance of 3 × 10,000: no scaling.
   const afterScaleUp = [14_000, 14_000, 0];
 
+  it('keeps the minute’s budget in the status, so that a new leader does not spend it again', () => {
+    const first = decide(observe(afterScaleUp), emptyMemory(), NOW);
+    expect(first.actions).toEqual([shed(0, 600)]);
+    expect(first.status.sessionMoves).toEqual([{ at: new Date(NOW).toISOString(), count: 600, ordinal: 0 }]);
+    // Another replica takes over 20 s later with nothing in memory: the status says the budget is spent.
+    const taken = decide(observe(afterScaleUp, { status: first.status }), emptyMemory(), NOW + 20_000);
+    expect(taken.actions).toEqual([]);
+    expect(condition(taken, 'Rebalancing')).toMatchObject({ status: 'True', reason: 'RateLimited' });
+    // A minute after the moves the budget is back, and the status forgets them.
+    const later = decide(observe(afterScaleUp, { status: first.status }), emptyMemory(), NOW + 61_000);
+    expect(later.actions).toEqual([shed(0, 600)]);
+    expect(later.status.sessionMoves).toHaveLength(1);
+    expect(later.status.sessionMoves?.[0]?.at).toBe(new Date(NOW + 61_000).toISOString());
+  });
+
   it.each<Case>([
     {
       name: 'sheds from the most loaded node after a scale-up, up to the budget of the minute',
@@ -586,6 +601,7 @@ describe('decide: status', () => {
       selector:
         'app.kubernetes.io/name=chat-node,app.kubernetes.io/instance=chat,app.kubernetes.io/managed-by=chatplatform-operator',
       observedGeneration: 7,
+      sessionMoves: [],
     });
     expect(conditions?.map((c) => c.type)).toEqual(['Ready', 'Scaling', 'Rebalancing', 'Degraded']);
     for (const c of conditions ?? []) {
