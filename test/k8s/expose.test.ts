@@ -182,6 +182,26 @@ describe.runIf(isHomeCluster)('a ChatCluster reached from outside through NodePo
       async () => ((await custom.getNamespacedCustomObject(ref)) as ChatCluster).status?.nodes?.length === 2,
       60_000,
     ).catch(explained);
+    // kube-proxy opens a new NodePort within its sync period: until then connections are refused.
+    const nodePorts = [
+      entry,
+      `http://${nodeAddress}:${nodePortBase}`,
+      `http://${nodeAddress}:${nodePortBase + 1}`,
+    ];
+    await until(
+      'every NodePort answers',
+      async () => {
+        for (const base of nodePorts) {
+          const ok = await fetch(`${base}/healthz`).then(
+            (r) => r.status === 200,
+            () => false,
+          );
+          if (!ok) return false;
+        }
+        return true;
+      },
+      60_000,
+    ).catch(explained);
   }, 600_000);
 
   afterAll(async () => {
