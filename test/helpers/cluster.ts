@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import cassandra from 'cassandra-driver';
+import { cassandraAuthOptions, natsAuthOptions } from './backend-auth.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'chat-node', 'main.ts');
@@ -163,13 +164,10 @@ async function dropClusterData(env: Record<string, string>): Promise<void> {
 }
 
 async function dropStreamAndKeyspace(env: Record<string, string>): Promise<void> {
-  const ca = (file: string | undefined) => (file ? readFileSync(file, 'utf8') : undefined);
-  const natsCa = ca(env.CHAT_NATS_TLS_CA_FILE);
   const nc = await connect({
     servers: env.CHAT_NATS_URL!.split(','),
     maxReconnectAttempts: 5,
-    ...(env.CHAT_NATS_USER && { user: env.CHAT_NATS_USER, pass: env.CHAT_NATS_PASSWORD }),
-    ...(natsCa && { tls: { ca: natsCa } }),
+    ...natsAuthOptions(env),
   });
   try {
     const jsm = await jetstreamManager(nc);
@@ -182,10 +180,7 @@ async function dropStreamAndKeyspace(env: Record<string, string>): Promise<void>
   const client = new cassandra.Client({
     contactPoints: env.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
     localDataCenter: env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
-    ...(env.CHAT_CASSANDRA_USERNAME && {
-      credentials: { username: env.CHAT_CASSANDRA_USERNAME, password: env.CHAT_CASSANDRA_PASSWORD ?? '' },
-    }),
-    ...(env.CHAT_CASSANDRA_TLS_CA_FILE && { sslOptions: { ca: [ca(env.CHAT_CASSANDRA_TLS_CA_FILE)!] } }),
+    ...cassandraAuthOptions(env),
   });
   try {
     await client.execute(`DROP KEYSPACE IF EXISTS ${env.CHAT_CASSANDRA_KEYSPACE}`);

@@ -2,9 +2,9 @@
  * Removes the JetStream streams a test created. Each stream reserves its byte bound on the server, so
  * streams left behind by test runs would fill a shared nats-server until sends fail for everyone.
  */
-import { readFileSync } from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { natsAuthOptions } from './backend-auth.ts';
 
 /**
  * Deletes every stream whose name starts with `prefix`; returns how many. `env` (the CHAT_* lines of
@@ -18,8 +18,7 @@ export async function deleteStreams(
   const nc = await connect({
     servers: natsUrl,
     timeout: 5000,
-    ...(env.CHAT_NATS_USER && { user: env.CHAT_NATS_USER, pass: env.CHAT_NATS_PASSWORD }),
-    ...(env.CHAT_NATS_TLS_CA_FILE && { tls: { ca: readFileSync(env.CHAT_NATS_TLS_CA_FILE, 'utf8') } }),
+    ...natsAuthOptions(env),
   });
   try {
     const jsm = await jetstreamManager(nc);

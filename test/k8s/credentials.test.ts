@@ -17,6 +17,7 @@ import { ChatApi } from '../../client/index.ts';
 import { errorMessage } from '../../common/errors.ts';
 import { type ChatCluster, GROUP, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
 import { helm, helmBinary } from '../charts/helm.ts';
+import { cassandraAuthOptions } from '../helpers/backend-auth.ts';
 import { chatClusterBody } from '../helpers/chatcluster.ts';
 import { servicesEnv } from '../helpers/cluster.ts';
 import { type Recorder, recorder, until } from '../helpers/recorder.ts';
@@ -124,8 +125,7 @@ describe.runIf(isHomeCluster)('a ChatCluster on backends that require credential
     const client = new cassandra.Client({
       contactPoints: env.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
       localDataCenter: 'datacenter1',
-      credentials: { username: env.CHAT_CASSANDRA_USERNAME!, password: env.CHAT_CASSANDRA_PASSWORD! },
-      sslOptions: { ca: [readFileSync(env.CHAT_CASSANDRA_TLS_CA_FILE!, 'utf8')] },
+      ...cassandraAuthOptions(env),
     });
     await client
       .execute(`DROP KEYSPACE IF EXISTS chat_${ns.name.replace(/-/g, '_')}`)
