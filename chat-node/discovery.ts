@@ -48,7 +48,11 @@ export function pickNode(nodes: readonly NodeInfo[], zone?: string): NodeInfo | 
 export class Discovery {
   private readonly sent = new Map<number, { updatedAt: number; count: number }>();
 
-  pick(nodes: readonly NodeInfo[], zone?: string): NodeInfo | undefined {
+  /**
+   * The node for a new client, counted as sent there. `except`: a node not to choose (a node that
+   * sheds names a target for each session it moves, never itself).
+   */
+  pick(nodes: readonly NodeInfo[], zone?: string, except?: number): NodeInfo | undefined {
     const seen = new Set<number>();
     const adjusted = nodes.map((n) => {
       seen.add(n.nodeId);
@@ -57,7 +61,10 @@ export class Discovery {
       return { ...n, connections: n.connections + s.count };
     });
     for (const id of this.sent.keys()) if (!seen.has(id)) this.sent.delete(id);
-    const chosen = pickNode(adjusted, zone);
+    const chosen = pickNode(
+      except === undefined ? adjusted : adjusted.filter((n) => n.nodeId !== except),
+      zone,
+    );
     if (!chosen) return undefined;
     const s = this.sent.get(chosen.nodeId);
     if (s && s.updatedAt === chosen.updatedAt) s.count++;

@@ -10,7 +10,7 @@ import { type Announcer, startAnnouncer } from './announcer.ts';
 import type { Backends } from './backends/types.ts';
 import { createBackends } from './backends/wiring.ts';
 import type { PushDispatcher } from './chat/push-dispatcher.ts';
-import { advertisedUrl } from './discovery.ts';
+import { advertisedUrl, Discovery } from './discovery.ts';
 import { type AdminControls, addAdminRoutes } from './http/admin.ts';
 import { createApi } from './http/api.ts';
 import { Cors } from './http/cors.ts';
@@ -85,7 +85,9 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
       if (!b.isReady()) return `${name} is not ready`;
     return undefined;
   };
+  const discovery = new Discovery();
   const router = createApi({
+    discovery,
     accounts,
     groups,
     messaging,
@@ -116,7 +118,13 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
       draining: gateway.draining,
       moving: gateway.sessions.size - gateway.settled,
     }),
-    shed: (count, ratePerSec, toUrl) => gateway.move({ count, reason: 'rebalance', ratePerSec, url: toUrl }),
+    shed: async (count, ratePerSec, toUrl) => {
+      // Each session is sent to a node of its own, counted as discovery counts its answers: left to
+      // discovery, a client could be sent back here before this node's registry entry shows it left.
+      const nodes = toUrl ? [] : await registry.list();
+      const target = () => discovery.pick(nodes, config.zone, nodeId)?.url;
+      return gateway.move({ count, reason: 'rebalance', ratePerSec, url: toUrl ?? target });
+    },
     drain: (ratePerSec) => {
       gateway.draining = true;
       void announce();

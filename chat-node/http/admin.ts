@@ -11,8 +11,11 @@ import type { Request, Router } from './router.ts';
 
 export interface AdminControls {
   load(): LoadReport;
-  /** Asks `count` sessions to move at `ratePerSec`; returns how many were asked. */
-  shed(count: number, ratePerSec: number, url?: string): number;
+  /**
+   * Asks `count` sessions to move at `ratePerSec`, to `url` or else each to the least-loaded other
+   * node; returns how many were asked.
+   */
+  shed(count: number, ratePerSec: number, url?: string): Promise<number>;
   /** Stops taking sessions and asks every one to move; returns how many were asked. */
   drain(ratePerSec: number): number;
   /** Takes sessions again. */
@@ -42,7 +45,7 @@ export function addAdminRoutes(
     .on('POST', '/admin/v1/shed', async (r) => {
       auth(r);
       const b = parseBody(shedRequest, await r.json());
-      const asked = controls.shed(b.count, b.ratePerSec ?? DEFAULT_MOVE_RATE, b.url);
+      const asked = await controls.shed(b.count, b.ratePerSec ?? DEFAULT_MOVE_RATE, b.url);
       return { status: 202, body: { asked, ...controls.load() } };
     })
     .on('POST', '/admin/v1/drain', async (r) => {

@@ -48,6 +48,8 @@ export interface ApiDeps extends V11Deps {
   metrics: Metrics;
   /** This node, for discovery when the registry has nothing better. */
   self: () => { nodeId: number; url: string };
+  /** Discovery's picks, shared with the admin API's shed (which names a target for each session). */
+  discovery?: Discovery;
   /** Readiness: undefined when ready, else the reason. */
   notReady: () => string | undefined;
   limits: {
@@ -71,7 +73,7 @@ export function createApi(d: ApiDeps): Router {
   // History reads take from a per-user budget like the WebSocket's frames do.
   const reads = new KeyedBuckets(d.limits.framesPerSecond, d.limits.frameBurst);
   const answers = new AnswerBudget(d.limits.httpUnreadBytes, (held) => d.metrics.httpUnreadBytes.set(held));
-  const discovery = new Discovery();
+  const discovery = d.discovery ?? new Discovery();
 
   const auth = async (r: Request): Promise<TokenClaims> => {
     const claims = await d.tokens.verify(bearer(r.req.headers.authorization));

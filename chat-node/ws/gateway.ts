@@ -76,7 +76,8 @@ export interface MoveRequest {
   reason: 'rebalance' | 'drain';
   /** Reconnects spread at this rate (sessions per second). */
   ratePerSec: number;
-  url?: string;
+  /** Where each session goes (the `reconnect` frame's url); none or undefined: through discovery. */
+  url?: string | (() => string | undefined);
 }
 
 /** Rate-limited frames in a row after which the connection is closed with 1008. */
@@ -438,9 +439,10 @@ export class Gateway {
       if (c.closed || c.movingAt > 0) continue;
       const afterMs = Math.round(asked * spacing + Math.random() * spacing);
       c.movingAt = now;
+      const url = typeof req.url === 'function' ? req.url() : req.url;
       c.send(
-        req.url
-          ? { type: 'reconnect', url: req.url, reason: req.reason, afterMs }
+        url
+          ? { type: 'reconnect', url, reason: req.reason, afterMs }
           : { type: 'reconnect', reason: req.reason, afterMs },
       );
       const timer = setTimeout(() => {

@@ -54,4 +54,15 @@ describe('Discovery', () => {
     expect(d.pick(refreshed)!.nodeId).toBe(0); // 4 vs 4: the lower id
     expect(d.pick(refreshed)!.nodeId).toBe(1); // 5 vs 4
   });
+
+  it('never picks the excepted node (a node shedding names targets other than itself)', () => {
+    const d = new Discovery();
+    // Node 0 is the least loaded, yet it is the one shedding: its sessions spread over 1 and 2.
+    const nodes = [node(0, 0), node(1, 10), node(2, 12)];
+    const picks = Array.from({ length: 6 }, () => d.pick(nodes, undefined, 0)!.nodeId);
+    expect(picks).toEqual([1, 1, 1, 2, 1, 2]);
+    expect(d.pick([node(0, 0), node(1, 0, { draining: true })], undefined, 0)).toBeUndefined();
+    // The sheds count like discovery answers: a new client now goes to node 0.
+    expect(d.pick(nodes)!.nodeId).toBe(0);
+  });
 });
