@@ -57,6 +57,41 @@ export function isChatError(err: unknown): err is ChatError {
   return err instanceof ChatError;
 }
 
+/**
+ * Errors of the backend drivers that mean "the backend cannot answer now" (an outage, a timeout, a
+ * closed connection), by the names cassandra-driver, ioredis and nats.js give them: a request that
+ * meets one answers `unavailable` (503), which clients retry, and not `internal`, which is for bugs.
+ */
+const UNAVAILABLE_ERRORS = new Set([
+  // cassandra-driver
+  'NoHostAvailableError',
+  'OperationTimedOutError',
+  'BusyConnectionError',
+  // ioredis
+  'MaxRetriesPerRequestError',
+  'ClusterAllFailedError',
+  // nats.js
+  'ConnectionError',
+  'ClosedConnectionError',
+  'DrainingConnectionError',
+  'TimeoutError',
+  'NoResponders',
+]);
+/** Cassandra's own "cannot answer now" codes: unavailable, overloaded, bootstrapping, timeouts. */
+const CASSANDRA_UNAVAILABLE_CODES = new Set([0x1000, 0x1001, 0x1002, 0x1100, 0x1200]);
+
+/** The client-facing error for a backend outage, or undefined when `err` is not one. */
+export function unavailableError(err: unknown): ChatError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  const outage =
+    UNAVAILABLE_ERRORS.has(err.name) ||
+    (err.name === 'ResponseError' && typeof code === 'number' && CASSANDRA_UNAVAILABLE_CODES.has(code));
+  return outage
+    ? new ChatError('unavailable', 'a backend of the chat is unavailable; try again', { cause: err })
+    : undefined;
+}
+
 /** The message of anything thrown, with its cause's when that adds something (fetch's "fetch failed"). */
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) {

@@ -1,6 +1,6 @@
 /** A small HTTP router: method + path pattern → handler, JSON in and out, errors as PROTOCOL.md says. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ChatError, isChatError } from '../../common/errors.ts';
+import { ChatError, isChatError, unavailableError } from '../../common/errors.ts';
 
 export interface Request {
   req: IncomingMessage;
@@ -121,7 +121,8 @@ export class Router {
   }
 }
 
-export function errorReply(err: unknown): Reply {
+export function errorReply(thrown: unknown): Reply {
+  const err = unavailableError(thrown) ?? thrown;
   if (isChatError(err))
     return { status: err.status, body: { error: { code: err.code, message: err.message } } };
   if (err instanceof URIError)

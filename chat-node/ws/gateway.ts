@@ -15,7 +15,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { ChatError, errorMessage, isChatError } from '../../common/errors.ts';
+import { ChatError, errorMessage, isChatError, unavailableError } from '../../common/errors.ts';
 import { parseMessageId } from '../../common/ids.ts';
 import { type Logger, LogThrottle } from '../../common/logger.ts';
 import {
@@ -377,8 +377,9 @@ export class Gateway {
     }
   }
 
-  private error(c: Connection, err: unknown, id?: ClientId): void {
-    const frameId = err instanceof FrameError ? err.frameId : id;
+  private error(c: Connection, thrown: unknown, id?: ClientId): void {
+    const frameId = thrown instanceof FrameError ? thrown.frameId : id;
+    const err = unavailableError(thrown) ?? thrown;
     let code: ChatError['code'] = 'internal';
     let message = 'internal error';
     if (isChatError(err)) {

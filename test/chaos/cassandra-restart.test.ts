@@ -73,6 +73,11 @@ describe('a cluster whose Cassandra restarts', () => {
       (await api.postMessage({ id: 'during-1', to: bob.userId, text: 'during, with an id' })).messageId,
     );
     acked.push((await api.postMessage({ to: bob.userId, text: 'during, without an id' })).messageId);
+    // Its resend is another matter: the index has seen the id, and only the store can say which
+    // message it was. The node says so with `unavailable` (503, which clients retry), not `internal`.
+    await expect(
+      api.postMessage({ id: 'during-1', to: bob.userId, text: 'during, with an id' }),
+    ).rejects.toMatchObject({ status: 503, code: 'unavailable' });
 
     services('up');
     await until('both nodes ready again', async () => (await ready(0)) && (await ready(1)), 60_000);
