@@ -1,6 +1,7 @@
 /**
  * Accounts: sign-up with a hashed password, login that issues a device's token (failed logins
- * limited per account, whatever the address), logout and password change (which revoke tokens).
+ * limited per account, whatever the address), logout and password change (which revoke tokens and
+ * remove the signed-out devices' push registrations).
  */
 import { ChatError } from '../../common/errors.ts';
 import { randomId } from '../../common/ids.ts';
@@ -8,6 +9,7 @@ import { usernameKey } from '../../common/usernames.ts';
 import type { Store, UserRecord } from '../backends/types.ts';
 import { WindowLimiter } from '../rate-limit.ts';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.ts';
+import { MAX_PUSH_DEVICES } from './push-dispatcher.ts';
 import type { TokenValidity } from './token-validity.ts';
 import type { TokenClaims, Tokens } from './tokens.ts';
 
@@ -86,9 +88,14 @@ export class Accounts {
     };
   }
 
-  /** Revokes the calling device's tokens on every node (`DELETE /v1/sessions/current`). */
+  /**
+   * Revokes the calling device's tokens on every node (`DELETE /v1/sessions/current`), and removes
+   * its push registration: a signed-out phone shows no more notifications (it registers again at
+   * its next login).
+   */
   async logout(me: TokenClaims): Promise<void> {
     await this.validity.revoke(me.userId, me.deviceId);
+    await this.store.removePushToken(me.userId, me.deviceId);
   }
 
   /**
@@ -103,6 +110,11 @@ export class Accounts {
     }
     await this.store.setPasswordHash(user.userId, await hashPassword(newPassword));
     const cutoff = await this.validity.revoke(user.userId, undefined);
+    // The other devices are signed out: their push registrations go too (a lost phone stops showing
+    // the user's messages), each only while it is still the one read here.
+    for (const r of await this.store.pushTokens(user.userId, MAX_PUSH_DEVICES)) {
+      if (r.deviceId !== me.deviceId) await this.store.removePushToken(user.userId, r.deviceId, r.token);
+    }
     return {
       token: await this.tokens.sign({ userId: user.userId, deviceId: me.deviceId }, cutoff + 1),
       userId: user.userId,

@@ -154,6 +154,34 @@ describe('PUT and DELETE /v1/devices/me/push', () => {
   });
 });
 
+describe('signing out', () => {
+  it('removes the push registration of a device that logs out, and of every other device on a password change', async () => {
+    const u = await createUser(node.baseUrl, 'out');
+    const phone = await login(node.baseUrl, u.username, u.password);
+    const tablet = await login(node.baseUrl, u.username, u.password);
+    for (const d of [u, phone, tablet])
+      expect(
+        (await register(node.baseUrl, d.token, { provider: 'fcm', token: `fcm-${d.deviceId}` })).status,
+      ).toBe(204);
+    const registered = async () =>
+      (await node.node.backends.store.pushTokens(u.userId, 10)).map((r) => r.deviceId).sort();
+    expect(await registered()).toEqual([u.deviceId, phone.deviceId, tablet.deviceId].sort());
+
+    expect((await http(node.baseUrl, 'DELETE', '/v1/sessions/current', { token: phone.token })).status).toBe(
+      204,
+    );
+    expect(await registered()).toEqual([u.deviceId, tablet.deviceId].sort());
+
+    const changed = await http(node.baseUrl, 'POST', '/v1/users/me/password', {
+      token: u.token,
+      body: { currentPassword: u.password, newPassword: `${u.password}-new` },
+    });
+    expect(changed.status).toBe(200);
+    // The device that changed it stays signed in, with its registration.
+    expect(await registered()).toEqual([u.deviceId]);
+  });
+});
+
 describe('push to devices', () => {
   it('notifies every registered device of an offline recipient, and the webhook; removes rejected tokens', async () => {
     const ann = await createUser(node.baseUrl, 'ann');
