@@ -12,15 +12,14 @@ import {
   ApiException,
   CoreV1Api,
   KubeConfig,
-  type KubernetesObject,
   KubernetesObjectApi,
   PatchStrategy,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isMap, type Pair, parse, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
+import { isMap, type Pair, parse, parseDocument, type YAMLMap } from 'yaml';
 import { editorRules, leaseRules, namespacedRules, operatorRules, viewerRules } from '../../operator/rbac.ts';
 import { chartDir, renderChartFiles } from '../../scripts/gen-chart.ts';
-import { helm, helmBinary } from './helm.ts';
+import { helm, helmBinary, type Obj, renderChart } from './helm.ts';
 
 const KUBECONFIG = join(import.meta.dirname, '..', '..', '.services', 'kubeconfig');
 const RELEASE = 'chat-operator';
@@ -53,18 +52,10 @@ const CUSTOM = [
   'tests.image=busybox:1.36',
 ];
 
-type Obj = KubernetesObject & Record<string, any>;
-
 let helmPath: string;
 
-async function render(namespace: string, set: readonly string[] = [], ...flags: string[]): Promise<Obj[]> {
-  const args = ['template', RELEASE, chartDir, '--namespace', namespace, ...flags];
-  for (const s of set) args.push('--set', s);
-  const text = await helm(helmPath, args);
-  const docs = parseAllDocuments(text);
-  for (const d of docs) expect(d.errors, `helm template printed invalid YAML:\n${text}`).toEqual([]);
-  return docs.map((d) => d.toJS() as Obj).filter((o) => o !== null);
-}
+const render = (namespace: string, set: readonly string[] = [], ...flags: string[]): Promise<Obj[]> =>
+  renderChart(helmPath, chartDir, RELEASE, namespace, set, flags);
 
 const one = (objects: Obj[], kind: string, name?: string): Obj => {
   const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata?.name === name));

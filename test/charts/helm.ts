@@ -4,6 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -48,4 +50,29 @@ export async function helm(binary: string, args: readonly string[]): Promise<str
   if (r.code !== 0)
     throw new Error(`helm ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr}${r.stdout}`);
   return r.stdout;
+}
+
+/** A rendered manifest, read as a plain object. */
+export type Obj = KubernetesObject & Record<string, any>;
+
+/**
+ * The objects `helm template <release> <chart>` renders in `namespace` with `--set` values `set`
+ * (hooks and tests included); rejects when helm fails or prints YAML that does not parse.
+ */
+export async function renderChart(
+  binary: string,
+  chart: string,
+  release: string,
+  namespace: string,
+  set: readonly string[] = [],
+  flags: readonly string[] = [],
+): Promise<Obj[]> {
+  const args = ['template', release, chart, '--namespace', namespace, ...flags];
+  for (const s of set) args.push('--set', s);
+  const text = await helm(binary, args);
+  const docs = parseAllDocuments(text);
+  const errors = docs.flatMap((d) => d.errors.map((e) => e.message));
+  if (errors.length > 0)
+    throw new Error(`helm template printed invalid YAML (${errors.join('; ')}):\n${text}`);
+  return docs.map((d) => d.toJS() as Obj).filter((o) => o !== null);
 }
