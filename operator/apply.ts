@@ -5,6 +5,7 @@
  * and an event repeated within a minute is recorded once.
  */
 import {
+  ApiException,
   type CoreV1Api,
   type CustomObjectsApi,
   type KubernetesObjectApi,
@@ -15,6 +16,8 @@ import { AdminClient } from '../common/admin-api.ts';
 import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { type ChatCluster, GROUP, namespaceOf, PLURAL, VERSION } from './chatcluster-schema.ts';
+import type { DataRemover } from './data-removal.ts';
+import type { DeletionDecision } from './deletion.ts';
 import { FIELD_MANAGER } from './objects.ts';
 import type { ClusterEvent, Decision, KubeObject, NodeAction } from './types.ts';
 
@@ -58,6 +61,10 @@ export const RBAC_RULES = [
   { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
   // The autoscaler's decision into spec.replicas (replicasManagedBy Operator).
   { apiGroups: [GROUP], resources: [`${PLURAL}/scale`], verbs: ['patch'] },
+  // deletionPolicy Delete: the finalizer in metadata, and the StatefulSet deleted before the data
+  // (the garbage collector would delete it only once the ChatCluster is gone).
+  { apiGroups: [GROUP], resources: [PLURAL], verbs: ['patch'] },
+  { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['delete'] },
 ];
 
 const REAPPLY_MS = 60_000;
@@ -98,6 +105,8 @@ export class Applier {
 
   async apply(cluster: ChatCluster, decision: Decision): Promise<void> {
     const key = `${namespaceOf(cluster)}/${cluster.metadata.name}`;
+    // The finalizer first, before anything holds data, and while the resourceVersion read is current.
+    if (decision.finalizers) await this.writeFinalizers(cluster, decision.finalizers);
     const applied = this.applied.get(key) ?? new Map<string, [string, number]>();
     this.applied.set(key, applied);
     for (const object of decision.objects) await this.applyObject(object, applied);
@@ -109,6 +118,55 @@ export class Applier {
       : undefined;
     for (const action of decision.actions) await this.act(cluster, action, token);
     for (const event of decision.events) await this.record(cluster, event);
+  }
+
+  /**
+   * One reconcile of a ChatCluster being deleted (deletion.ts): delete its StatefulSet, write the
+   * status (which counts a removal attempt before it starts), start the removal in the background,
+   * record the events, and let the object go by writing the finalizers without ours.
+   */
+  async applyDeletion(cluster: ChatCluster, decision: DeletionDecision, remover: DataRemover): Promise<void> {
+    if (decision.deleteStatefulSet) {
+      await this.objects
+        .delete(
+          {
+            apiVersion: 'apps/v1',
+            kind: 'StatefulSet',
+            metadata: { name: cluster.metadata.name, namespace: namespaceOf(cluster) },
+          },
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          'Background',
+        )
+        .catch((err: unknown) => {
+          if (!(err instanceof ApiException && err.code === 404)) throw err;
+        });
+    }
+    if (decision.status) await this.writeStatus(cluster, decision.status);
+    if (decision.startRemoval) remover.start(cluster, decision.startRemoval.attempt);
+    for (const event of decision.events) await this.record(cluster, event);
+    if (decision.finalizers) await this.writeFinalizers(cluster, decision.finalizers);
+  }
+
+  /**
+   * metadata.finalizers, as of the resourceVersion read: a change made meanwhile (another
+   * finalizer) makes it fail with a conflict, and the next reconcile reads it again.
+   */
+  private async writeFinalizers(cluster: ChatCluster, finalizers: string[]): Promise<void> {
+    await this.custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: namespaceOf(cluster),
+        name: cluster.metadata.name,
+        body: { metadata: { finalizers, resourceVersion: cluster.metadata.resourceVersion } },
+        fieldManager: FIELD_MANAGER,
+      },
+      mergePatch,
+    );
   }
 
   /** Forgets what was applied for a cluster that is gone. */
@@ -133,7 +191,10 @@ export class Applier {
   }
 
   private async writeStatus(cluster: ChatCluster, status: Decision['status']): Promise<void> {
-    if (!mergePatchChanges(cluster.status ?? {}, status)) return;
+    // A field the decision left out is gone (a request whose annotation was removed): null removes it.
+    const removed = Object.keys(cluster.status ?? {}).filter((k) => !(k in status));
+    const patch = { ...status, ...Object.fromEntries(removed.map((k) => [k, null])) };
+    if (!mergePatchChanges(cluster.status ?? {}, patch)) return;
     await this.custom.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,
@@ -141,7 +202,7 @@ export class Applier {
         plural: PLURAL,
         namespace: namespaceOf(cluster),
         name: cluster.metadata.name,
-        body: { status },
+        body: { status: patch },
       },
       mergePatch,
     );

@@ -76,9 +76,9 @@ const resourceRequirements = object(
 
 /** metav1.Condition, as controller-gen writes it. */
 const condition = object(
-  'One aspect of the cluster: Ready, Scaling, Rebalancing or Degraded.',
+  'One aspect of the cluster: Ready, Scaling, Rebalancing, Degraded, or Deleting while it goes.',
   {
-    type: string('Ready, Scaling, Rebalancing or Degraded.', {
+    type: string('Ready, Scaling, Rebalancing, Degraded or Deleting.', {
       maxLength: 316,
       pattern:
         '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
@@ -108,6 +108,10 @@ const specSchema = object(
     replicas: integer(
       "Desired node count, the spec.replicas of the scale subresource (always set, so reading the scale works). Who writes it is replicasManagedBy: the operator's autoscaler, or an outside scaler (kubectl scale, chatctl scale, an HPA, KEDA). Kept within minReplicas..maxReplicas.",
       { default: 1, minimum: 0 },
+    ),
+    deletionPolicy: string(
+      "What happens to the cluster's data (its JetStream stream, its Cassandra keyspace, its Redis keys) when the ChatCluster is deleted. Retain: nothing, the data stays for a new ChatCluster of the same name and namespace. Delete: the operator holds the deletion with a finalizer until the nodes are gone, then removes the data and lets the ChatCluster go. May be changed at any time, also while a deletion waits: Retain lets it finish at once and keeps what is left.",
+      { default: 'Retain', enum: ['Retain', 'Delete'] },
     ),
     replicasManagedBy: string(
       "Who decides spec.replicas. Operator: the operator's autoscaler, which writes its decision into spec.replicas (an outside write is overwritten at the next reconcile). External: whatever writes the scale subresource (kubectl scale, an HPA, KEDA); the operator follows spec.replicas and its autoscaler steps aside. Set Operator again to hand control back.",
@@ -379,7 +383,55 @@ const statusSchema = object('Observed state, written by the operator.', {
     ),
     { 'x-kubernetes-list-type': 'atomic', maxItems: 1000 },
   ),
-  conditions: array('Ready, Scaling, Rebalancing and Degraded.', condition, {
+  drainRequest: object(
+    'The drain asked for by the chatplatform.io/drain annotation, while it names a pod.',
+    {
+      pod: string('The pod the annotation names.'),
+      ordinal: integer('Its StatefulSet ordinal.', { minimum: 0 }),
+      state: string(
+        'Pending (the node does not report yet), Draining, Drained (no session left; it stays drained while the annotation names it) or Failed.',
+        { enum: ['Pending', 'Draining', 'Drained', 'Failed'] },
+      ),
+      sessionsLeft: integer('Sessions still on the node.', { minimum: 0 }),
+      startedAt: string('When the operator first saw the request.', { format: 'date-time' }),
+      finishedAt: string('When the node was first seen drained, or the request failed.', {
+        format: 'date-time',
+      }),
+      message: string('What is happening, for people.'),
+    },
+    ['pod', 'state', 'startedAt', 'message'],
+  ),
+  rebalanceRequest: object(
+    'The rebalance asked for by the chatplatform.io/rebalance annotation (its value is the request).',
+    {
+      request: string('The annotation value this is the progress of.'),
+      state: string('Pending (waiting for scaling or a rollout), Running, Done or Failed.', {
+        enum: ['Pending', 'Running', 'Done', 'Failed'],
+      }),
+      sessionsMoved: integer('Sessions asked to move for this request.', { minimum: 0 }),
+      rounds: integer('Rounds of moves so far.', { minimum: 0 }),
+      startedAt: string('When the operator first saw the request.', { format: 'date-time' }),
+      finishedAt: string('When it was done or failed.', { format: 'date-time' }),
+      message: string('What is happening, for people.'),
+    },
+    ['request', 'state', 'startedAt', 'message'],
+  ),
+  deletion: object(
+    'Progress of a deletion with deletionPolicy Delete.',
+    {
+      phase: string(
+        'WaitingForPods, KeyspaceInUse (refused: another ChatCluster names the keyspace), RemovingData, or Retrying after a failure.',
+        { enum: ['WaitingForPods', 'KeyspaceInUse', 'RemovingData', 'Retrying'] },
+      ),
+      attempts: integer('Data removals started.', { minimum: 0 }),
+      lastAttemptAt: string('When the last removal started.', { format: 'date-time' }),
+      nextAttemptAt: string('After a failure: when the next removal starts.', { format: 'date-time' }),
+      lastError: string('Why the last removal failed.'),
+      message: string('What is happening, for people.'),
+    },
+    ['phase', 'message'],
+  ),
+  conditions: array('Ready, Scaling, Rebalancing and Degraded; Deleting while it goes.', condition, {
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['type'],
   }),
@@ -393,7 +445,7 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'ChatCluster';
 export const PLURAL = 'chatclusters';
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
-export const CONDITION_TYPES = ['Ready', 'Scaling', 'Rebalancing', 'Degraded'] as const;
+export const CONDITION_TYPES = ['Ready', 'Scaling', 'Rebalancing', 'Degraded', 'Deleting'] as const;
 
 export type ChatClusterSpec = Infer<typeof specSchema>;
 export type ChatClusterSpecInput = InferInput<typeof specSchema>;
@@ -410,6 +462,9 @@ export interface ChatClusterMetadata {
   generation?: number;
   resourceVersion?: string;
   creationTimestamp?: string;
+  /** Set once the ChatCluster is being deleted (it stays while a finalizer is left). */
+  deletionTimestamp?: string;
+  finalizers?: string[];
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }

@@ -18,8 +18,10 @@ import type {
   ChatClusterConditionType,
   ChatClusterStatus,
 } from './chatcluster-schema.ts';
+import { finalizersFor } from './deletion.ts';
 import { buildObjects, podName, selectorString } from './objects.ts';
 import { type NodeLoad, planRebalance, planRollout, planScaleDown } from './rebalance.ts';
+import { DRAIN_ANNOTATION, type DrainPlan, planDrainRequest, planRebalanceRequest } from './requests.ts';
 import type { ClusterEvent, Decision, Memory, NodeAction, NodeObservation, Observation } from './types.ts';
 
 /** Moves younger than this are still settling: the registry does not show their effect yet. */
@@ -46,6 +48,8 @@ interface Context {
   silent: NodeObservation[];
   /** Some existing pod runs an old revision of the template. */
   outdated: boolean;
+  /** The drain asked for by annotation (requests.ts): its ordinal is kept drained. */
+  drain: DrainPlan;
 }
 
 /** One condition's state, before its type, time and generation are added. */
@@ -60,6 +64,8 @@ interface Draft {
   actions: NodeAction[];
   events: ClusterEvent[];
   moves: Memory['moves'];
+  /** Progress of the rebalance asked for by annotation. */
+  rebalanceRequest?: ChatClusterStatus['rebalanceRequest'];
 }
 
 interface Want {
@@ -81,6 +87,7 @@ export function decide(observation: Observation, memory: Memory, now: number): D
     events: [],
     moves: known.filter((m) => now - m.at < MINUTE_MS && m.at <= now).map((m) => ({ ...m })),
   };
+  drainRequest(ctx, draft);
   const want = desiredReplicas(ctx, memory);
   const scale = planScale(ctx, want, draft);
   const moving = planMoves(ctx, scale.active, draft);
@@ -89,6 +96,7 @@ export function decide(observation: Observation, memory: Memory, now: number): D
   }
   const { spec } = observation.cluster;
   const mirror = spec.replicasManagedBy === 'Operator' && spec.replicas !== want.desired;
+  const finalizers = finalizersFor(observation.cluster);
   return {
     objects: buildObjects(observation.cluster, scale.replicas),
     replicas: scale.replicas,
@@ -96,9 +104,15 @@ export function decide(observation: Observation, memory: Memory, now: number): D
     actions: draft.actions,
     // Writing spec.replicas (before the status) makes the next generation, which this decision
     // already accounts for: spec.replicas is the autoscaler's own while it decides.
-    status: { ...statusOf(ctx, scale, moving, mirror ? 1 : 0), sessionMoves: movesForStatus(draft.moves) },
+    status: {
+      ...statusOf(ctx, scale, moving, mirror ? 1 : 0),
+      sessionMoves: movesForStatus(draft.moves),
+      ...(ctx.drain.status && { drainRequest: ctx.drain.status }),
+      ...(draft.rebalanceRequest && { rebalanceRequest: draft.rebalanceRequest }),
+    },
     events: draft.events,
     memory: { recommendations: want.recommendations, moves: draft.moves },
+    ...(finalizers && { finalizers }),
   };
 }
 
@@ -123,15 +137,63 @@ function contextOf(o: Observation, now: number): Context {
       revision: n.revision ?? '',
     }),
   );
+  const current = o.statefulSet?.replicas ?? 0;
+  const asked = requestedOrdinal(o);
+  const named = existing.find((n) => n.ordinal === asked);
+  const drain = planDrainRequest({
+    cluster: o.cluster,
+    now,
+    replicas: current,
+    canMoveSessions: o.canMoveSessions,
+    ...(named && {
+      node: {
+        reporting: named.load !== undefined,
+        draining: named.load?.draining ?? false,
+        connections: named.load?.connections ?? 0,
+      },
+    }),
+  });
   return {
     o,
     now,
-    current: o.statefulSet?.replicas ?? 0,
+    current,
     loads,
     ratePerSec: Math.max(1, o.cluster.spec.rebalance.maxSessionsMovedPerMinute / 60),
     silent: existing.filter((n) => n.ready && !n.load),
     outdated: target !== undefined && loads.some((n) => isOutdated(n, target)),
+    drain,
   };
+}
+
+/** The ordinal of the pod the drain annotation names, if it names one of this cluster's. */
+function requestedOrdinal(o: Observation): number | undefined {
+  const pod = o.cluster.metadata.annotations?.[DRAIN_ANNOTATION]?.trim();
+  return o.nodes.find((n) => n.name === pod)?.ordinal;
+}
+
+/**
+ * The drain asked for by annotation: drain the node (sharing the pace with nodes that drain for a
+ * scale-down), and count the sessions that left it since the last status against the budget.
+ */
+function drainRequest(ctx: Context, draft: Draft): void {
+  const { hold, drain, moved } = ctx.drain;
+  if (hold === undefined) return;
+  if (moved > 0) draft.moves.push({ at: ctx.now, count: moved, ordinal: hold });
+  const url = urlOf(ctx, hold);
+  if (!drain || !url) return;
+  const others = ctx.loads.filter((n) => n.draining && n.ordinal !== hold).length;
+  draft.actions.push({
+    kind: 'drain',
+    ordinal: hold,
+    url,
+    ratePerSec: Math.max(1, ctx.ratePerSec / (others + 1)),
+  });
+  const pod = podName(ctx.o.cluster, hold);
+  draft.events.push({
+    type: 'Normal',
+    reason: 'DrainRequested',
+    message: `draining ${pod}, as its annotation asks`,
+  });
 }
 
 /** A pod without a revision label is not counted as outdated: there is nothing to compare. */
@@ -239,6 +301,7 @@ function drainFirst(ctx: Context, want: Want, draft: Draft): { replicas: number;
   const target = ctx.o.statefulSet?.updateRevision;
   // A draining node on an old revision is the rollout's (or will be restarted by it next): keep it.
   const keepDraining = ctx.loads.filter((n) => n.draining && isOutdated(n, target)).map((n) => n.ordinal);
+  if (ctx.drain.hold !== undefined) keepDraining.push(ctx.drain.hold);
   const p = planScaleDown({
     nodes: ctx.loads,
     currentReplicas: ctx.current,
@@ -292,18 +355,56 @@ function adminCalls(
 /** The Rebalancing aspect: nothing while scaling, then the rollout, then sheds. */
 function planMoves(ctx: Context, scaling: boolean, draft: Draft): Aspect {
   if (scaling) {
+    requestedRebalance(ctx, draft, 'scaling');
     const what = ctx.outdated ? 'the rollout and session moves wait' : 'sessions move';
     return { active: false, reason: 'Scaling', message: `${what} until scaling is done` };
   }
-  if (ctx.outdated) return rollout(ctx, draft);
+  if (ctx.outdated) {
+    requestedRebalance(ctx, draft, 'the rollout');
+    return rollout(ctx, draft);
+  }
+  const asked = requestedRebalance(ctx, draft);
   if (!ctx.o.canMoveSessions) return { active: false, reason: 'NoAdminToken', message: NO_ADMIN_TOKEN };
-  return rebalance(ctx, draft);
+  return asked ?? rebalance(ctx, draft);
+}
+
+/**
+ * The rebalance asked for by annotation (requests.ts): while it runs it takes the place of the
+ * operator's own, with a stricter threshold and the same budget. Undefined when none runs.
+ */
+function requestedRebalance(ctx: Context, draft: Draft, blockedBy?: string): Aspect | undefined {
+  const { now } = ctx;
+  const plan = planRebalanceRequest({
+    cluster: ctx.o.cluster,
+    now,
+    canMoveSessions: ctx.o.canMoveSessions,
+    ...(blockedBy && { blockedBy }),
+    settling: draft.moves.some((m) => now - m.at < SETTLE_MS),
+    nodes: ctx.loads,
+    movedInLastMinute: draft.moves.reduce((sum, m) => sum + m.count, 0),
+  });
+  if (plan.status) draft.rebalanceRequest = plan.status;
+  if (!plan.active || blockedBy) return undefined;
+  for (const { ordinal, count } of plan.sheds) {
+    const url = urlOf(ctx, ordinal);
+    if (!url) continue;
+    draft.actions.push({ kind: 'shed', ordinal, url, count, ratePerSec: ctx.ratePerSec });
+    draft.moves.push({ at: now, count, ordinal });
+  }
+  const message = plan.status?.message ?? '';
+  if (plan.sheds.length > 0) draft.events.push({ type: 'Normal', reason: 'RebalanceRequested', message });
+  return { active: true, reason: 'RebalanceRequested', message };
 }
 
 /** One node at a time, highest ordinal first: drain it, then delete its pod once it is empty. */
 function rollout(ctx: Context, draft: Draft): Aspect {
   const targetRevision = ctx.o.statefulSet!.updateRevision!;
-  const step = planRollout({ nodes: ctx.loads, targetRevision, replicas: ctx.current });
+  const step = planRollout({
+    nodes: ctx.loads,
+    targetRevision,
+    replicas: ctx.current,
+    ...(ctx.drain.hold !== undefined && { held: [ctx.drain.hold] }),
+  });
   let message = step.message;
   let restart = step.restart;
   if (step.drain !== undefined && ctx.o.canMoveSessions) {

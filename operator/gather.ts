@@ -163,6 +163,19 @@ export class Gatherer {
     return { cluster, statefulSet, nodes, canMoveSessions };
   }
 
+  /**
+   * For a ChatCluster being deleted: whether its StatefulSet is still there, and how many of its
+   * pods are, terminating ones included (a terminating node may still write).
+   */
+  async observeDeletion(cluster: ChatCluster): Promise<{ statefulSetExists: boolean; pods: number }> {
+    const namespace = namespaceOf(cluster);
+    const [statefulSet, pods] = await Promise.all([
+      this.statefulSet(cluster, namespace),
+      this.core.listNamespacedPod({ namespace, labelSelector: selectorString(cluster) }),
+    ]);
+    return { statefulSetExists: statefulSet !== undefined, pods: pods.items.length };
+  }
+
   /** The loads, or none when the source fails or does not answer in time (nodes not reporting). */
   private async nodeLoads(cluster: ChatCluster): Promise<NodeInfo[]> {
     let timer: NodeJS.Timeout | undefined;

@@ -20,6 +20,7 @@ import { errorMessage } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
 import { Applier } from './apply.ts';
 import { namespaceOf } from './chatcluster-schema.ts';
+import { DataRemover, removeDataWith } from './data-removal.ts';
 import { Gatherer, RegistryLoads, redisAuthFromSecrets } from './gather.ts';
 import { LeaderElector } from './leader.ts';
 import { createOperatorMetrics } from './metrics.ts';
@@ -82,6 +83,8 @@ const leader = new LeaderElector({
 });
 const reconciler = new Reconciler({
   custom,
+  // Removals of deleted clusters' data left running at shutdown are safe to repeat: not awaited.
+  remover: new DataRemover(removeDataWith(core, log), log),
   gatherer: new Gatherer({ apps: kc.makeApiClient(AppsV1Api), core, loads: loads.loads, log }),
   applier: new Applier({
     objects: KubernetesObjectApi.makeApiClient(kc),

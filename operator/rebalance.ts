@@ -209,10 +209,16 @@ export function planRollout(input: {
   targetRevision: string;
   /** The StatefulSet's replicas: without it, a missing highest ordinal (the first one restarted) goes unseen. */
   replicas?: number;
+  /**
+   * Ordinals kept drained on request (the drain annotation): on the target revision they hold up
+   * nothing; on an old one they are restarted once empty, like the rollout's own.
+   */
+  held?: readonly number[];
 }): RolloutStep {
   const { targetRevision } = input;
+  const held = new Set(input.held ?? []);
   const nodes = [...input.nodes].sort((a, b) => b.ordinal - a.ordinal);
-  const draining = nodes.filter((n) => n.draining);
+  const draining = nodes.filter((n) => n.draining && !(held.has(n.ordinal) && n.revision === targetRevision));
   if (draining.length > 1) {
     return { message: `${named(draining.map((n) => n.ordinal))} are draining: waiting` };
   }

@@ -10,7 +10,9 @@ import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Applier } from './apply.ts';
 import { type ChatCluster, GROUP, namespaceOf, PLURAL, VERSION } from './chatcluster-schema.ts';
+import type { DataRemover } from './data-removal.ts';
 import { decide } from './decide.ts';
+import { decideDeletion, FINALIZER } from './deletion.ts';
 import type { Gatherer } from './gather.ts';
 import { emptyMemory, type Memory } from './types.ts';
 
@@ -18,6 +20,8 @@ export interface ReconcilerDeps {
   custom: CustomObjectsApi;
   gatherer: Gatherer;
   applier: Applier;
+  /** Removes the data of a ChatCluster deleted with deletionPolicy Delete, in the background. */
+  remover: DataRemover;
   log: Logger;
   /** Only this namespace; all when unset. */
   namespace?: string;
@@ -36,6 +40,7 @@ export class Reconciler {
   private readonly custom: CustomObjectsApi;
   private readonly gatherer: Gatherer;
   private readonly applier: Applier;
+  private readonly remover: DataRemover;
   private readonly log: Logger;
   private readonly namespace: string | undefined;
   private readonly resyncMs: number;
@@ -49,6 +54,7 @@ export class Reconciler {
     this.custom = deps.custom;
     this.gatherer = deps.gatherer;
     this.applier = deps.applier;
+    this.remover = deps.remover;
     this.log = deps.log;
     this.namespace = deps.namespace;
     this.resyncMs = deps.resyncMs ?? 5000;
@@ -75,7 +81,7 @@ export class Reconciler {
     const worker = async () => {
       for (let c = queue.shift(); c; c = queue.shift()) {
         if (this.active && !this.active()) return;
-        await this.reconcile(c);
+        await this.reconcile(c, clusters);
       }
     };
     const workers = Math.max(1, Math.min(this.concurrency, clusters.length));
@@ -106,13 +112,22 @@ export class Reconciler {
     this.memory.delete(key);
     const [ns, name] = key.split('/') as [string, string];
     this.applier.forget(ns, name);
+    this.remover.forget(ns, name);
   }
 
-  /** Gather → decide → apply for one ChatCluster as read; errors are logged and counted, not thrown. */
-  async reconcile(cluster: ChatCluster): Promise<void> {
+  /**
+   * Gather → decide → apply for one ChatCluster as read; errors are logged and counted, not thrown.
+   * `all`: every ChatCluster as just listed (a deletion checks who else names its keyspace).
+   */
+  async reconcile(cluster: ChatCluster, all?: ChatCluster[]): Promise<void> {
     const started = performance.now();
     const key = keyOf(cluster);
     try {
+      if (cluster.metadata.deletionTimestamp) {
+        await this.reconcileDeletion(cluster, all ?? (await this.list()));
+        this.onReconciled?.(cluster, 'ok', (performance.now() - started) / 1000);
+        return;
+      }
       const observation = await this.gatherer.observe(cluster);
       const decision = decide(observation, this.memory.get(key) ?? emptyMemory(), this.clock());
       this.memory.set(key, decision.memory);
@@ -123,6 +138,22 @@ export class Reconciler {
       this.log.warn({ cluster: key, err: errorMessage(err) }, 'reconcile failed; retrying next pass');
       this.onReconciled?.(cluster, 'error', (performance.now() - started) / 1000);
     }
+  }
+
+  /**
+   * A ChatCluster being deleted: nothing is applied any more (that would recreate what goes); with
+   * our finalizer, deletion.ts decides the next step, and the data removal runs in the background.
+   */
+  private async reconcileDeletion(cluster: ChatCluster, all: ChatCluster[]): Promise<void> {
+    if (!cluster.metadata.finalizers?.includes(FINALIZER)) return;
+    const key = keyOf(cluster);
+    const seen = await this.gatherer.observeDeletion(cluster);
+    const decision = decideDeletion(
+      { cluster, ...seen, others: all.filter((c) => keyOf(c) !== key), removal: this.remover.state(cluster) },
+      this.clock(),
+    );
+    await this.applier.applyDeletion(cluster, decision, this.remover);
+    for (const e of decision.events) this.log.info({ cluster: key, reason: e.reason }, e.message);
   }
 
   /** Reconciles every resyncMs until `signal` aborts. */

@@ -114,6 +114,8 @@ export interface Decision {
   status: ChatClusterStatus;
   events: ClusterEvent[];
   memory: Memory;
+  /** The finalizers to write into metadata (deletion.ts: ours exactly while deletionPolicy is Delete). */
+  finalizers?: string[];
 }
 
 export type { ChatClusterCondition };

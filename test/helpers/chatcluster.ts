@@ -38,6 +38,7 @@ export function chatCluster(parts: ChatClusterParts = {}): ChatCluster {
       image: 'chat-platform/chat-node:0.1.0',
       replicas: 2,
       replicasManagedBy: 'Operator',
+      deletionPolicy: 'Retain',
       minReplicas: 2,
       maxReplicas: 10,
       targetConnectionsPerNode: 10_000,

@@ -200,6 +200,7 @@ describe('the ChatCluster CRD', () => {
       ...validSpec(),
       replicas: 1,
       replicasManagedBy: 'Operator',
+      deletionPolicy: 'Retain',
       expose: { service: { type: 'ClusterIP' }, nodes: 'Cluster' },
       podTemplate: {},
       minReplicas: 1,
@@ -262,6 +263,7 @@ describe('the ChatCluster CRD', () => {
       ['spec.auth.jwtSecretRef.name'],
     ],
     ['a field is unknown', { minReplica: 2 }, ['minReplica']],
+    ['deletionPolicy is not Retain or Delete', { deletionPolicy: 'Orphan' }, ['spec.deletionPolicy']],
   ];
   for (const [when, change, mentions] of refused) {
     it(`refuses a spec, naming the field, when ${when}`, async () => {

@@ -27,6 +27,7 @@ import {
   PLURAL,
   VERSION,
 } from '../../operator/chatcluster-schema.ts';
+import { DataRemover, removeDataWith } from '../../operator/data-removal.ts';
 import { Gatherer, type LoadSource, RegistryLoads } from '../../operator/gather.ts';
 import { operatorRules } from '../../operator/rbac.ts';
 import { Reconciler } from '../../operator/reconciler.ts';
@@ -57,6 +58,7 @@ describe('the reconciler against a real API server', () => {
       custom: counting,
       gatherer: new Gatherer({ apps, core, loads }),
       applier: new Applier({ objects: KubernetesObjectApi.makeApiClient(kc), custom: counting, core, log }),
+      remover: new DataRemover(removeDataWith(core, log), log),
       log,
       namespace: ns,
     });
@@ -238,6 +240,7 @@ describe('the reconciler against a real API server', () => {
           core: limited.makeApiClient(CoreV1Api),
           log,
         }),
+        remover: new DataRemover(removeDataWith(limited.makeApiClient(CoreV1Api), log), log),
         log,
         namespace: ns,
         onReconciled: (c, result) => results.push(`${c.metadata.name} ${result}`),

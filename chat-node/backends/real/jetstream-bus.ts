@@ -36,6 +36,7 @@ import {
   type Subscription,
 } from '@nats-io/transport-node';
 import { errorMessage } from '../../../common/errors.ts';
+import { jetStreamNames } from '../../../common/jetstream-names.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { Message } from '../../../common/protocol.ts';
 import type { DedupIndex, Envelope, LocateUsers, MessageBus, Store, UserEvent } from '../types.ts';
@@ -153,12 +154,12 @@ export class JetStreamBus implements MessageBus {
       nodeId: 0,
       ...options,
     };
-    const c = options.cluster.replace(/[^A-Za-z0-9_-]/g, '_');
-    this.stream = `CHAT_${c}`;
-    this.subject = `chat.${c}.msg`;
-    this.eventSubject = `chat.${c}.event`;
-    this.nodePrefix = `chat.${c}.node.`;
-    this.allSubject = `chat.${c}.all`;
+    const names = jetStreamNames(options.cluster);
+    this.stream = names.stream;
+    this.subject = names.subject;
+    this.eventSubject = names.eventSubject;
+    this.nodePrefix = names.nodePrefix;
+    this.allSubject = names.allSubject;
   }
 
   /** Connects, creates or updates the stream and the writer consumer, and starts consuming. */
