@@ -311,7 +311,9 @@ function drainFirst(ctx: Context, want: Want, draft: Draft): { replicas: number;
   // The leaving nodes drain in parallel and share the budget: together they move no more sessions
   // a minute than maxSessionsMovedPerMinute.
   const leaving = ctx.loads.filter((n) => n.ordinal >= want.desired && n.ordinal < ctx.current).length;
-  const ratePerSec = Math.max(1, ctx.ratePerSec / Math.max(1, leaving));
+  // A node drained on request (below the desired count) shares the pace too.
+  const held = ctx.drain.hold !== undefined && ctx.drain.hold < want.desired ? 1 : 0;
+  const ratePerSec = Math.max(1, ctx.ratePerSec / Math.max(1, leaving + held));
   const drained = adminCalls(ctx, p.drain, draft, (ordinal, url) => ({
     kind: 'drain',
     ordinal,
