@@ -1,7 +1,8 @@
 /**
  * The operator's decision for one ChatCluster: a pure function of what gather.ts observed, what the
- * operator remembers, and the time. It composes the autoscaler (autoscale.ts) and the session moves
- * (rebalance.ts) into the objects to apply, the admin-API actions, the status and the events.
+ * operator remembers, and the time. It composes the autoscaler (autoscale.ts), the session moves
+ * (rebalance.ts) and the drains and rebalances asked for by annotation (requests.ts) into the
+ * objects to apply, the admin-API actions, the status (decide-status.ts) and the events.
  *
  *   desired replicas ─▶ grow: StatefulSet up at once (undrain kept nodes) ─▶ new nodes ready ─▶ shed
  *                     └ shrink: drain the leaving (highest) ordinals ─▶ drained and empty ─▶ replicas down
@@ -13,13 +14,10 @@
  * one at a time, since a node drains itself on SIGTERM.
  */
 import { decideReplicas } from './autoscale.ts';
-import type {
-  ChatClusterCondition,
-  ChatClusterConditionType,
-  ChatClusterStatus,
-} from './chatcluster-schema.ts';
+import type { ChatClusterStatus } from './chatcluster-schema.ts';
+import { type Aspect, movesForStatus, NO_ADMIN_TOKEN, silentMessage, statusOf } from './decide-status.ts';
 import { finalizersFor } from './deletion.ts';
-import { buildObjects, podName, selectorString } from './objects.ts';
+import { buildObjects, podName } from './objects.ts';
 import { type NodeLoad, planRebalance, planRollout, planScaleDown } from './rebalance.ts';
 import { DRAIN_ANNOTATION, type DrainPlan, planDrainRequest, planRebalanceRequest } from './requests.ts';
 import type { ClusterEvent, Decision, Memory, NodeAction, NodeObservation, Observation } from './types.ts';
@@ -28,9 +26,6 @@ import type { ClusterEvent, Decision, Memory, NodeAction, NodeObservation, Obser
 export const SETTLE_MS = 10_000;
 /** The window of the rebalance budget (`maxSessionsMovedPerMinute`). */
 export const MINUTE_MS = 60_000;
-
-const NO_ADMIN_TOKEN =
-  'no admin token (spec.auth.adminTokenRef unset, or its Secret key missing): nodes are not drained before they go and sessions are not rebalanced';
 
 type Load = NodeLoad & { revision: string };
 
@@ -50,13 +45,6 @@ interface Context {
   outdated: boolean;
   /** The drain asked for by annotation (requests.ts): its ordinal is kept drained. */
   drain: DrainPlan;
-}
-
-/** One condition's state, before its type, time and generation are added. */
-interface Aspect {
-  active: boolean;
-  reason: string;
-  message: string;
 }
 
 /** What the steps add up: actions, events and the moves made (memory.moves, pruned). */
@@ -458,96 +446,4 @@ function rebalance(ctx: Context, draft: Draft): Aspect {
     case 'balanced':
       return { active: false, reason: 'Balanced', message: plan.message };
   }
-}
-
-// --- status -------------------------------------------------------------------------------------
-
-function movesForStatus(moves: Memory['moves']): NonNullable<ChatClusterStatus['sessionMoves']> {
-  return moves.map((m) => ({
-    at: new Date(m.at).toISOString(),
-    count: m.count,
-    ...(m.ordinal === undefined ? {} : { ordinal: m.ordinal }),
-  }));
-}
-
-function silentMessage(ctx: Context): string {
-  const names = ctx.silent.map((n) => n.name).join(', ');
-  const verb = ctx.silent.length === 1 ? 'is' : 'are';
-  return `${names} ${verb} ready but not in the node registry: their load is unknown`;
-}
-
-function readyAspect(ctx: Context): Aspect {
-  const sts = ctx.o.statefulSet;
-  if (!sts) return { active: false, reason: 'Creating', message: 'the StatefulSet does not exist yet' };
-  if (sts.replicas === 0) return { active: false, reason: 'NoNodes', message: 'scaled to 0 nodes' };
-  const message = `${sts.readyReplicas} of ${nodes(sts.replicas)} ready`;
-  return sts.readyReplicas >= sts.replicas
-    ? { active: true, reason: 'NodesReady', message }
-    : { active: false, reason: 'NodesNotReady', message };
-}
-
-function degradedAspect(ctx: Context): Aspect {
-  const noToken = !ctx.o.canMoveSessions;
-  if (ctx.silent.length > 0) {
-    const message = silentMessage(ctx) + (noToken ? `; ${NO_ADMIN_TOKEN}` : '');
-    return { active: true, reason: 'NodesNotReporting', message };
-  }
-  if (noToken) return { active: true, reason: 'NoAdminToken', message: NO_ADMIN_TOKEN };
-  return { active: false, reason: 'AsExpected', message: 'every ready node reports its load' };
-}
-
-/** metav1.Condition: lastTransitionTime moves only when the status does. */
-function condition(
-  ctx: Context,
-  type: ChatClusterConditionType,
-  aspect: Aspect,
-  generationsAhead: number,
-): ChatClusterCondition {
-  const status = aspect.active ? 'True' : 'False';
-  const before = ctx.o.cluster.status?.conditions?.find((c) => c.type === type);
-  const c: ChatClusterCondition = {
-    type,
-    status,
-    reason: aspect.reason,
-    message: aspect.message,
-    lastTransitionTime:
-      before?.status === status ? before.lastTransitionTime : new Date(ctx.now).toISOString(),
-  };
-  const generation = ctx.o.cluster.metadata.generation;
-  if (generation !== undefined) c.observedGeneration = generation + generationsAhead;
-  return c;
-}
-
-function statusOf(
-  ctx: Context,
-  scaling: Aspect,
-  moving: Aspect,
-  generationsAhead: number,
-): ChatClusterStatus {
-  const { o } = ctx;
-  const reporting = o.nodes
-    .filter((n) => n.exists && n.load)
-    .sort((a, b) => a.ordinal - b.ordinal)
-    .map((n) => ({ node: n, load: n.load! }));
-  return {
-    replicas: o.statefulSet?.replicas ?? 0,
-    readyReplicas: o.statefulSet?.readyReplicas ?? 0,
-    connections: reporting.reduce((sum, r) => sum + r.load.connections, 0),
-    nodes: reporting.map(({ node, load }) => ({
-      name: node.name,
-      ordinal: node.ordinal,
-      nodeId: load.nodeId,
-      url: load.url,
-      connections: load.connections,
-      draining: load.draining,
-    })),
-    selector: selectorString(o.cluster),
-    observedGeneration: (o.cluster.metadata.generation ?? 0) + generationsAhead,
-    conditions: [
-      condition(ctx, 'Ready', readyAspect(ctx), generationsAhead),
-      condition(ctx, 'Scaling', scaling, generationsAhead),
-      condition(ctx, 'Rebalancing', moving, generationsAhead),
-      condition(ctx, 'Degraded', degradedAspect(ctx), generationsAhead),
-    ],
-  };
 }
