@@ -302,13 +302,16 @@ function drainFirst(ctx: Context, want: Want, draft: Draft): { replicas: number;
   // A node drained on request (below the desired count) shares the pace too.
   const held = ctx.drain.hold !== undefined && ctx.drain.hold < want.desired ? 1 : 0;
   const ratePerSec = Math.max(1, ctx.ratePerSec / Math.max(1, leaving + held));
-  const drained = adminCalls(ctx, p.drain, draft, (ordinal, url) => ({
+  // A leaving node drained on request has had its drain call already (drainRequest).
+  const asked = draft.actions.filter((a) => a.kind === 'drain').map((a) => a.ordinal);
+  const toDrain = p.drain.filter((o) => !asked.includes(o));
+  const drained = adminCalls(ctx, toDrain, draft, (ordinal, url) => ({
     kind: 'drain',
     ordinal,
     url,
     ratePerSec,
   }));
-  const unknown = p.drain.filter((o) => !drained.includes(o));
+  const unknown = toDrain.filter((o) => !drained.includes(o));
   const undrained = adminCalls(ctx, p.undrain, draft, (ordinal, url) => ({ kind: 'undrain', ordinal, url }));
   const pods = (ordinals: number[]) => ordinals.map((o) => podName(ctx.o.cluster, o)).join(', ');
   if (drained.length > 0) {

@@ -351,4 +351,25 @@ describe('decide() with requests', () => {
     });
     expect(d.actions.filter((a) => a.kind === 'shed')).toEqual([]);
   });
+
+  it('calls drain once on a held node that a scale-down removes too', () => {
+    // External: 2 nodes wanted, node 2 is leaving and also named by the annotation.
+    const o = observe([100, 100, 100], { [DRAIN_ANNOTATION]: 'chat-2' });
+    o.cluster.spec.replicasManagedBy = 'External';
+    o.cluster.spec.replicas = 2;
+    const d = decide(o, steady(), NOW);
+    expect(d.actions.filter((a) => a.kind === 'drain')).toEqual([
+      { kind: 'drain', ordinal: 2, url: url(2), ratePerSec: 10 },
+    ]);
+  });
+
+  it('shares the drain pace between a held node and a scale-down’s leaving node', () => {
+    const o = observe([100, { c: 80, draining: true }, 100], { [DRAIN_ANNOTATION]: 'chat-1' });
+    o.cluster.spec.replicasManagedBy = 'External';
+    o.cluster.spec.replicas = 2;
+    const d = decide(o, steady(), NOW);
+    expect(d.actions.filter((a) => a.kind === 'drain')).toEqual([
+      { kind: 'drain', ordinal: 2, url: url(2), ratePerSec: 5 },
+    ]);
+  });
 });
