@@ -41,7 +41,7 @@ import { ChatApi } from './http-api.ts';
 import { parseId, syncSince } from './message-ids.ts';
 import { type OutgoingMessage, sendFrame } from './outgoing-message.ts';
 import { PendingChanges } from './pending-changes.ts';
-import { PendingSends } from './pending-sends.ts';
+import { type IdentifiedSend, PendingSends } from './pending-sends.ts';
 import { ReadCursors } from './read-cursors.ts';
 import { ReconnectTimer } from './reconnect-timer.ts';
 import { SeenMessages } from './seen-messages.ts';
@@ -367,9 +367,13 @@ export class ChatClient {
         // An answer nobody waits for (a run that timed out) is dropped: its messages come again.
         this.sync?.page(frame);
         break;
-      case 'sent':
-        if (this.pending.resolve(frame)) this.flushSends();
+      case 'sent': {
+        const send = this.pending.resolve(frame);
+        if (!send) break;
+        this.flushSends();
+        this.ownMessage(send, frame);
         break;
+      }
       case 'error':
         this.errorFrame(frame);
         break;
@@ -402,6 +406,25 @@ export class ChatClient {
       default:
       // pong, a repeated welcome, and frame types added to the protocol later need nothing.
     }
+  }
+
+  /**
+   * The device's own message, from its send and the `sent` answer: nodes do not send the sending
+   * device a copy (PROTOCOL.md: it may get one), so the app hears of it here, as a `message` like the
+   * others, once (a copy that does come is de-duplicated).
+   */
+  private ownMessage(send: IdentifiedSend, sent: SentFrame): void {
+    const from = this.lastWelcome?.userId;
+    if (from === undefined || typeof send.text !== 'string') return;
+    const target = send.to !== undefined ? { to: send.to } : { group: send.group as string };
+    this.accept({
+      messageId: sent.messageId,
+      conversation: sent.conversation,
+      from,
+      ...target,
+      text: send.text,
+      ts: sent.ts,
+    });
   }
 
   /** Records a message's id and emits it unless it was seen; true when it was new. */

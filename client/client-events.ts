@@ -18,7 +18,7 @@ export type ClientState = 'idle' | 'connecting' | 'open' | 'waiting' | 'closed';
 export interface ChatClientEvents {
   /** A node accepted the connection (after every reconnect too). */
   welcome: WelcomeFrame;
-  /** A message, live or synced, once per messageId (within the dedupe's memory). */
+  /** A message, live or synced, once per messageId (within the dedupe's memory); this device's own sends too, when their `sent` arrives. */
   message: Message;
   /** A read cursor of the user moved on one of its devices. */
   read: ReadEventFrame;

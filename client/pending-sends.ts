@@ -5,7 +5,7 @@
 import type { ClientId, SendFrame, SentFrame } from '../common/protocol.ts';
 import { ChatClientError } from './errors.ts';
 
-type IdentifiedSend = SendFrame & { id: ClientId };
+export type IdentifiedSend = SendFrame & { id: ClientId };
 
 interface Entry {
   frame: IdentifiedSend;
@@ -118,11 +118,14 @@ export class PendingSends {
     this.written = 0;
   }
 
-  /** Resolves the send `frame.id` answers; false when no send waits for that id (a repeat's answer). */
-  resolve(frame: SentFrame): boolean {
+  /**
+   * Resolves the send `frame.id` answers and returns it; undefined when no send waits for that id (a
+   * repeat's answer).
+   */
+  resolve(frame: SentFrame): IdentifiedSend | undefined {
     const entry = this.remove(frame.id);
     entry?.resolve(frame);
-    return entry !== undefined;
+    return entry?.frame;
   }
 
   /**

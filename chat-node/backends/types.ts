@@ -52,6 +52,11 @@ export interface Envelope {
   recipients: string[];
   /** `<userId>/<deviceId>/<clientId>` when the sender gave an id: the same key is stored once. */
   dedupKey?: string;
+  /**
+   * The device that sent it, which has the message from its `sent` (or the HTTP answer) and gets no
+   * `message` copy; the sender's other devices do. Absent in envelopes from older nodes: all get it.
+   */
+  fromDevice?: string;
 }
 
 export type AddMemberResult = 'added' | 'already_member' | 'full' | 'no_group';

@@ -152,7 +152,7 @@ export class Messaging {
     };
     if (req.to !== undefined) message.to = req.to;
     else message.group = req.group;
-    const envelope: Envelope = { message, recipients };
+    const envelope: Envelope = { message, recipients, fromDevice: sender.deviceId };
     if (dedupKey !== undefined) envelope.dedupKey = dedupKey;
     // The device's earlier sends have been handed to the bus; the bus keeps the order it is given.
     await lane.turn;

@@ -127,9 +127,11 @@ export class LocalSessions {
       const set = this.byUser.get(userId);
       if (!set) continue;
       data ??= Buffer.from(JSON.stringify({ type: 'message', ...envelope.message }));
+      const skip = userId === envelope.message.from ? envelope.fromDevice : undefined;
       for (const c of set) {
-        // A device gets the messages stored after its welcome; older ones come through sync.
-        if (!c.welcomed) continue;
+        // A device gets the messages stored after its welcome; older ones come through sync. The
+        // sending device has its own from `sent`.
+        if (!c.welcomed || c.deviceId === skip) continue;
         c.sendRaw(data, 'message');
         this.metrics.messagesOut.inc();
         this.metrics.deliveryLatency.observe(Math.max(0, now - envelope.message.ts) / 1000);

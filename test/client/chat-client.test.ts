@@ -203,6 +203,31 @@ describe('ChatClient', () => {
     expect(seen.errors).toEqual([]);
   });
 
+  it('emits its own sends as messages when their sent arrives, once even if the node sends a copy', async () => {
+    const server = await startServer();
+    const { client, seen } = clientOf(server);
+    const peer = await connectVia(client, server);
+    const sending = client.send({ id: 'c1', group: 'g1', text: 'to the group' });
+    await peer.next('send');
+    expect(seen.messages).toEqual([]);
+    peer.send({ type: 'sent', id: 'c1', messageId: '9', conversation: 'g:g1', ts: 5 });
+    await sending;
+    const own = {
+      messageId: '9',
+      conversation: 'g:g1',
+      from: 'u1',
+      group: 'g1',
+      text: 'to the group',
+      ts: 5,
+    };
+    expect(seen.messages).toEqual([own]);
+    // A node that still sends the sending device its copy: the app hears of it once.
+    peer.send({ type: 'message', ...own });
+    peer.send({ type: 'message', ...message('after') });
+    await until(() => seen.messages.length === 2, 'the next message');
+    expect(seen.messages.map((m) => m.text)).toEqual(['to the group', 'after']);
+  });
+
   it('writes an unanswered send again after a rate_limited error that names no frame', async () => {
     const server = await startServer();
     const { client, seen } = clientOf(server, { rateLimitPauseMs: 30 });

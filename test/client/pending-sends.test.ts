@@ -18,7 +18,7 @@ describe('PendingSends', () => {
     const a = pending.add(frame('a'));
     void pending.add(frame('b'));
     pending.takeWritable();
-    expect(pending.resolve(sent('a'))).toBe(true);
+    expect(pending.resolve(sent('a'))?.id).toBe('a');
     await expect(a).resolves.toMatchObject({ id: 'a' });
     expect(pending.takeWritable().map((f) => f.id)).toEqual(['b']);
   });
@@ -40,7 +40,7 @@ describe('PendingSends', () => {
   });
 
   it('ignores the answer to a send it no longer holds', () => {
-    expect(new PendingSends(10, 1).resolve(sent('ghost'))).toBe(false);
+    expect(new PendingSends(10, 1).resolve(sent('ghost'))).toBeUndefined();
   });
 
   it('hands every unanswered send out again, in order, after a rewind', () => {

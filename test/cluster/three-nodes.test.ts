@@ -62,7 +62,8 @@ describe('a cluster of three nodes on JetStream, Cassandra and Redis', () => {
     const rs = users.map((u, i) => on(i, u));
     await Promise.all(rs.map((r) => r.client.connect()));
     const sent = await rs[2]!.client.send({ group: groupId, text: 'to the group' });
-    for (const r of rs) {
+    // The sender's device has it from `sent`; the members on the other two nodes get it.
+    for (const r of rs.slice(0, 2)) {
       await until('every member has the group message', () =>
         r.seen.some((m) => m.messageId === sent.messageId && m.group === groupId),
       );
