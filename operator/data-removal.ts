@@ -273,6 +273,8 @@ export function removeDataWith(core: CoreV1Api, log: Logger): RemoveData {
 export class DataRemover {
   private readonly states = new Map<string, RemovalState>();
   private readonly running = new Set<Promise<void>>();
+  /** Clusters gone while their removal ran: its outcome is not kept. */
+  private readonly gone = new Set<string>();
   private readonly remove: RemoveData;
   private readonly log: Logger;
   private readonly clock: () => number;
@@ -293,13 +295,15 @@ export class DataRemover {
     const key = keyOf(cluster);
     const state = this.states.get(key) ?? {};
     if (state.running) return;
+    this.gone.delete(key);
     this.states.set(key, { ...state, running: { attempt } });
     const run = this.remove(cluster).then(
       (message) => ({ ok: true, message }),
       (err: unknown) => ({ ok: false, message: errorMessage(err) }),
     );
     const tracked: Promise<void> = run.then(({ ok, message }) => {
-      this.states.set(key, { done: { attempt, ok, at: this.clock(), message } });
+      if (this.gone.delete(key)) this.states.delete(key);
+      else this.states.set(key, { done: { attempt, ok, at: this.clock(), message } });
       if (ok) this.log.info({ cluster: key, attempt }, message);
       else this.log.warn({ cluster: key, attempt, err: message }, 'data removal failed; retrying later');
       this.running.delete(tracked);
@@ -310,7 +314,8 @@ export class DataRemover {
   /** Forgets a cluster that is gone. */
   forget(namespace: string, name: string): void {
     const key = `${namespace}/${name}`;
-    if (!this.states.get(key)?.running) this.states.delete(key);
+    if (this.states.get(key)?.running) this.gone.add(key);
+    else this.states.delete(key);
   }
 
   /** Resolves when every running removal ended (shutdown, tests). */

@@ -209,6 +209,50 @@ describe('removeClusterData against the real backends', () => {
   }, 60_000);
 });
 
+describe('DataRemover', () => {
+  it('runs one removal at a time per cluster and keeps how it ended', async () => {
+    let finish: (message: string) => void = () => {};
+    let calls = 0;
+    const remover = new DataRemover(
+      () => {
+        calls++;
+        return new Promise<string>((resolve) => {
+          finish = resolve;
+        });
+      },
+      silentLogger(),
+      () => 42,
+    );
+    const cluster = chatCluster();
+    remover.start(cluster, 1);
+    remover.start(cluster, 2);
+    expect(calls).toBe(1);
+    finish('data removed');
+    await remover.idle();
+    expect(remover.state(cluster)).toEqual({
+      done: { attempt: 1, ok: true, at: 42, message: 'data removed' },
+    });
+  });
+
+  it('keeps nothing of a cluster forgotten while its removal ran', async () => {
+    let finish: (message: string) => void = () => {};
+    const remover = new DataRemover(
+      () =>
+        new Promise<string>((resolve) => {
+          finish = resolve;
+        }),
+      silentLogger(),
+    );
+    const cluster = chatCluster();
+    remover.start(cluster, 1);
+    remover.forget('team-a', 'chat');
+    expect(remover.state(cluster).running).toEqual({ attempt: 1 });
+    finish('data removed');
+    await remover.idle();
+    expect(remover.state(cluster)).toEqual({});
+  });
+});
+
 describe('clusterKeys', () => {
   it.each([
     ['chat:{team-a.chat}:nodes', true],
