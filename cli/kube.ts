@@ -1,18 +1,23 @@
 /**
- * ChatClusters through the Kubernetes API: which kubeconfig to use, the few calls chatctl makes, and
- * API failures turned into messages that say what to do.
+ * ChatClusters through the Kubernetes API: which kubeconfig to use, the few calls chatctl makes (on
+ * ChatClusters, their pods and the admin token's Secret, and the pod proxy's URL and fetch), and API
+ * failures turned into messages that say what to do.
  */
 import { delimiter } from 'node:path';
 import {
   ApiException,
+  CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
   PatchStrategy,
   setHeaderOptions,
+  type V1Pod,
+  type V1Secret,
 } from '@kubernetes/client-node';
 import { errorMessage } from '../common/errors.ts';
 import { type ChatCluster, CRD_NAME, GROUP, PLURAL, VERSION } from '../operator/chatcluster-schema.ts';
 import { CliError, UsageError } from './errors.ts';
+import { kubeFetch } from './kube-fetch.ts';
 import { kubeconfigFiles, loadKubeConfig } from './kubeconfig.ts';
 
 export interface KubeOptions {
@@ -27,13 +32,18 @@ export class ClusterApi {
   readonly namespace: string;
   /** The API server's URL, for messages. */
   readonly server: string;
+  /** The API server's fetch (the kubeconfig's credentials and TLS), for the pod proxy. */
+  readonly fetch: typeof fetch;
   private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
 
   constructor(kc: KubeConfig, namespace?: string) {
     const context = kc.getContextObject(kc.getCurrentContext());
     this.namespace = namespace ?? context?.namespace ?? 'default';
-    this.server = kc.getCurrentCluster()?.server ?? '(no server in the kubeconfig)';
+    this.server = (kc.getCurrentCluster()?.server ?? '(no server in the kubeconfig)').replace(/\/+$/, '');
     this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.fetch = kubeFetch(kc);
   }
 
   /** Reads the kubeconfig the options and environment name, merged as kubectl does (kubeconfig.ts). */
@@ -95,15 +105,53 @@ export class ClusterApi {
     )) as { spec?: { replicas?: number } };
   }
 
+  /** The pods of `namespace` that match the label selector. */
+  async pods(namespace: string, labelSelector: string): Promise<V1Pod[]> {
+    const list = await this.call(
+      `pods in namespace ${namespace}`,
+      () => this.core.listNamespacedPod({ namespace, labelSelector }),
+      `list on pods in namespace ${namespace}`,
+    );
+    return (list as { items: V1Pod[] }).items;
+  }
+
+  /**
+   * One Secret, undefined when there is none; `why` says what chatctl needs it for, and `grantedBy`
+   * which role grants it, in errors.
+   */
+  async secret(
+    namespace: string,
+    name: string,
+    why: string,
+    grantedBy: string,
+  ): Promise<V1Secret | undefined> {
+    try {
+      return await this.core.readNamespacedSecret({ namespace, name });
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return undefined;
+      throw kubeError(
+        err,
+        `Secret ${namespace}/${name} (${why})`,
+        this.server,
+        `get on secrets "${name}" in namespace ${namespace} (${grantedBy})`,
+      );
+    }
+  }
+
+  /** The base URL of a pod's port through the API server's proxy subresource (pods/proxy). */
+  podProxyUrl(namespace: string, pod: string, port: number): string {
+    return `${this.server}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}:${port}/proxy`;
+  }
+
   private ref(namespace: string, name: string) {
     return { group: GROUP, version: VERSION, namespace, plural: PLURAL, name };
   }
 
-  private async call(what: string, fn: () => Promise<unknown>): Promise<unknown> {
+  private async call(what: string, fn: () => Promise<unknown>, access?: string): Promise<unknown> {
     try {
       return await fn();
     } catch (err) {
-      throw kubeError(err, what, this.server);
+      throw kubeError(err, what, this.server, access);
     }
   }
 }
@@ -123,8 +171,11 @@ function safeParse(text: string): unknown {
   }
 }
 
-/** A failed API call as a CliError that says what to do. */
-export function kubeError(err: unknown, what: string, server: string): CliError {
+/**
+ * A failed API call as a CliError that says what to do; `access` is the RBAC grant to ask for when
+ * it is refused (default: the ChatCluster verbs).
+ */
+export function kubeError(err: unknown, what: string, server: string, access?: string): CliError {
   if (!(err instanceof ApiException)) {
     return new CliError(
       `cannot reach the Kubernetes API server at ${server}: ${errorMessage(err)}. Is the cluster up, and is this ` +
@@ -140,10 +191,11 @@ export function kubeError(err: unknown, what: string, server: string): CliError 
       });
     case 403:
       return new CliError(
-        `not allowed to read or change ${what}: ${message}. Ask for access to ${CRD_NAME} (get, list; patch on chatclusters/scale to scale)`,
+        `not allowed to read or change ${what}: ${message}. Ask for ${access ?? `access to ${CRD_NAME} (get, list; patch on chatclusters/scale to scale)`}`,
         { cause: err },
       );
     case 404:
+      if (access) return new CliError(`${what} not found (${message})`, { cause: err });
       return new CliError(
         /could not find the requested resource/.test(message)
           ? `the API server at ${server} does not serve ${CRD_NAME}: install the chat-operator Helm chart, which brings the CRD`

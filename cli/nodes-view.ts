@@ -2,10 +2,14 @@
  * Chat nodes as chatctl prints them (pure): the load table of `chatctl nodes`, and the progress of
  * `drain` and `shed` while the sessions they asked to move go.
  */
-import { formatAge, formatTable, percent } from './table.ts';
+import { type Cell, formatAge, formatTable, percent } from './table.ts';
 
 /** One node's load: from its admin API, the Redis registry, or both. */
 export interface NodeRow {
+  /** The node's pod, when it was listed from a ChatCluster. */
+  pod?: string;
+  /** The pod's Ready condition, when it was listed from a ChatCluster. */
+  ready?: boolean;
   url: string;
   nodeId?: number;
   connections?: number;
@@ -20,41 +24,22 @@ export interface NodeRow {
   error?: string;
 }
 
-/** The table of `chatctl nodes` (by node id), with a totals line. */
+/** What a node is doing: serving, draining, not ready (a pod that fails its readiness), unreachable. */
+function state(n: NodeRow): string {
+  if (n.error !== undefined) return 'unreachable';
+  if (n.draining) return 'draining';
+  return n.ready === false ? 'not ready' : 'serving';
+}
+
+/** The table of `chatctl nodes` (by node id), with a totals line; a POD column when rows are pods. */
 export function formatNodesTable(nodes: readonly NodeRow[], now: number, wide = false): string[] {
   const sorted = [...nodes].sort(
     (a, b) => (a.nodeId ?? 1e9) - (b.nodeId ?? 1e9) || a.url.localeCompare(b.url),
   );
-  const rows = sorted.map((n) =>
-    n.error !== undefined
-      ? [
-          n.nodeId,
-          n.url,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          n.zone,
-          undefined,
-          'unreachable',
-          ...(wide ? [undefined, n.error] : []),
-        ]
-      : [
-          n.nodeId,
-          n.url,
-          n.connections,
-          n.capacity,
-          percent(n.connections, n.capacity),
-          n.draining,
-          n.moving,
-          n.zone,
-          n.startedAt === undefined ? undefined : formatAge(now - n.startedAt),
-          n.draining ? 'draining' : 'serving',
-          ...(wide ? [started(n), undefined] : []),
-        ],
-  );
+  const pods = nodes.some((n) => n.pod !== undefined);
+  const rows = sorted.map((n) => [...(pods ? [n.pod] : []), ...columns(n, now, wide)]);
   const headers = [
+    ...(pods ? ['pod'] : []),
     'node id',
     'url',
     'connections',
@@ -68,6 +53,36 @@ export function formatNodesTable(nodes: readonly NodeRow[], now: number, wide = 
     ...(wide ? ['started', 'error'] : []),
   ];
   return [...formatTable(headers, rows), '', nodesSummary(nodes)];
+}
+
+function columns(n: NodeRow, now: number, wide: boolean): Cell[] {
+  return n.error !== undefined
+    ? [
+        n.nodeId,
+        n.url,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        n.zone,
+        n.startedAt === undefined ? undefined : formatAge(now - n.startedAt),
+        state(n),
+        ...(wide ? [started(n), n.error] : []),
+      ]
+    : [
+        n.nodeId,
+        n.url,
+        n.connections,
+        n.capacity,
+        percent(n.connections, n.capacity),
+        n.draining,
+        n.moving,
+        n.zone,
+        n.startedAt === undefined ? undefined : formatAge(now - n.startedAt),
+        state(n),
+        ...(wide ? [started(n), undefined] : []),
+      ];
 }
 
 /** When the node started, as an ISO time (UTC, to the second). */

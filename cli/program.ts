@@ -11,21 +11,23 @@ import { registerNodeCommands } from './commands/nodes.ts';
 import { registerPeopleCommands } from './commands/people.ts';
 import { complete, completionScript, SHELLS, type Shell } from './completion.ts';
 import type { CliContext } from './context.ts';
-import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './errors.ts';
+import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './errors.ts';
 import pkg from './package.json' with { type: 'json' };
 
 const OVERVIEW = `
 Commands by what they talk to:
   Kubernetes API   clusters, status, scale         (--kubeconfig, KUBECONFIG, ~/.kube/config)
-  node admin API   nodes, drain, undrain, shed     (--admin-token or CHATCTL_ADMIN_TOKEN)
+  node admin API   nodes, drain, undrain, shed     (a ChatCluster: through the Kubernetes API, with the
+                                                   kubeconfig alone; a node URL: --admin-token)
   chat API         chat, send, history             (--url or CHATCTL_URL, --user, --password)
 
 Examples:
   $ chatctl clusters -A
   $ chatctl status chat -n chat
   $ chatctl scale chat 5 -n chat
-  $ chatctl nodes --redis-url redis://127.0.0.1:16379
-  $ chatctl drain http://10.0.0.7:8080 --admin-token "$TOKEN"
+  $ chatctl nodes chat -n chat
+  $ chatctl drain chat chat-1 -n chat
+  $ chatctl drain http://10.0.0.7:9090 --admin-token "$TOKEN"
   $ chatctl chat --user alice --password secret --create --to <userId>
 
 Exit codes: 0 ok, 1 failed, 2 wrong usage. \`chatctl <command> --help\` describes each command.
@@ -90,16 +92,19 @@ export async function run(args: readonly string[], ctx: CliContext, as = 'chatct
     await program.parseAsync([...args], { from: 'user' });
     return EXIT_OK;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // commander printed the message (or the help) already.
-      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    }
-    if (err instanceof CliError) {
-      ctx.err(`chatctl: ${err.message}`);
-      return err.exitCode;
-    }
-    ctx.err(`chatctl: unexpected error: ${errorMessage(err)}`);
-    if (err instanceof Error && err.stack) ctx.err(err.stack);
-    return EXIT_FAILED;
+    return failed(err, ctx);
   }
+}
+
+/** Prints what went wrong (commander has printed its own already) and returns the exit code. */
+function failed(err: unknown, ctx: CliContext): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  if (err instanceof CliError) {
+    ctx.err(`chatctl: ${err.message}`);
+    if (err instanceof UsageError) ctx.err('(add --help for usage)');
+    return err.exitCode;
+  }
+  ctx.err(`chatctl: unexpected error: ${errorMessage(err)}`);
+  if (err instanceof Error && err.stack) ctx.err(err.stack);
+  return EXIT_FAILED;
 }

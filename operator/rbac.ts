@@ -44,7 +44,14 @@ export function viewerRules(): PolicyRule[] {
   ]);
 }
 
-/** What people who edit ChatClusters may do (the chart's editor role, aggregated into `edit`). */
+/**
+ * What people who edit ChatClusters may do (the chart's editor role, aggregated into `edit`): the
+ * ChatClusters, and what `chatctl nodes/drain/undrain/shed <chatcluster>` needs to reach the nodes'
+ * admin API through the API server: list their pods, read the admin token's Secret (`get` only, by
+ * name when rbac.secretNames lists them), and call the admin port through `pods/proxy` (GET is
+ * `get`, POST is `create`). An editor already controls the nodes (image, replicas, the token's
+ * Secret reference); this lets them move sessions, no more.
+ */
 export function editorRules(): PolicyRule[] {
   return merged([
     {
@@ -54,6 +61,9 @@ export function editorRules(): PolicyRule[] {
     },
     { apiGroups: [GROUP], resources: [`${PLURAL}/scale`], verbs: ['get', 'patch', 'update'] },
     { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['get'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+    { apiGroups: [''], resources: ['pods/proxy'], verbs: ['create', 'get'] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
   ]);
 }
 

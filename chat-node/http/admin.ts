@@ -1,9 +1,16 @@
 /**
  * The node's admin API (the contract and its client: common/admin-api.ts): load, shedding N sessions,
- * draining. Enabled only when CHAT_ADMIN_TOKEN is set; every call needs `Authorization: Bearer <admin token>`.
+ * draining. Enabled only when CHAT_ADMIN_TOKEN is set; every call needs `Authorization: Bearer <admin token>`
+ * or `X-Chat-Admin-Token: <admin token>` (what arrives through the Kubernetes API server's pod proxy).
  */
 import { timingSafeEqual } from 'node:crypto';
-import { DEFAULT_MOVE_RATE, drainRequest, type LoadReport, shedRequest } from '../../common/admin-api.ts';
+import {
+  ADMIN_TOKEN_HEADER,
+  DEFAULT_MOVE_RATE,
+  drainRequest,
+  type LoadReport,
+  shedRequest,
+} from '../../common/admin-api.ts';
 import { ChatError } from '../../common/errors.ts';
 import { parseBody } from '../../common/protocol.ts';
 import { bearer } from '../chat/tokens.ts';
@@ -30,7 +37,10 @@ export function addAdminRoutes(
   const expected = adminToken ? Buffer.from(adminToken) : undefined;
   const auth = (r: Request) => {
     if (!expected) throw new ChatError('not_found', 'the admin API is disabled (set CHAT_ADMIN_TOKEN)');
-    const given = Buffer.from(bearer(r.req.headers.authorization) ?? '');
+    const header = r.req.headers[ADMIN_TOKEN_HEADER];
+    const given = Buffer.from(
+      (typeof header === 'string' ? header : bearer(r.req.headers.authorization)) ?? '',
+    );
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new ChatError('unauthorized', 'missing or wrong admin token');
     }

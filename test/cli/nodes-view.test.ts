@@ -61,19 +61,23 @@ describe('move progress', () => {
 });
 
 describe('waitForMoves', () => {
-  /** A node whose `moving` follows the script, one value per poll; time advances 1 s per sleep. */
-  function scripted(moving: number[]) {
+  /**
+   * A node whose `moving` (and `connections`, default moving + 5) follow the script, one value per
+   * poll; time advances 1 s per sleep.
+   */
+  function scripted(moving: number[], connections?: number[]) {
     let t = 0;
     let i = 0;
     const lines: string[] = [];
     const admin = {
-      url: 'http://n:8080',
+      label: 'http://n:9090',
       load: async (): Promise<LoadReport> => {
-        const m = moving[Math.min(i++, moving.length - 1)]!;
+        const at = Math.min(i++, moving.length - 1);
+        const m = moving[at]!;
         return {
           nodeId: 7,
           url: 'http://n:8080',
-          connections: m + 5,
+          connections: connections?.[at] ?? m + 5,
           capacity: 100,
           draining: false,
           moving: m,
@@ -89,6 +93,7 @@ describe('waitForMoves', () => {
       },
       report: (line: string) => lines.push(line),
       intervalMs: 1000,
+      watch: 'chatctl nodes --url http://n:9090',
     };
     return { admin, options, lines };
   }
@@ -114,6 +119,25 @@ describe('waitForMoves', () => {
     const { admin, options } = scripted([2]);
     await expect(
       waitForMoves(admin, { moving: 2, connections: 7 }, { ...options, timeoutMs: 4000 }),
-    ).rejects.toThrow('2 sessions were still moving off http://n:8080 after 4 s');
+    ).rejects.toThrow(
+      '2 sessions were still moving off http://n:9090 after 4 s; the node keeps asking them (and closes those ' +
+        'that stay past their turn). Watch with: chatctl nodes --url http://n:9090, or wait longer with --wait <seconds>',
+    );
+  });
+
+  it('waits for a drained node to be empty, not only for the asked sessions, when told to', async () => {
+    const { admin, options, lines } = scripted([2, 0, 0, 0], [4, 2, 1, 0]);
+    const load = await waitForMoves(admin, { moving: 2, connections: 4 }, { ...options, untilEmpty: true });
+    expect(load).toMatchObject({ moving: 0, connections: 0 });
+    expect(lines.at(-1)).toMatch(/2\/2 moved, 0 still here, 0 connections, 3\.0 s$/);
+
+    const stuck = scripted([0], [3]);
+    await expect(
+      waitForMoves(
+        stuck.admin,
+        { moving: 0, connections: 3 },
+        { ...stuck.options, untilEmpty: true, timeoutMs: 2000 },
+      ),
+    ).rejects.toThrow('3 connections were still on http://n:9090 after 2 s');
   });
 });

@@ -62,7 +62,10 @@ describe('chatctl', () => {
       [['frobnicate'], "unknown command 'frobnicate'"],
       [['status', 'Not_A_Name'], 'must be a Kubernetes name'],
       [['clusters', '-A', '-n', 'x'], 'pass either -n <ns> or -A, not both'],
-      [['nodes', '--url', 'http://a', '--redis-url', 'redis://b'], 'pass either --url or --redis-url'],
+      [
+        ['nodes', '--url', 'http://a', '--redis-url', 'redis://b'],
+        'pass one of a ChatCluster, --url or --redis-url, not --url and --redis-url',
+      ],
       [['send', '--user', 'a', '--password', 'b', '--text', 'x', '--to', 'u', '--group', 'g'], 'not both'],
       [['drain', 'http://a'], 'CHATCTL_ADMIN_TOKEN'],
       [['nodes', '-o', 'xml', '--url', 'http://a'], 'must be one of table, wide, json, yaml, name'],

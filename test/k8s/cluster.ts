@@ -158,3 +158,51 @@ export async function waitPodReady(core: CoreV1Api, namespace: string, name: str
   }
   return pod!;
 }
+
+/**
+ * `helm install` of charts/chat-operator into `namespace`, watching that namespace only (its roles
+ * are Roles there), with the operator image of `npm run images`, resyncing every second, one replica,
+ * waited for; `sets` are more `--set` values. `remove()` uninstalls it.
+ */
+export async function installOperator(
+  namespace: string,
+  release: string,
+  sets: readonly string[] = [],
+): Promise<{ remove(): Promise<void> }> {
+  const { helm, helmBinary } = await import('../charts/helm.ts');
+  const binary = await helmBinary();
+  const base = ['--kubeconfig', kubeconfigPath, '--namespace', namespace];
+  const values = [
+    `image.tag=${imageTag}`,
+    `watchNamespace=${namespace}`,
+    'resyncMs=1000',
+    'replicas=1',
+    ...sets,
+  ];
+  await helm(binary, [
+    'install',
+    release,
+    join(root, 'charts', 'chat-operator'),
+    ...base,
+    ...values.flatMap((v) => ['--set', v]),
+    '--wait',
+    '--timeout',
+    '3m',
+  ]);
+  return {
+    async remove() {
+      await helm(binary, ['uninstall', release, ...base]).catch(() => undefined);
+    },
+  };
+}
+
+/** The pods of ChatCluster `name` that are not being deleted; with `ready`, only the Ready ones. */
+export async function chatNodePods(core: CoreV1Api, namespace: string, name: string, ready = false) {
+  const pods = await core.listNamespacedPod({
+    namespace,
+    labelSelector: `app.kubernetes.io/instance=${name}`,
+  });
+  return pods.items
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .filter((p) => !ready || p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+}
