@@ -110,7 +110,12 @@ export const nodeConfigSpec = {
     60,
     365 * 24 * 3600,
   ),
-  adminToken: { ...str('Bearer token for the /admin API. Unset: the admin API is disabled.'), secret: true },
+  adminToken: {
+    ...str(
+      "Token of the /admin API, as `Authorization: Bearer <token>` or `X-Chat-Admin-Token: <token>` (the Kubernetes API server's pod proxy drops Authorization). Unset: the admin API is disabled.",
+    ),
+    secret: true,
+  },
   heartbeatMs: int(
     'Heartbeat interval announced in welcome; a device is offline after 3 missed intervals.',
     10_000,
