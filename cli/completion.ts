@@ -33,25 +33,43 @@ function valueOption(cmd: Command, flag: string): Option | undefined {
 }
 
 /**
+ * The command the words name: the first word that is not an option, then (for a command group such
+ * as rollout) the next such word when it names one of its subcommands. Undefined when the first
+ * names no command.
+ */
+function commandOf(program: Command, words: readonly string[]): Command | undefined {
+  let cmd: Command | undefined;
+  for (const w of words) {
+    if (w.startsWith('-')) continue;
+    const sub = visible(cmd ?? program).find((c) => c.name() === w);
+    if (!sub) return cmd;
+    cmd = sub;
+  }
+  return cmd;
+}
+
+/**
  * The candidates for the last of `words` (the words after the program name; the last is the one
  * being typed, maybe empty).
  */
 export function complete(program: Command, words: readonly string[]): string[] {
   const current = words.at(-1) ?? '';
   const before = words.slice(0, -1);
-  const name = before.find((w) => !w.startsWith('-'));
-  const cmd = name === undefined ? undefined : visible(program).find((c) => c.name() === name);
+  const cmd = commandOf(program, before);
   let candidates: readonly string[];
   const previous = before.at(-1);
   const taking = cmd && previous?.startsWith('-') ? valueOption(cmd, previous) : undefined;
   if (taking) {
     candidates = OPTION_VALUES[taking.long ?? ''] ?? taking.argChoices ?? [];
-  } else if (name === 'completion' && before.length === 1) {
+  } else if (cmd?.name() === 'completion' && before.length === 1) {
     candidates = SHELLS;
   } else if (!cmd) {
     candidates = current.startsWith('-') ? ['--help', '--version'] : visible(program).map((c) => c.name());
+  } else if (current.startsWith('-')) {
+    candidates = optionFlags(cmd);
   } else {
-    candidates = current.startsWith('-') ? optionFlags(cmd) : [];
+    // A command group (rollout) offers its subcommands until one is typed.
+    candidates = visible(cmd).map((c) => c.name());
   }
   return [...new Set(candidates)].filter((c) => c.startsWith(current));
 }

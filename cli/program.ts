@@ -16,7 +16,8 @@ import pkg from './package.json' with { type: 'json' };
 
 const OVERVIEW = `
 Commands by what they talk to:
-  Kubernetes API   clusters, status, scale         (--kubeconfig, KUBECONFIG, ~/.kube/config)
+  Kubernetes API   clusters, status, scale,        (--kubeconfig, KUBECONFIG, ~/.kube/config)
+                   rollout status
   node admin API   nodes, drain, undrain, shed     (a ChatCluster: through the Kubernetes API, with the
                                                    kubeconfig alone; a node URL: --admin-token)
   chat API         chat, send, history             (--url or CHATCTL_URL, --user, --password)
@@ -25,6 +26,7 @@ Examples:
   $ chatctl clusters -A
   $ chatctl status chat -n chat
   $ chatctl scale chat 5 -n chat
+  $ chatctl rollout status chat -n chat
   $ chatctl nodes chat -n chat
   $ chatctl drain chat chat-1 -n chat
   $ chatctl drain http://10.0.0.7:9090 --admin-token "$TOKEN"
@@ -66,8 +68,10 @@ export function createProgram(ctx: CliContext, name = 'chatctl'): Command {
       ].join('\n'),
     )
     .action((shell: Shell) => ctx.out(completionScript(shell).replace(/\n$/, '')));
-  // Every subcommand reports usage errors through run() instead of exiting by itself.
-  for (const command of [program, ...program.commands]) {
+  // Every subcommand (and theirs: rollout status) reports usage errors through run() instead of
+  // exiting by itself.
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const command of all(program)) {
     command.exitOverride().showHelpAfterError('(add --help for usage)');
   }
   return program;

@@ -1,4 +1,6 @@
-/** `chatctl clusters`, `chatctl status` and `chatctl scale`: ChatClusters through the Kubernetes API. */
+/**
+ * `chatctl clusters`, `status`, `scale` and `rollout status`: ChatClusters through the Kubernetes API.
+ */
 import type { Command } from 'commander';
 import { type ChatCluster, GROUP, KIND } from '../../operator/chatcluster-schema.ts';
 import { integer, kubeName, type OutputFormat, outputFormat } from '../args.ts';
@@ -7,6 +9,7 @@ import type { CliContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import type { ClusterApi, KubeOptions } from '../kube.ts';
 import { OUTPUT_FORMATS, render } from '../output.ts';
+import { rolledOut, waitForRollout } from '../rollout.ts';
 
 type KubeFlags = KubeOptions & { output: OutputFormat };
 
@@ -96,5 +99,65 @@ export function registerClusterCommands(program: Command, ctx: CliContext): void
       const before = await api.get(api.namespace, name);
       const scale = await api.scale(api.namespace, name, replicas);
       for (const line of scaleSummary(before, scale.spec?.replicas ?? replicas)) ctx.out(line);
+    });
+
+  registerRolloutCommands(program, ctx);
+}
+
+const ROLLOUT_HELP = `
+Done is what the operator reports in the ChatCluster's status: status.observedGeneration has reached
+metadata.generation, status.replicas and status.readyReplicas equal spec.replicas (within
+minReplicas..maxReplicas), Ready is True, and neither Scaling nor a rollout (the Rebalancing condition
+with reason RollingUpdate) is True. Progress goes to standard error, one line when something changes
+and at least every 5 s; the last line to standard output.
+
+The status does not count the nodes still on the old template, so the bar counts ready nodes, and the
+rollout itself shows as Rebalancing RollingUpdate (the operator drains and restarts one node at a time).
+The operator reports it only from the reconcile after it changed the StatefulSet, so done counts once
+it has held for --settle seconds, longer than the operator's reconcile interval (5 s unless its
+--resync-ms says otherwise).
+
+You need get on chatclusters (the chat-operator chart's chatcluster-viewer and editor roles grant it).
+`;
+
+function registerRolloutCommands(program: Command, ctx: CliContext): void {
+  const rollout = program
+    .command('rollout')
+    .summary("follow a ChatCluster's rollout")
+    .description('Follow the rollout of a ChatCluster, as kubectl rollout follows a Deployment')
+    .addHelpText('after', example('chatctl rollout status chat -n chat'));
+  rollout
+    .command('status')
+    .summary('wait until a rollout (or a scale) is done, with progress')
+    .argument('<name>', 'the ChatCluster', kubeName)
+    .description(
+      'Wait until the operator reports the current spec of a ChatCluster done: every node ready on it, ' +
+        'the rollout and any scaling over. Shows progress meanwhile; exits 0 when done, 1 on --timeout',
+    )
+    .option('--kubeconfig <file>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context to use (default: its current-context)')
+    .option('-n, --namespace <ns>', "namespace (default: the context's namespace, else default)")
+    .option('--timeout <seconds>', 'give up after this long (0: never)', integer(0), 600)
+    .option('--settle <seconds>', 'done counts once it has held this long (see below)', integer(0, 3600), 6)
+    .addHelpText(
+      'after',
+      example(
+        'chatctl rollout status chat -n chat',
+        'kubectl apply -f chat.yaml && chatctl rollout status chat -n chat --timeout 900',
+        'chatctl scale chat 5 -n chat && kubectl chat rollout status chat -n chat',
+      ) + ROLLOUT_HELP,
+    )
+    .action(async (name: string, o: KubeOptions & { timeout: number; settle: number }) => {
+      const api = await openApi(o, ctx);
+      const limit = o.timeout === 0 ? 'no time limit' : `at most ${o.timeout} s`;
+      ctx.err(`waiting for chatcluster ${api.namespace}/${name} to roll out (${limit}; --timeout)`);
+      const done = await waitForRollout(() => api.get(api.namespace, name), {
+        timeoutMs: o.timeout * 1000,
+        settleMs: o.settle * 1000,
+        now: ctx.now,
+        sleep: ctx.sleep,
+        report: (line) => ctx.err(line),
+      });
+      ctx.out(rolledOut(done));
     });
 }

@@ -27,6 +27,7 @@ describe('chatctl', () => {
       'clusters',
       'status',
       'scale',
+      'rollout',
       'nodes',
       'drain',
       'undrain',
