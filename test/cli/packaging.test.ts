@@ -1,71 +1,40 @@
 /**
- * chatctl as an operator installs it: `npm pack` of cli/ (which bundles it), `npm install -g` of the
- * tarball into a temp prefix, and the installed `chatctl`, `kubectl chat` (kubectl finding the plugin
- * on PATH) and `kubectl_complete-chat` run as processes; then `kubectl chat clusters` against the
- * real Kubernetes API server (npm run k8s:up), with KUBECONFIG naming several files.
+ * chatctl as an operator installs it (test/helpers/installed-chatctl.ts: `npm pack` of cli/, which
+ * bundles it, and `npm install -g` of the tarball into a temp prefix), and the installed `chatctl`,
+ * `kubectl chat` (kubectl finding the plugin on PATH) and `kubectl_complete-chat` run as processes;
+ * then `kubectl chat clusters` against the real Kubernetes API server (npm run k8s:up), with
+ * KUBECONFIG naming several files.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { GROUP, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
 import { chatClusterBody } from '../helpers/chatcluster.ts';
+import { exec, type InstalledChatctl, installChatctl } from '../helpers/installed-chatctl.ts';
 import { installChatClusterCrd, KUBECONFIG, testKubeConfig } from '../helpers/kube.ts';
 
-const exec = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
 const version = (JSON.parse(readFileSync(join(root, 'cli/package.json'), 'utf8')) as { version: string })
   .version;
 
+let chatctl: InstalledChatctl;
 let dir: string;
 let prefix: string;
 let tarball: string;
 /** PATH with the installed bin first, then this Node (22.19+), then the system's (kubectl). */
 let path: string;
-
-async function installed(
-  bin: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const home = join(dir, 'home');
-  try {
-    const r = await exec(join(prefix, 'bin', bin), args, {
-      env: { PATH: path, HOME: home, ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, ...r };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const installed = (bin: string, args: string[], env: Record<string, string> = {}) =>
+  chatctl.run(bin, args, env);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'chatctl-package-'));
-  prefix = join(dir, 'prefix');
-  const flags = ['--no-audit', '--no-fund', '--loglevel=error'];
-  const packed = await exec('npm', ['pack', '--json', '--pack-destination', dir, ...flags], {
-    cwd: join(root, 'cli'),
-    timeout: 120_000,
-  });
-  const [info] = JSON.parse(packed.stdout) as { filename: string }[];
-  if (!info) throw new Error(`npm pack printed no package: ${packed.stdout}`);
-  tarball = join(dir, info.filename);
-  await exec('npm', ['install', '-g', '--prefix', prefix, ...flags, tarball], { timeout: 120_000 });
-  path = [join(prefix, 'bin'), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(
-    delimiter,
-  );
+  chatctl = await installChatctl();
+  ({ dir, prefix, tarball, path } = chatctl);
 }, 300_000);
 
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => chatctl?.remove());
 
 describe('chatctl installed from its packed tarball', () => {
   it('packs one bundled file and installs chatctl, kubectl-chat and kubectl_complete-chat', async () => {

@@ -77,7 +77,15 @@ async function maxPingWhile(s: TestSocket, done: Promise<unknown>): Promise<numb
   return max;
 }
 
-export function describeIsolation(kind: string, start: StartNode, o: { inbox: number }): void {
+/**
+ * `inbox`: the heavy user's messages (400 KB each). `maxPingMs`: the bound on another user's ping
+ * while the heavy user reads (one such read stalled every client for about 450 ms before the bounds).
+ */
+export function describeIsolation(
+  kind: string,
+  start: StartNode,
+  o: { inbox: number; maxPingMs: number },
+): void {
   describe(`one client cannot hurt another (${kind})`, () => {
     const pool = new SocketPool();
     afterAll(() => pool.closeAll());
@@ -92,7 +100,7 @@ export function describeIsolation(kind: string, start: StartNode, o: { inbox: nu
       }, 240_000);
       afterAll(() => t?.close());
 
-      it("keeps another user's ping under 100 ms and closes no other connection", async () => {
+      it(`keeps another user's ping under ${o.maxPingMs} ms and closes no other connection`, async () => {
         const [watcher, bystander] = (await createUsers(t.baseUrl, 2)) as [TestUser, TestUser];
         const observer = await pool.open(t.wsUrl, watcher.token);
         const idle = await pool.open(t.wsUrl, bystander.token);
@@ -122,7 +130,7 @@ export function describeIsolation(kind: string, start: StartNode, o: { inbox: nu
           }
         };
         const maxRtt = await maxPingWhile(observer, burst());
-        expect(maxRtt).toBeLessThan(100);
+        expect(maxRtt).toBeLessThan(o.maxPingMs);
         expect(observer.closed).toBeUndefined();
         expect(idle.closed).toBeUndefined();
         for (const s of sockets) expect(s.ws.readyState).toBe(WebSocket.OPEN);

@@ -24,7 +24,7 @@ async function startEmbedded(overrides: Parameters<typeof startTestNode>[0]): Pr
   });
 }
 
-describeIsolation('embedded', startEmbedded, { inbox: 40 });
+describeIsolation('embedded', startEmbedded, { inbox: 40, maxPingMs: 100 });
 
 describe('the embedded data dir', () => {
   let t: IsolationNode | undefined;
