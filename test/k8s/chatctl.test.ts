@@ -24,6 +24,7 @@ import { chatctlInProcess } from '../cli/in-process.ts';
 import { bindRole, serviceAccountKubeconfig, userWithRules } from '../cli/kube-user.ts';
 import { chatClusterBody } from '../helpers/chatcluster.ts';
 import { servicesEnv } from '../helpers/cluster.ts';
+import { installChatctl } from '../helpers/installed-chatctl.ts';
 import { idsFrom, type Recorder, recorder, until } from '../helpers/recorder.ts';
 import { deleteStreams, streamOf } from '../helpers/streams.ts';
 import { createUser, type TestUser } from '../helpers/users.ts';
@@ -346,4 +347,46 @@ describe.runIf(isHomeCluster)('chatctl on a ChatCluster, through the Kubernetes 
     expect(d.code).toBe(1);
     expect(d.stderr).toContain(`Ask for \`create\` on pods/proxy in namespace ${ns.name}`);
   });
+
+  it('drains a pod by name and shows progress as chatctl installed from its packed tarball, and kubectl chat undrains it', async () => {
+    const installed = await installChatctl();
+    try {
+      const on = spread();
+      const id = (on.get(1) ?? 0) >= (on.get(0) ?? 0) ? 1 : 0;
+      expect(on.get(id), 'recipients on the node to drain').toBeGreaterThan(0);
+      const pod = `${NAME}-${id}`;
+      const drain = await installed.run(
+        'chatctl',
+        ['drain', NAME, pod, '--rate', '20', '--wait', '120', '-n', ns.name, '--kubeconfig', editor],
+        {},
+        180_000,
+      );
+      expect(drain.code, drain.stderr).toBe(0);
+      expect(drain.stdout).toContain(`draining node ${id} (pod ${ns.name}/${pod}): asked`);
+      expect(drain.stdout).toContain(`node ${id} is draining with 0 connections left`);
+      expect(drain.stdout + drain.stderr).toMatch(/\[#{20}\] (\d+)\/\1 moved, 0 still here, 0 connections/);
+      const undrain = await installed.run('kubectl-chat', [
+        'undrain',
+        NAME,
+        pod,
+        '-n',
+        ns.name,
+        '--kubeconfig',
+        editor,
+      ]);
+      expect(undrain.code, undrain.stderr).toBe(0);
+      const listed = await installed.run('kubectl-chat', [
+        'nodes',
+        NAME,
+        '-n',
+        ns.name,
+        '--kubeconfig',
+        editor,
+      ]);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).toMatch(new RegExp(`\\n${pod}\\s+${id}\\s.*serving`));
+    } finally {
+      installed.remove();
+    }
+  }, 400_000);
 });
