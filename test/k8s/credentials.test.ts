@@ -16,7 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatApi } from '../../client/index.ts';
 import { errorMessage } from '../../common/errors.ts';
 import { type ChatCluster, GROUP, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
-import { helm, helmBinary } from '../charts/helm.ts';
 import { cassandraAuthOptions } from '../helpers/backend-auth.ts';
 import { chatClusterBody } from '../helpers/chatcluster.ts';
 import { servicesEnv } from '../helpers/cluster.ts';
@@ -25,10 +24,9 @@ import { deleteStreams, streamOf } from '../helpers/streams.ts';
 import { createUser } from '../helpers/users.ts';
 import {
   chatNodeImage,
-  imageTag,
+  installOperator,
   isHomeCluster,
   kubeConfig,
-  kubeconfigPath,
   publishBackends,
   testNamespace,
 } from './cluster.ts';
@@ -41,7 +39,7 @@ describe.runIf(isHomeCluster)('a ChatCluster on backends that require credential
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
   let ns: Awaited<ReturnType<typeof testNamespace>>;
-  let helmPath: string;
+  let operator: { remove(): Promise<void> } | undefined;
   let pods: PodAddresses;
   let env: Record<string, string>;
   let r: Recorder | undefined;
@@ -84,41 +82,13 @@ describe.runIf(isHomeCluster)('a ChatCluster on backends that require credential
     });
     pods = new PodAddresses(core, ns.name);
     await pods.start();
-    helmPath = await helmBinary();
-    await helm(helmPath, [
-      'install',
-      release,
-      join(ROOT, 'charts', 'chat-operator'),
-      '--kubeconfig',
-      kubeconfigPath,
-      '--namespace',
-      ns.name,
-      '--set',
-      `image.tag=${imageTag}`,
-      '--set',
-      `watchNamespace=${ns.name}`,
-      '--set',
-      'resyncMs=1000',
-      '--set',
-      'replicas=1',
-      '--wait',
-      '--timeout',
-      '3m',
-    ]);
+    operator = await installOperator(ns.name, release);
   }, 600_000);
 
   afterAll(async () => {
     r?.client.close();
     pods?.stop();
-    if (helmPath)
-      await helm(helmPath, [
-        'uninstall',
-        release,
-        '--kubeconfig',
-        kubeconfigPath,
-        '--namespace',
-        ns.name,
-      ]).catch(() => {});
+    await operator?.remove();
     await ns?.remove();
     if (!env) return;
     await deleteStreams(env.CHAT_NATS_URL!, streamOf(ns.name), env).catch(() => {});

@@ -7,7 +7,6 @@
  * Service or the node Services (the operator reaches them on the admin port, inside the cluster).
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { join } from 'node:path';
 import {
   AppsV1Api,
   CoreV1Api,
@@ -20,7 +19,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../common/admin-api.ts';
 import { errorMessage } from '../../common/errors.ts';
 import { type ChatCluster, GROUP, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
-import { helm, helmBinary } from '../charts/helm.ts';
 import { chatClusterBody } from '../helpers/chatcluster.ts';
 import { servicesEnv } from '../helpers/cluster.ts';
 import { idsFrom, type Recorder, recorder, until } from '../helpers/recorder.ts';
@@ -28,15 +26,13 @@ import { deleteStreams, streamOf } from '../helpers/streams.ts';
 import { createUser, http, type TestUser } from '../helpers/users.ts';
 import {
   chatNodeImage,
-  imageTag,
+  installOperator,
   isHomeCluster,
   kubeConfig,
-  kubeconfigPath,
   publishBackends,
   testNamespace,
 } from './cluster.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const NAME = 'pub';
@@ -46,7 +42,7 @@ describe.runIf(isHomeCluster)('a ChatCluster reached from outside through NodePo
   let apps: AppsV1Api;
   let custom: CustomObjectsApi;
   let ns: Awaited<ReturnType<typeof testNamespace>>;
-  let helmPath: string | undefined;
+  let operator: { remove(): Promise<void> } | undefined;
   let nodeAddress: string;
   let entry: string;
   const release = `pub-${randomBytes(2).toString('hex')}`;
@@ -131,27 +127,7 @@ describe.runIf(isHomeCluster)('a ChatCluster reached from outside through NodePo
         stringData: { jwt: randomBytes(32).toString('hex'), admin: adminToken },
       },
     });
-    helmPath = await helmBinary();
-    await helm(helmPath, [
-      'install',
-      release,
-      join(ROOT, 'charts', 'chat-operator'),
-      '--kubeconfig',
-      kubeconfigPath,
-      '--namespace',
-      ns.name,
-      '--set',
-      `image.tag=${imageTag}`,
-      '--set',
-      `watchNamespace=${ns.name}`,
-      '--set',
-      'resyncMs=1000',
-      '--set',
-      'replicas=1',
-      '--wait',
-      '--timeout',
-      '3m',
-    ]);
+    operator = await installOperator(ns.name, release);
     await custom.createNamespacedCustomObject({
       ...ref,
       body: chatClusterBody(NAME, {
@@ -206,16 +182,7 @@ describe.runIf(isHomeCluster)('a ChatCluster reached from outside through NodePo
 
   afterAll(async () => {
     for (const r of clients) r.client.close();
-    if (helmPath) {
-      await helm(helmPath, [
-        'uninstall',
-        release,
-        '--kubeconfig',
-        kubeconfigPath,
-        '--namespace',
-        ns.name,
-      ]).catch(() => {});
-    }
+    await operator?.remove();
     await ns?.remove();
     await scheduling?.deletePriorityClass({ name: priorityClass }).catch(() => {});
     if (ns) await deleteStreams(servicesEnv().CHAT_NATS_URL!, streamOf(ns.name)).catch(() => {});
