@@ -360,6 +360,10 @@ const nodeStatus = object(
 const statusSchema = object('Observed state, written by the operator.', {
   replicas: integer('Nodes that exist (the scale subresource reads this).', { minimum: 0 }),
   readyReplicas: integer('Nodes that are ready.', { minimum: 0 }),
+  updatedReplicas: integer(
+    "Nodes on the current pod template: counted only once the StatefulSet carries this generation's template and its controller has seen it (0 until then), so a rollout is done when updatedReplicas, readyReplicas and replicas all equal the node count.",
+    { minimum: 0 },
+  ),
   connections: integer('Open WebSocket connections across all nodes.', { minimum: 0 }),
   nodes: array('Each node with its load.', nodeStatus, {
     'x-kubernetes-list-type': 'map',
