@@ -37,8 +37,14 @@ interface Context {
   current: number;
   /** Existing nodes, as rebalance.ts sees them; one that does not report is not ready. */
   loads: Load[];
-  /** Pace of drains and sheds: the policy's sessions per minute, per second, at least 1. */
+  /** Pace of sheds: the policy's sessions per minute, per second, at least 1 (a shed's count keeps it in the budget). */
   ratePerSec: number;
+  /**
+   * Pace of all drains together, in sessions per second: the policy's sessions per minute ÷ 60, not
+   * rounded up (a drain has no count, so its pace alone keeps it in the budget); 1 when the policy
+   * is 0 (no rebalancing, but a leaving node must still empty).
+   */
+  drainPerSec: number;
   /** Existing nodes that are ready but do not report their load. */
   silent: NodeObservation[];
   /** Some existing pod runs an old revision of the template. */
@@ -54,6 +60,8 @@ interface Draft {
   moves: Memory['moves'];
   /** Progress of the rebalance asked for by annotation. */
   rebalanceRequest?: ChatClusterStatus['rebalanceRequest'];
+  /** Ordinals that share the drain pace besides those draining now (the leaving nodes of a scale-down). */
+  sharing: Set<number>;
 }
 
 interface Want {
@@ -74,11 +82,13 @@ export function decide(observation: Observation, memory: Memory, now: number): D
     actions: [],
     events: [],
     moves: known.filter((m) => now - m.at < MINUTE_MS && m.at <= now).map((m) => ({ ...m })),
+    sharing: new Set(),
   };
   drainRequest(ctx, draft);
   const want = desiredReplicas(ctx, memory);
   const scale = planScale(ctx, want, draft);
   const moving = planMoves(ctx, scale.active, draft);
+  paceDrains(ctx, draft);
   if (ctx.silent.length > 0) {
     draft.events.push({ type: 'Warning', reason: 'NodesNotReporting', message: silentMessage(ctx) });
   }
@@ -141,12 +151,14 @@ function contextOf(o: Observation, now: number): Context {
       },
     }),
   });
+  const perMinute = o.cluster.spec.rebalance.maxSessionsMovedPerMinute;
   return {
     o,
     now,
     current,
     loads,
-    ratePerSec: Math.max(1, o.cluster.spec.rebalance.maxSessionsMovedPerMinute / 60),
+    ratePerSec: Math.max(1, perMinute / 60),
+    drainPerSec: perMinute > 0 ? perMinute / 60 : 1,
     silent: existing.filter((n) => n.ready && !n.load),
     outdated: target !== undefined && loads.some((n) => isOutdated(n, target)),
     drain,
@@ -169,13 +181,8 @@ function drainRequest(ctx: Context, draft: Draft): void {
   if (moved > 0) draft.moves.push({ at: ctx.now, count: moved, ordinal: hold });
   const url = urlOf(ctx, hold);
   if (!drain || !url) return;
-  const others = ctx.loads.filter((n) => n.draining && n.ordinal !== hold).length;
-  draft.actions.push({
-    kind: 'drain',
-    ordinal: hold,
-    url,
-    ratePerSec: Math.max(1, ctx.ratePerSec / (others + 1)),
-  });
+  // Its pace is set with the others' (paceDrains).
+  draft.actions.push({ kind: 'drain', ordinal: hold, url, ratePerSec: ctx.drainPerSec });
   const pod = podName(ctx.o.cluster, hold);
   draft.events.push({
     type: 'Normal',
@@ -296,12 +303,11 @@ function drainFirst(ctx: Context, want: Want, draft: Draft): { replicas: number;
     desiredReplicas: want.desired,
     keepDraining,
   });
-  // The leaving nodes drain in parallel and share the budget: together they move no more sessions
-  // a minute than maxSessionsMovedPerMinute.
-  const leaving = ctx.loads.filter((n) => n.ordinal >= want.desired && n.ordinal < ctx.current).length;
-  // A node drained on request (below the desired count) shares the pace too.
-  const held = ctx.drain.hold !== undefined && ctx.drain.hold < want.desired ? 1 : 0;
-  const ratePerSec = Math.max(1, ctx.ratePerSec / Math.max(1, leaving + held));
+  // The leaving nodes drain in parallel and share the budget (paceDrains): each has its share from
+  // the start, also one that cannot be called yet (no load report) and drains later.
+  for (const n of ctx.loads) {
+    if (n.ordinal >= want.desired && n.ordinal < ctx.current) draft.sharing.add(n.ordinal);
+  }
   // A leaving node drained on request has had its drain call already (drainRequest).
   const asked = draft.actions.filter((a) => a.kind === 'drain').map((a) => a.ordinal);
   const toDrain = p.drain.filter((o) => !asked.includes(o));
@@ -309,7 +315,7 @@ function drainFirst(ctx: Context, want: Want, draft: Draft): { replicas: number;
     kind: 'drain',
     ordinal,
     url,
-    ratePerSec,
+    ratePerSec: ctx.drainPerSec,
   }));
   const unknown = toDrain.filter((o) => !drained.includes(o));
   const undrained = adminCalls(ctx, p.undrain, draft, (ordinal, url) => ({ kind: 'undrain', ordinal, url }));
@@ -324,6 +330,25 @@ function drainFirst(ctx: Context, want: Want, draft: Draft): { replicas: number;
   }
   const noUrl = unknown.length > 0 ? `; cannot drain ${pods(unknown)} yet: no load report (URL)` : '';
   return { replicas: p.replicas, message: `${want.message}: ${p.message}${noUrl}` };
+}
+
+/**
+ * Sets the pace of this decision's drain calls so that all drains together move no more than the
+ * budget: a drain has no count, only a pace, so the pace of the whole minute must fit in
+ * maxSessionsMovedPerMinute. The budget per second is split evenly among every node that moves
+ * sessions by draining: those called now, those still draining with sessions left, and the leaving
+ * nodes of a scale-down not called yet. Not rounded up to 1 a second: the node takes fractional
+ * rates (60 a minute over two nodes is 0.5 a second each, not 1 each, which would be 120 together).
+ * A drain under way keeps the pace it was given.
+ */
+function paceDrains(ctx: Context, draft: Draft): void {
+  const calls = draft.actions.filter((a) => a.kind === 'drain');
+  if (calls.length === 0) return;
+  const sharing = new Set(draft.sharing);
+  for (const n of ctx.loads) if (n.draining && n.connections > 0) sharing.add(n.ordinal);
+  for (const a of calls) sharing.add(a.ordinal);
+  const ratePerSec = ctx.drainPerSec / sharing.size;
+  draft.actions = draft.actions.map((a) => (a.kind === 'drain' ? { ...a, ratePerSec } : a));
 }
 
 /** Pushes one admin call per ordinal whose URL is known; returns those ordinals. */
@@ -402,7 +427,7 @@ function rollout(ctx: Context, draft: Draft): Aspect {
   let restart = step.restart;
   if (step.drain !== undefined && ctx.o.canMoveSessions) {
     const url = urlOf(ctx, step.drain);
-    if (url) draft.actions.push({ kind: 'drain', ordinal: step.drain, url, ratePerSec: ctx.ratePerSec });
+    if (url) draft.actions.push({ kind: 'drain', ordinal: step.drain, url, ratePerSec: ctx.drainPerSec });
   } else if (step.drain !== undefined) {
     // No admin API: delete the pod at once; the node drains itself on SIGTERM.
     restart = step.drain;
