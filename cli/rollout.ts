@@ -9,10 +9,12 @@
  *                                                                                             ▼
  *                         done, and still done after settleMs ──▶ return · timeout ──▶ CliError (exit 1)
  *
- * The status counts no nodes on an old template: the operator reports a rollout as its Rebalancing
- * condition with reason RollingUpdate, and only from the reconcile after it changed the StatefulSet
- * (the reconcile that first sees a new generation reports it on the StatefulSet it observed before).
- * So done must hold for a while (settleMs, longer than the operator's reconcile interval) to count.
+ * status.updatedReplicas counts the nodes on the current pod template, and only once the StatefulSet
+ * carries that template (the reconcile that first sees a new generation observed the StatefulSet
+ * before it applied the new one, and reports 0): done needs it at the node count. An operator from
+ * before that field reports a rollout only as its Rebalancing condition with reason RollingUpdate,
+ * from the reconcile after it changed the StatefulSet: with such a status, done must hold for a while
+ * (settleMs, longer than the operator's reconcile interval) to count.
  */
 import type { ChatCluster, ChatClusterCondition } from '../operator/chatcluster-schema.ts';
 import { namespaceOf } from '../operator/chatcluster-schema.ts';
@@ -92,6 +94,10 @@ function pendingOf(c: ChatCluster, desired: number, ready: number): string[] {
   const existing = s.replicas ?? 0;
   if (existing !== desired) pending.push(`${nodes(existing)} exist, ${desired} wanted`);
   if (ready < desired) pending.push(`${ready} of ${nodes(desired)} ready`);
+  const updated = s.updatedReplicas;
+  if (updated !== undefined && updated !== desired) {
+    pending.push(`${updated} of ${nodes(desired)} on the current pod template`);
+  }
   const readyCondition = conditionOf(c, 'Ready');
   const readyOk =
     readyCondition?.status === 'True' || (desired === 0 && readyCondition?.reason === 'NoNodes');
@@ -141,7 +147,10 @@ function progressLine(c: ChatCluster, desired: number, ready: number): string {
 export interface RolloutWaitOptions {
   /** Give up after this long, in ms; 0: never. */
   timeoutMs: number;
-  /** Done counts once it has held this long, in ms (see the top of this file). Default 6000. */
+  /**
+   * With a status that has no updatedReplicas (an older operator), done counts once it has held
+   * this long, in ms (see the top of this file). Default 6000.
+   */
   settleMs?: number;
   /** Poll interval, in ms. Default 1000. */
   intervalMs?: number;
@@ -160,7 +169,6 @@ export async function waitForRollout(
   get: () => Promise<ChatCluster>,
   o: RolloutWaitOptions,
 ): Promise<ChatCluster> {
-  const settleMs = o.settleMs ?? 6000;
   const begin = o.now();
   let lastLine: string | undefined;
   let lastReport = begin;
@@ -169,6 +177,7 @@ export async function waitForRollout(
     const cluster = await get();
     const now = o.now();
     const state = rolloutState(cluster);
+    const settleMs = settleOf(cluster, o.settleMs);
     if (state.deleting) {
       const ref = `${namespaceOf(cluster)}/${cluster.metadata.name}`;
       throw new CliError(
@@ -193,6 +202,10 @@ export async function waitForRollout(
     await o.sleep(Math.min(wait, left, doneSince === undefined ? wait : doneSince + settleMs - now));
   }
 }
+
+/** How long done must hold: settleMs (default 6 s) against a status without updatedReplicas, else 0. */
+const settleOf = (c: ChatCluster, settleMs = 6000) =>
+  c.status?.updatedReplicas === undefined ? settleMs : 0;
 
 function timedOut(c: ChatCluster, state: RolloutState, timeoutMs: number, settleMs: number): CliError {
   const name = c.metadata.name;

@@ -8,7 +8,7 @@ import type {
   ChatClusterConditionType,
   ChatClusterStatus,
 } from './chatcluster-schema.ts';
-import { selectorString } from './objects.ts';
+import { selectorString, templateHash } from './objects.ts';
 import type { Memory, NodeObservation, Observation } from './types.ts';
 
 export const NO_ADMIN_TOKEN =
@@ -52,6 +52,19 @@ function readyAspect(ctx: StatusContext): Aspect {
   return sts.readyReplicas >= sts.replicas
     ? { active: true, reason: 'NodesReady', message }
     : { active: false, reason: 'NodesNotReady', message };
+}
+
+/**
+ * Nodes on the pod template of this spec: those on the StatefulSet's update revision, once the
+ * StatefulSet carries this spec's template and its controller has seen it; 0 until then. (The
+ * reconcile that first sees a new template observed the StatefulSet before applying it, when every
+ * node is still on its update revision.)
+ */
+export function updatedReplicas(o: Observation): number {
+  const sts = o.statefulSet;
+  if (!sts || sts.controllerCurrent === false || sts.templateHash !== templateHash(o.cluster)) return 0;
+  return o.nodes.filter((n) => n.exists && n.revision !== undefined && n.revision === sts.updateRevision)
+    .length;
 }
 
 function degradedAspect(ctx: StatusContext): Aspect {
@@ -100,6 +113,7 @@ export function statusOf(
   return {
     replicas: o.statefulSet?.replicas ?? 0,
     readyReplicas: o.statefulSet?.readyReplicas ?? 0,
+    updatedReplicas: updatedReplicas(o),
     connections: reporting.reduce((sum, r) => sum + r.load.connections, 0),
     nodes: reporting.map(({ node, load }) => ({
       name: node.name,

@@ -8,7 +8,7 @@ import type { Logger } from '../common/logger.ts';
 import { type NodeInfo, RegistryReader } from '../common/node-registry.ts';
 import type { RedisAuth } from '../common/redis.ts';
 import { type ChatCluster, namespaceOf } from './chatcluster-schema.ts';
-import { clusterId, selectorString } from './objects.ts';
+import { clusterId, selectorString, TEMPLATE_HASH_ANNOTATION } from './objects.ts';
 import type { NodeObservation, Observation } from './types.ts';
 
 /** What the gather step reads (least privilege: see rbac.ts). No watches: the loop re-lists. */
@@ -203,6 +203,8 @@ export class Gatherer {
         readyReplicas: s.status?.readyReplicas ?? 0,
         currentRevision: s.status?.currentRevision,
         updateRevision: s.status?.updateRevision,
+        templateHash: s.metadata?.annotations?.[TEMPLATE_HASH_ANNOTATION],
+        controllerCurrent: (s.status?.observedGeneration ?? 0) >= (s.metadata?.generation ?? 0),
       };
     } catch (err) {
       if (isNotFound(err)) return undefined;

@@ -21,6 +21,11 @@ const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
 export const FIELD_MANAGER = 'chatplatform-operator';
 /** Pod-template annotation with a hash of the ConfigMap's data: a changed setting rolls the nodes. */
 export const CONFIG_HASH_ANNOTATION = 'chatplatform.io/settings-hash';
+/**
+ * StatefulSet annotation with a hash of the pod template the operator rendered: the status counts
+ * nodes as updated only once the StatefulSet it observes carries the template of this generation.
+ */
+export const TEMPLATE_HASH_ANNOTATION = 'chatplatform.io/template-hash';
 /** The uid and gid the nodes run as (any non-root id works: the image needs no user of its own). */
 const NODE_UID = 10001;
 
@@ -190,7 +195,25 @@ function containerEnv(cluster: ChatCluster): object[] {
   return [...extra, ...own];
 }
 
+/** A short, stable hash of the pod template the operator renders for this spec (same spec, same hash). */
+export function templateHash(cluster: ChatCluster): string {
+  return hashOfTemplate(unstampedStatefulSet(cluster, 0, settingsHash(nodeSettings(cluster))));
+}
+
+const hashOfTemplate = (sts: KubeObject) =>
+  createHash('sha256')
+    .update(JSON.stringify((sts.spec as { template: unknown }).template))
+    .digest('hex')
+    .slice(0, 16);
+
+/** The StatefulSet, annotated with the hash of its pod template (TEMPLATE_HASH_ANNOTATION). */
 function statefulSet(cluster: ChatCluster, replicas: number, hash: string): KubeObject {
+  const sts = unstampedStatefulSet(cluster, replicas, hash);
+  sts.metadata.annotations = { ...sts.metadata.annotations, [TEMPLATE_HASH_ANNOTATION]: hashOfTemplate(sts) };
+  return sts;
+}
+
+function unstampedStatefulSet(cluster: ChatCluster, replicas: number, hash: string): KubeObject {
   const labels = nodeLabels(cluster);
   const template = cluster.spec.podTemplate;
   const probe = (path: string, periodSeconds: number) => ({

@@ -66,6 +66,10 @@ export interface Observation {
     readyReplicas: number;
     currentRevision?: string;
     updateRevision?: string;
+    /** Its TEMPLATE_HASH_ANNOTATION: the pod template it was last applied with. */
+    templateHash?: string;
+    /** Its controller has seen its latest spec (status.observedGeneration ≥ metadata.generation). */
+    controllerCurrent?: boolean;
   };
   nodes: NodeObservation[];
   /** Whether the admin token secret is set: without it the operator cannot drain or rebalance. */

@@ -106,18 +106,16 @@ export function registerClusterCommands(program: Command, ctx: CliContext): void
 
 const ROLLOUT_HELP = `
 Done is what the operator reports in the ChatCluster's status: status.observedGeneration has reached
-metadata.generation, status.replicas and status.readyReplicas equal spec.replicas (within
-minReplicas..maxReplicas), Ready is True, and neither Scaling nor a rollout (the Rebalancing condition
-with reason RollingUpdate) is True. Progress goes to standard error, one line when something changes
-and at least every 5 s; the last line to standard output.
+metadata.generation, status.replicas, status.readyReplicas and status.updatedReplicas (the nodes on
+the current pod template) equal spec.replicas (within minReplicas..maxReplicas), Ready is True, and
+neither Scaling nor a rollout (the Rebalancing condition with reason RollingUpdate) is True. Progress
+goes to standard error, one line when something changes and at least every 5 s; the last line to
+standard output.
 
-The status does not count the nodes still on the old template, so the bar counts ready nodes, and the
-rollout itself shows as Rebalancing RollingUpdate (the operator drains and restarts one node at a time).
-The operator reports it only from the reconcile after it changed the StatefulSet, so done counts once
-it has held for --settle seconds, longer than the operator's reconcile interval (5 s unless its
---resync-ms says otherwise).
-
-You need get on chatclusters (the chat-operator chart's chatcluster-viewer and editor roles grant it).
+The operator replaces the nodes on an old template one at a time (drained first); the bar counts
+ready nodes. An operator older than status.updatedReplicas reports a rollout only from the reconcile
+after it changed the StatefulSet: against such a status, done counts once it has held for --settle
+seconds, longer than the operator's reconcile interval (5 s unless its --resync-ms says otherwise).
 `;
 
 function registerRolloutCommands(program: Command, ctx: CliContext): void {
@@ -138,7 +136,12 @@ function registerRolloutCommands(program: Command, ctx: CliContext): void {
     .option('--context <name>', 'kubeconfig context to use (default: its current-context)')
     .option('-n, --namespace <ns>', "namespace (default: the context's namespace, else default)")
     .option('--timeout <seconds>', 'give up after this long (0: never)', integer(0), 600)
-    .option('--settle <seconds>', 'done counts once it has held this long (see below)', integer(0, 3600), 6)
+    .option(
+      '--settle <seconds>',
+      'with an older operator, done counts once it has held this long (see below)',
+      integer(0, 3600),
+      6,
+    )
     .addHelpText(
       'after',
       example(

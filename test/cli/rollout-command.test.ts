@@ -31,7 +31,8 @@ describe('chatctl rollout status', () => {
     expect(help).toContain('Usage: chatctl rollout status [options] <name>');
     expect(help).toContain('--timeout <seconds>');
     expect(help).toMatch(/Examples:\n {2}\$ chatctl rollout status chat -n chat/);
-    expect(help).toContain('The status does not count the nodes still on the old template');
+    expect(help).toContain('status.updatedReplicas (the nodes on\nthe current pod template)');
+    expect(help).toContain('An operator older than status.updatedReplicas');
   });
 
   it('exits 2 on usage errors: no subcommand, no name, a bad --timeout', async () => {

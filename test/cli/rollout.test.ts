@@ -47,6 +47,24 @@ describe('rolloutState', () => {
   it.each([
     { name: 'all nodes ready on the current generation', c: cluster({}), done: true, pending: [] },
     {
+      name: 'all nodes ready on the current pod template',
+      c: cluster({ updatedReplicas: 2 }),
+      done: true,
+      pending: [],
+    },
+    {
+      name: 'a node still on the old pod template',
+      c: cluster({ updatedReplicas: 1 }),
+      done: false,
+      pending: ['1 of 2 nodes on the current pod template'],
+    },
+    {
+      name: 'a StatefulSet that does not carry the new template yet (the first reconcile of a change)',
+      c: cluster({ updatedReplicas: 0 }),
+      done: false,
+      pending: ['0 of 2 nodes on the current pod template'],
+    },
+    {
       name: 'no status yet',
       c: cluster(undefined),
       done: false,
@@ -207,6 +225,15 @@ describe('waitForRollout', () => {
     // Done at 0 s, rolling at 1 s, done again at 2 s: it holds from 2 s to 5 s.
     expect(h.now()).toBe(5000);
     expect(h.lines.some((l) => l.includes('RollingUpdate'))).toBe(true);
+  });
+
+  it('returns at the first done read when the status counts updatedReplicas (no settling)', async () => {
+    const first = cluster({ updatedReplicas: 0 });
+    const h = harness([first, cluster({ updatedReplicas: 1 }), cluster({ updatedReplicas: 2 })]);
+    await waitForRollout(h.get, { ...h.options, timeoutMs: 60_000, settleMs: 3000 });
+    expect(h.reads()).toBe(3);
+    expect(h.now()).toBe(2000);
+    expect(h.lines.at(-1)).not.toContain('checking that it holds');
   });
 
   it('reports at least every quietReportMs while nothing changes', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatCluster, ChatClusterSpec, ChatClusterStatus } from '../../operator/chatcluster-schema.ts';
 import { decide, SETTLE_MS } from '../../operator/decide.ts';
+import { templateHash } from '../../operator/objects.ts';
 import {
   type Decision,
   emptyMemory,
@@ -68,12 +69,17 @@ function observe(
     replicas?: number | null;
     canMove?: boolean;
     updateRevision?: string;
+    /** The StatefulSet was last applied with another spec's pod template. */
+    oldTemplate?: boolean;
+    /** Its controller has not seen its latest spec yet. */
+    controllerBehind?: boolean;
   } = {},
 ): Observation {
   const observed = nodes.flatMap((n, i) => (n === null ? [] : [node(i, n)]));
   const replicas = o.replicas === undefined ? nodes.length : o.replicas;
+  const c = cluster(o.spec, o.status);
   return {
-    cluster: cluster(o.spec, o.status),
+    cluster: c,
     statefulSet:
       replicas === null
         ? undefined
@@ -82,6 +88,8 @@ function observe(
             readyReplicas: observed.filter((n) => n.ready).length,
             currentRevision: 'r1',
             updateRevision: o.updateRevision ?? 'r1',
+            templateHash: o.oldTemplate ? 'an-older-hash' : templateHash(c),
+            controllerCurrent: !o.controllerBehind,
           },
     nodes: observed,
     canMoveSessions: o.canMove ?? true,
@@ -602,6 +610,7 @@ describe('decide: status', () => {
         'app.kubernetes.io/name=chat-node,app.kubernetes.io/instance=chat,app.kubernetes.io/managed-by=chatplatform-operator',
       observedGeneration: 7,
       sessionMoves: [],
+      updatedReplicas: 3,
     });
     expect(conditions?.map((c) => c.type)).toEqual(['Ready', 'Scaling', 'Rebalancing', 'Degraded']);
     for (const c of conditions ?? []) {
@@ -609,6 +618,40 @@ describe('decide: status', () => {
       expect(c.reason).toMatch(/^[A-Z][A-Za-z]*$/);
       expect(c.message.length).toBeGreaterThan(0);
     }
+  });
+
+  it.each([
+    { name: 'every node on the update revision of a StatefulSet with this template', o: {}, updated: 3 },
+    {
+      name: 'the nodes on the update revision during a rollout',
+      nodes: [{ revision: 'r2' }, 1, 1],
+      o: { updateRevision: 'r2' },
+      updated: 1,
+    },
+    {
+      name: 'none while the StatefulSet still has the template of an earlier spec (the first reconcile of a change)',
+      o: { oldTemplate: true },
+      updated: 0,
+    },
+    {
+      name: "none while the StatefulSet's controller has not seen its spec",
+      o: { controllerBehind: true },
+      updated: 0,
+    },
+    { name: 'none before the StatefulSet exists', nodes: [], o: { replicas: null }, updated: 0 },
+  ])('counts as updatedReplicas $name', ({ nodes, o, updated }) => {
+    const d = decide(observe(nodes ?? [1, 1, 1], o), emptyMemory(), NOW);
+    expect(d.status.updatedReplicas).toBe(updated);
+  });
+
+  it('stamps the StatefulSet with the hash of the pod template it carries, which follows the template', () => {
+    const sts = (spec: Partial<ChatClusterSpec>) =>
+      decide(observe([1], { spec }), emptyMemory(), NOW).objects.find((x) => x.kind === 'StatefulSet');
+    const hash = (spec: Partial<ChatClusterSpec>) =>
+      sts(spec)?.metadata.annotations?.['chatplatform.io/template-hash'];
+    expect(hash({})).toBe(templateHash(cluster({})));
+    expect(hash({ minReplicas: 1, maxReplicas: 9 })).toBe(hash({}));
+    expect(hash({ image: 'chat-platform/chat-node:9.9.9' })).not.toBe(hash({}));
   });
 
   it('reports 0 replicas before the StatefulSet exists', () => {
