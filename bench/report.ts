@@ -209,7 +209,17 @@ const COLUMNS: Record<string, { params: string[]; metrics: string[] }> = {
   },
   idle: {
     params: ['connections'],
-    metrics: ['held', 'failed', 'baseRssMiB', 'rssMiB', 'bytesPerConn', 'connectSeconds'],
+    metrics: [
+      'held',
+      'failed',
+      'baseRssMiB',
+      'rssMiB',
+      'bytesPerConn',
+      'gcRssPerConn',
+      'heapPerConn',
+      'connectSeconds',
+      'idleCpuCores',
+    ],
   },
   'connect-storm': {
     params: ['connections', 'concurrency'],

@@ -38,6 +38,7 @@ const program = new Command('bench')
   .addOption(new Option('--scenario <name...>', 'only these scenarios').choices([...SCENARIOS]))
   .option('--targets <list>', 'only these targets (embedded,relay,centrifugo)')
   .option('--rates <list>', 'the open-loop rates (msgs/s) of the 1:1 and durable scenarios, e.g. 1000,2500')
+  .option('--idle-connections <list>', 'the connection counts of the idle scenario, e.g. 10000,19900')
   .option(
     '--out <dir>',
     'where to write results (default: bench/results for --full, bench/results/raw/quick otherwise)',
@@ -56,6 +57,7 @@ const opts = program.opts<{
   out?: string;
   profile?: boolean;
   rates?: string;
+  idleConnections?: string;
   ha?: boolean;
 }>();
 /** --rates, or the scenario's own steps. */
@@ -143,10 +145,11 @@ function profileArgs(): string[] {
   return opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(out, 'prof')}`] : [];
 }
 
-function starters(profile = false): [TargetId, () => Promise<Target>][] {
+/** The targets; with `inspect`, the Node ones under --inspect (the idle scenario's forced GC). */
+function starters(profile = false, inspect = false): [TargetId, () => Promise<Target>][] {
   const list: [TargetId, () => Promise<Target>][] = [
-    ['relay', startRelay],
-    ['embedded', () => startChatNode(profile ? { nodeArgs: profileArgs() } : {})],
+    ['relay', () => startRelay({ inspect })],
+    ['embedded', () => startChatNode({ inspect, ...(profile ? { nodeArgs: profileArgs() } : {}) })],
   ];
   if (targetWanted('centrifugo')) {
     const b = buildCentrifugo(log);
@@ -223,9 +226,11 @@ async function runDurable(): Promise<void> {
 
 async function runIdle(env: ReturnType<typeof environment>): Promise<void> {
   const top = Math.min(full ? 50_000 : 10_000, env.maxIdle);
-  const steps = full ? [...new Set([10_000, top, env.maxIdle].filter((n) => n <= env.maxIdle))] : [top];
+  const asked = opts.idleConnections?.split(',').map((n) => Math.min(Number(n), env.maxIdle));
+  const steps =
+    asked ?? (full ? [...new Set([10_000, top, env.maxIdle].filter((n) => n <= env.maxIdle))] : [top]);
   log(`idle connections: ${steps.join(', ')}`);
-  for (const [id, start] of starters()) {
+  for (const [id, start] of starters(false, true)) {
     const r = await withTarget(id, start, (t) =>
       idle(
         t,

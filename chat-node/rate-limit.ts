@@ -1,4 +1,7 @@
-/** Rate limiters: a token bucket per connection, and fixed windows per key with a bounded key count. */
+/**
+ * Rate limiters: token buckets, and fixed windows per key with a bounded key count. (A WebSocket
+ * connection keeps its own bucket as two numbers: chat-node/ws/connection.ts.)
+ */
 
 /** Allows `ratePerSec` on average with bursts of `burst`. */
 export class TokenBucket {
@@ -65,15 +68,22 @@ export class WindowLimiter {
   }
 }
 
+/** One key's bucket in KeyedBuckets: two numbers (the rate and burst are the owner's). */
+interface BucketState {
+  tokens: number;
+  last: number;
+}
+
 /** Token buckets by key (e.g. per user for HTTP sends), bounded like WindowLimiter. */
 export class KeyedBuckets {
-  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly buckets = new Map<string, BucketState>();
+  /** Tokens per millisecond. */
   private readonly rate: number;
   private readonly burst: number;
   private readonly maxKeys: number;
 
   constructor(ratePerSec: number, burst: number, maxKeys = 100_000) {
-    this.rate = ratePerSec;
+    this.rate = ratePerSec / 1000;
     this.burst = burst;
     this.maxKeys = maxKeys;
   }
@@ -83,9 +93,13 @@ export class KeyedBuckets {
     if (!b) {
       // A full map is mostly idle keys: start over rather than grow.
       if (this.buckets.size >= this.maxKeys) this.buckets.clear();
-      b = new TokenBucket(this.rate, this.burst, now);
+      b = { tokens: this.burst, last: now };
       this.buckets.set(key, b);
     }
-    return b.take(now);
+    b.tokens = Math.min(this.burst, b.tokens + (now - b.last) * this.rate);
+    b.last = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
   }
 }

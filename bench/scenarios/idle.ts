@@ -2,10 +2,16 @@
  * Idle authenticated connections: node RSS per connection. Connections are opened by worker
  * processes (at most `perWorker` each, so that no load-generator process reaches its open-files
  * limit), held with heartbeats, and the target's RSS is read before and after (after a settle).
+ *
+ * A Node target started under `--inspect` (target.inspectPort) is then made to collect its garbage
+ * (bench/lib/inspector.ts), and read again: live heap per connection (`heapPerConn`), apart from the
+ * heap the connect storm grew, and RSS per connection after that GC (`gcRssPerConn`). Both are
+ * against the same readings taken after a GC before the first connection.
  */
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import { rssBytes, sleep } from '../lib/proc.ts';
+import { type HeapReading, heapAfterGc } from '../lib/inspector.ts';
+import { CpuMeter, rssBytes, sleep } from '../lib/proc.ts';
 import { freshSourceAddresses } from '../loadgen/addresses.ts';
 import type { WorkerOpen, WorkerReply } from '../loadgen/worker.ts';
 import type { Target } from '../targets/types.ts';
@@ -44,6 +50,9 @@ function startWorker(msg: WorkerOpen, onProgress: (done: number) => void): Worke
 export async function idle(target: Target, o: IdleOptions, log: Log): Promise<ResultRow[]> {
   await sleep(500);
   const base = rssBytes(target.pid);
+  const gc = (): Promise<HeapReading | undefined> =>
+    target.inspectPort === undefined ? Promise.resolve(undefined) : heapAfterGc(target.inspectPort);
+  const baseGc = await gc();
   const workers: Worker[] = [];
   const rows: ResultRow[] = [];
   let held = 0;
@@ -75,12 +84,25 @@ export async function idle(target: Target, o: IdleOptions, log: Log): Promise<Re
       process.stdout.write('\r');
       failedTotal += stepFailed;
       const connectSecs = (performance.now() - t0) / 1000;
+      const cpu = new CpuMeter([target.pid]);
       await sleep(o.settleMs);
+      // CPU of holding the connections (heartbeats, sweeps) during the settle.
+      const [idleCpu] = cpu.cores();
       const rss = rssBytes(target.pid);
       const perConn = held > 0 ? (rss - base) / held : Number.NaN;
+      const after = await gc();
+      const per = (a: number | undefined, b: number | undefined) =>
+        a !== undefined && b !== undefined && held > 0 ? Math.round((a - b) / held) : null;
+      const heapPerConn = per(after?.heapUsed, baseGc?.heapUsed);
+      const gcRssPerConn = per(after?.rss, baseGc?.rss);
       log(
         `  ${target.id}: ${held} idle connections, RSS ${mib(rss)} MiB (base ${mib(base)}), ` +
-          `${(perConn / 1024).toFixed(2)} KiB per connection${stepFailed ? `; ${stepFailed} failed: ${firstError}` : ''}`,
+          `${(perConn / 1024).toFixed(2)} KiB per connection` +
+          (after
+            ? `; after a GC: heap ${mib(after.heapUsed)} MiB (base ${mib(baseGc!.heapUsed)}), ` +
+              `${heapPerConn} B heap and ${gcRssPerConn} B RSS per connection`
+            : '') +
+          `${stepFailed ? `; ${stepFailed} failed: ${firstError}` : ''}`,
       );
       rows.push(
         row(
@@ -94,6 +116,11 @@ export async function idle(target: Target, o: IdleOptions, log: Log): Promise<Re
             baseRssMiB: mib(base),
             rssMiB: mib(rss),
             bytesPerConn: Math.round(perConn),
+            gcRssPerConn,
+            heapPerConn,
+            externalPerConn: per(after?.external, baseGc?.external),
+            heapUsedMiB: after ? mib(after.heapUsed) : null,
+            idleCpuCores: idleCpu!,
             connectSeconds: Math.round(connectSecs * 10) / 10,
           },
         ),

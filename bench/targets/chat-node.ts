@@ -15,6 +15,7 @@ import { DUMMY_HASH } from '../../chat-node/chat/passwords.ts';
 import { Tokens } from '../../chat-node/chat/tokens.ts';
 import { randomId } from '../../common/ids.ts';
 import { createLogger } from '../../common/logger.ts';
+import { inspectArg } from '../lib/inspector.ts';
 import { freePort, spawnTracked, stopChild, waitFor } from '../lib/proc.ts';
 import type { Account } from '../loadgen/protocols.ts';
 import type { Target } from './types.ts';
@@ -45,6 +46,8 @@ export interface ChatNodeOptions {
   env?: Record<string, string>;
   /** Extra node flags (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Under `--inspect` on a free port (the idle scenario forces GCs through it). */
+  inspect?: boolean;
   /** Share the secret and admin token of another node (a second node the clients may move to). */
   peerOf?: ChatNodeTarget;
 }
@@ -80,6 +83,7 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
   const cluster = o.peerOf?.cluster ?? `bench${randomBytes(3).toString('hex')}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'chat-bench-'));
   const port = await freePort();
+  const inspectPort = o.inspect ? await freePort() : undefined;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...(services ?? {}),
@@ -97,7 +101,11 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
       : {}),
     ...o.env,
   };
-  const proc = spawnTracked(process.execPath, [...(o.nodeArgs ?? []), MAIN], { env, cwd: dataDir });
+  const proc = spawnTracked(
+    process.execPath,
+    [...(inspectPort ? [inspectArg(inspectPort)] : []), ...(o.nodeArgs ?? []), MAIN],
+    { env, cwd: dataDir },
+  );
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitFor(
@@ -164,6 +172,7 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
       : 'chat node (embedded)',
     endpoint: { kind: 'chat', wsUrl: `ws://127.0.0.1:${port}/v1/ws` },
     pid: proc.pid,
+    inspectPort,
     url,
     secret,
     adminToken,

@@ -1,20 +1,32 @@
 /** The raw `ws` relay (bench/targets/ws-relay.ts) as a target: the ceiling of a Node server. */
 import { join } from 'node:path';
 import { randomId } from '../../common/ids.ts';
-import { spawnTracked, stopChild } from '../lib/proc.ts';
+import { inspectArg } from '../lib/inspector.ts';
+import { freePort, spawnTracked, stopChild } from '../lib/proc.ts';
 import type { Target } from './types.ts';
 
-export async function startRelay(): Promise<Target> {
+/** With `inspect`, under `--inspect` on a free port (the idle scenario forces GCs through it). */
+export async function startRelay(o: { inspect?: boolean } = {}): Promise<Target> {
+  const inspectPort = o.inspect ? await freePort() : undefined;
   let resolveReady: (addr: string) => void = () => {};
   const ready = new Promise<string>((r) => {
     resolveReady = r;
   });
-  const proc = spawnTracked(process.execPath, [join(import.meta.dirname, 'ws-relay.ts'), '--port', '0'], {
-    onLine: (line) => {
-      const m = /^listening on (\S+)/.exec(line);
-      if (m) resolveReady(m[1]!);
+  const proc = spawnTracked(
+    process.execPath,
+    [
+      ...(inspectPort ? [inspectArg(inspectPort)] : []),
+      join(import.meta.dirname, 'ws-relay.ts'),
+      '--port',
+      '0',
+    ],
+    {
+      onLine: (line) => {
+        const m = /^listening on (\S+)/.exec(line);
+        if (m) resolveReady(m[1]!);
+      },
     },
-  });
+  );
   const addr = await Promise.race([
     ready,
     proc.exited.then(() => Promise.reject(new Error(`ws relay exited:\n${proc.logs.join('\n')}`))),
@@ -25,6 +37,7 @@ export async function startRelay(): Promise<Target> {
     name: 'raw ws relay (Node)',
     endpoint: { kind: 'relay', wsUrl: `ws://${addr}/` },
     pid: proc.pid,
+    inspectPort,
     accounts: async (n) => ids(n),
     identities: async (n) => ids(n),
     group: async () => randomId('g'),

@@ -10,6 +10,8 @@ export interface Target {
   endpoint: Endpoint;
   /** The server process (its RSS and CPU are measured). */
   pid: number;
+  /** The inspector port of a Node target started with `--inspect` (the idle scenario's GC), if any. */
+  inspectPort?: number;
   /** `n` accounts that exist on the target (messages can be addressed to them). */
   accounts(n: number): Promise<Account[]>;
   /** `n` connectable identities (tokens) that need not exist as accounts (idle connections). */

@@ -29,6 +29,7 @@ interface Entry {
 
 /** One device's lookup: the one in progress or done, and the store's last answer. */
 interface Slot {
+  deviceId: string;
   pending?: Promise<Entry>;
   settled: boolean;
   last?: Entry;
@@ -39,8 +40,11 @@ export class TokenValidity {
   private readonly bus: MessageBus;
   private readonly cacheMs: number;
   private readonly clock: () => number;
-  /** userId → deviceId → cutoff lookups, done or in progress. */
-  private readonly cache = new Map<string, Map<string, Slot>>();
+  /**
+   * userId → cutoff lookups of its devices, done or in progress: the one device's slot (most users
+   * connect one device to a node), or a Map by deviceId once a second one comes.
+   */
+  private readonly cache = new Map<string, Slot | Map<string, Slot>>();
 
   constructor(deps: { store: Store; bus: MessageBus; cacheMs: number; clock?: () => number }) {
     this.store = deps.store;
@@ -57,8 +61,7 @@ export class TokenValidity {
 
   private lookup(userId: string, deviceId: string): Promise<Entry> {
     const now = this.clock();
-    const devices = this.cache.get(userId);
-    const hit = devices?.get(deviceId);
+    const hit = this.slot(userId, deviceId);
     if (hit) {
       const live = (hit.pending as Promise<Entry>).then((e) => (e.until > now ? e : undefined));
       return live.then((e) => e ?? this.fetch(userId, deviceId));
@@ -66,18 +69,40 @@ export class TokenValidity {
     return this.fetch(userId, deviceId);
   }
 
+  private slot(userId: string, deviceId: string): Slot | undefined {
+    const entry = this.cache.get(userId);
+    if (entry instanceof Map) return entry.get(deviceId);
+    return entry?.deviceId === deviceId ? entry : undefined;
+  }
+
+  private setSlot(userId: string, slot: Slot): void {
+    const entry = this.cache.get(userId);
+    if (entry instanceof Map) entry.set(slot.deviceId, slot);
+    else if (entry === undefined || entry.deviceId === slot.deviceId) {
+      if (entry === undefined && this.cache.size >= CACHE_MAX_USERS) this.cache.clear();
+      this.cache.set(userId, slot);
+    } else
+      this.cache.set(
+        userId,
+        new Map([
+          [entry.deviceId, entry],
+          [slot.deviceId, slot],
+        ]),
+      );
+  }
+
+  private deleteSlot(userId: string, slot: Slot): void {
+    const entry = this.cache.get(userId);
+    if (entry === slot) this.cache.delete(userId);
+    else if (entry instanceof Map && entry.get(slot.deviceId) === slot) entry.delete(slot.deviceId);
+  }
+
   private fetch(userId: string, deviceId: string): Promise<Entry> {
-    let devices = this.cache.get(userId);
-    if (!devices) {
-      if (this.cache.size >= CACHE_MAX_USERS) this.cache.clear();
-      devices = new Map();
-      this.cache.set(userId, devices);
-    }
-    const current = devices.get(deviceId);
+    const current = this.slot(userId, deviceId);
     // Only one lookup at a time per device: a request that finds one in progress waits for it.
     if (current?.pending && !current.settled) return current.pending;
     const last = current?.last;
-    const slot: Slot = { settled: false, last };
+    const slot: Slot = { deviceId, settled: false, last };
     const pending = this.store.tokenCutoff(userId, deviceId).then(
       (cutoff) => {
         const at = this.clock();
@@ -92,12 +117,12 @@ export class TokenValidity {
         // The store is away: its last answer stands in while it is young enough, and the store is
         // asked again after `cacheMs`. Without one, the failure is the answer (and not remembered).
         if (last && now - last.at <= STALE_IF_ERROR_MS) return { ...last, until: now + this.cacheMs };
-        if (devices.get(deviceId) === slot) devices.delete(deviceId);
+        this.deleteSlot(userId, slot);
         throw err;
       },
     );
     slot.pending = pending;
-    devices.set(deviceId, slot);
+    this.setSlot(userId, slot);
     return pending;
   }
 

@@ -14,7 +14,6 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { MAX_FRAME_BYTES, type ServerFrame } from '../../common/protocol.ts';
 import type { Metrics } from '../metrics.ts';
-import { TokenBucket } from '../rate-limit.ts';
 
 /** WebSocket close codes used by the node. */
 export const CLOSE = {
@@ -25,9 +24,47 @@ export const CLOSE = {
   tryAgain: 1013,
 } as const;
 
+/** ws send options of every frame (one object, not one per send). */
+const TEXT = { binary: false } as const;
+
 /** Requests of one connection waiting behind earlier ones; past it the connection is cut (slow reader). */
 export const MAX_WAITING_REQUESTS = 16;
 
+/**
+ * What every connection of a gateway shares (one object for all of them, not fields on each): the
+ * frame budget's rate and burst, the slow-reader bound, the metrics and the slow-reader handler.
+ */
+export interface ConnectionShared {
+  /** Frames per millisecond a connection earns. */
+  readonly framesPerMs: number;
+  readonly frameBurst: number;
+  readonly maxBufferedBytes: number;
+  readonly metrics: Metrics;
+  readonly onSlow: (c: Connection) => void;
+}
+
+/** The shared part of connections made with these settings (a gateway makes one for all of its own). */
+export function connectionShared(o: {
+  framesPerSecond: number;
+  frameBurst: number;
+  maxBufferedBytes: number;
+  metrics: Metrics;
+  onSlow: (c: Connection) => void;
+}): ConnectionShared {
+  return {
+    framesPerMs: o.framesPerSecond / 1000,
+    frameBurst: o.frameBurst,
+    maxBufferedBytes: o.maxBufferedBytes,
+    metrics: o.metrics,
+    onSlow: o.onSlow,
+  };
+}
+
+/**
+ * One small record per connection: what is not needed by an idle connection (presence
+ * subscriptions, the request queue, drain waiters) is created on first use, and the frame budget is
+ * two numbers here rather than an object.
+ */
 export class Connection {
   readonly ws: WebSocket;
   readonly userId: string;
@@ -44,27 +81,28 @@ export class Connection {
   reportedActiveAt: number;
   /** Consecutive frames refused by the rate limit. */
   strikes = 0;
-  readonly bucket: TokenBucket;
-  /** Users this connection watches (presence.subscribe, and v1.1's contacts). */
-  readonly watching = new Set<string>();
-  /** Users it subscribed to itself (a contact removed stays watched when it is one). */
-  readonly subscribed = new Set<string>();
+  /** The frame budget (a token bucket): tokens left, and when they were last counted. */
+  private tokens: number;
+  private tokensAt: number;
+  /** Users this connection watches (presence.subscribe, and v1.1's contacts); created on first use. */
+  watching: Set<string> | undefined;
+  /** Users it subscribed to itself (a contact removed stays watched when it is one); on first use. */
+  subscribed: Set<string> | undefined;
   closed = false;
   /** Set once `welcome` is sent: messages and events reach the connection from then on. */
   welcomed = false;
   /** Set once a reconnect frame was sent (shed or drain). */
   movingAt = 0;
-  private readonly metrics: Metrics;
-  private readonly maxBuffered: number;
-  private readonly onSlow: (c: Connection) => void;
+  private readonly shared: ConnectionShared;
   /** True while this turn's frames are being gathered into one socket write. */
   private corked = false;
   private corkedBytes = 0;
   /** Requests not yet answered that came after the one in progress. */
   private waiting = 0;
-  private tail: Promise<void> = Promise.resolve();
-  /** Heavy requests waiting for `queued` to fall to the low-water mark. */
-  private drainWaiters: (() => void)[] = [];
+  /** The last queued request (undefined until a request has to wait). */
+  private tail: Promise<void> | undefined;
+  /** Heavy requests waiting for `queued` to fall to the low-water mark (on first use). */
+  private drainWaiters: (() => void)[] | undefined;
 
   constructor(o: {
     ws: WebSocket;
@@ -72,11 +110,7 @@ export class Connection {
     deviceId: string;
     tokenIssuedAt?: number;
     now: number;
-    framesPerSecond: number;
-    frameBurst: number;
-    maxBufferedBytes: number;
-    metrics: Metrics;
-    onSlow: (c: Connection) => void;
+    shared: ConnectionShared;
   }) {
     this.ws = o.ws;
     this.userId = o.userId;
@@ -85,10 +119,35 @@ export class Connection {
     this.connectedAt = o.now;
     this.lastFrameAt = o.now;
     this.reportedActiveAt = o.now;
-    this.bucket = new TokenBucket(o.framesPerSecond, o.frameBurst, o.now);
-    this.metrics = o.metrics;
-    this.maxBuffered = o.maxBufferedBytes;
-    this.onSlow = o.onSlow;
+    this.shared = o.shared;
+    this.tokens = o.shared.frameBurst;
+    this.tokensAt = o.now;
+  }
+
+  /** Takes one frame from the connection's budget; false when it is spent (rate limited). */
+  takeFrame(now: number): boolean {
+    const s = this.shared;
+    this.tokens = Math.min(s.frameBurst, this.tokens + (now - this.tokensAt) * s.framesPerMs);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** The number of users watched. */
+  get watchingCount(): number {
+    return this.watching?.size ?? 0;
+  }
+
+  /** True if the connection watches this user. */
+  watches(userId: string): boolean {
+    return this.watching?.has(userId) ?? false;
+  }
+
+  /** Records users the connection subscribed to itself. */
+  subscribe(userIds: readonly string[]): void {
+    this.subscribed ??= new Set();
+    for (const u of userIds) this.subscribed.add(u);
   }
 
   send(frame: ServerFrame): void {
@@ -105,40 +164,42 @@ export class Connection {
     if (this.closed) return;
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     if (
-      this.queued - this.corkedBytes > this.maxBuffered ||
-      this.queued + size > this.maxBuffered + MAX_FRAME_BYTES
+      this.queued - this.corkedBytes > this.shared.maxBufferedBytes ||
+      this.queued + size > this.shared.maxBufferedBytes + MAX_FRAME_BYTES
     ) {
-      this.onSlow(this);
+      this.shared.onSlow(this);
       return;
     }
     if (this.cork()) this.corkedBytes += size;
     this.queued += size;
     if (this.queued > this.peakQueued) this.peakQueued = this.queued;
     // Called once the bytes are in the kernel (or the socket failed): they are no longer held here.
-    this.ws.send(data, { binary: false }, () => this.written(size));
-    this.metrics.framesOut.inc({ type });
+    this.ws.send(data, TEXT, () => this.written(size));
+    this.shared.metrics.framesOut.inc({ type });
   }
 
   private written(size: number): void {
     this.queued -= size;
-    if (this.drainWaiters.length > 0 && this.queued <= this.lowWater) this.wake();
+    if (this.drainWaiters !== undefined && this.queued <= this.lowWater) this.wake();
   }
 
   /** Heavy answers are produced only while at most this much is queued. */
   private get lowWater(): number {
-    return this.maxBuffered / 2;
+    return this.shared.maxBufferedBytes / 2;
   }
 
   private wake(): void {
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w();
+    this.drainWaiters = undefined;
+    for (const w of waiters ?? []) w();
   }
 
   /** Resolves once queued output is at the low-water mark (at once if it is, or if closed). */
   private drained(): Promise<void> {
     if (this.closed || this.queued <= this.lowWater) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    this.drainWaiters ??= [];
+    const waiters = this.drainWaiters;
+    return new Promise((resolve) => waiters.push(resolve));
   }
 
   /** True when no request of this connection is in progress or waiting. */
@@ -154,12 +215,13 @@ export class Connection {
   enqueue(job: () => Promise<void>, heavy: boolean): boolean {
     if (this.waiting >= MAX_WAITING_REQUESTS) return false;
     this.waiting++;
-    this.tail = this.tail
+    this.tail = (this.tail ?? Promise.resolve())
       .then(() => (heavy ? this.drained() : undefined))
       .then(() => (this.closed ? undefined : job()))
       .catch(() => {})
       .finally(() => {
-        this.waiting--;
+        // The last one out lets the chain go, so an idle connection holds no promise.
+        if (--this.waiting === 0) this.tail = undefined;
       });
     return true;
   }

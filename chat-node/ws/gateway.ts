@@ -14,7 +14,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { ChatError, errorMessage, isChatError, unavailableError } from '../../common/errors.ts';
 import { parseMessageId } from '../../common/ids.ts';
 import { type Logger, LogThrottle } from '../../common/logger.ts';
@@ -39,7 +39,7 @@ import type { Typing } from '../chat/typing.ts';
 import { refuseHandshake } from '../http/handshake.ts';
 import type { Metrics } from '../metrics.ts';
 import { KeyedBuckets } from '../rate-limit.ts';
-import { CLOSE, Connection } from './connection.ts';
+import { CLOSE, Connection, type ConnectionShared, connectionShared } from './connection.ts';
 import type { FairTurns } from './fair-turns.ts';
 import { LocalSessions } from './local-sessions.ts';
 
@@ -89,13 +89,31 @@ const REGISTER_WAIT_MS = 2000;
 /** Frames whose answer can be a whole frame of data: queued behind a connection's earlier answers. */
 const HEAVY_FRAMES: ReadonlySet<string> = new Set(['sync', 'presence.subscribe']);
 
+/**
+ * The node's WebSocket: it carries its Connection, so that one set of listeners, shared by every
+ * socket of the gateway, serves them all (no closures per connection).
+ */
+class ChatSocket extends WebSocket {
+  conn: Connection | undefined = undefined;
+}
+
+/** An upgrading socket's error listener, the same function for all of them (it keeps nothing alive). */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 export class Gateway {
   readonly sessions: LocalSessions;
   private readonly nodeId: number;
   private readonly heartbeatMs: number;
-  private readonly framesPerSecond: number;
-  private readonly frameBurst: number;
-  private readonly maxBufferedBytes: number;
+  /** What every connection shares: its frame budget's settings, the slow-reader bound and handler. */
+  private readonly shared: ConnectionShared;
+  /** The listeners of every socket (they find their Connection on the socket). */
+  private readonly listeners: {
+    message: (this: WebSocket, data: RawData, isBinary: boolean) => void;
+    close: (this: WebSocket, code: number) => void;
+    error: (this: WebSocket, err: Error) => void;
+  };
   private readonly maxConnectionsPerUser: number;
   private readonly maxConnectionsPerDevice: number;
   /** Frame budgets per user, shared by the user's connections on this node. */
@@ -124,9 +142,31 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     this.nodeId = options.nodeId;
     this.heartbeatMs = options.heartbeatMs;
-    this.framesPerSecond = options.framesPerSecond;
-    this.frameBurst = options.frameBurst;
-    this.maxBufferedBytes = options.maxBufferedBytes;
+    this.shared = connectionShared({
+      framesPerSecond: options.framesPerSecond,
+      frameBurst: options.frameBurst,
+      maxBufferedBytes: options.maxBufferedBytes,
+      metrics: options.metrics,
+      onSlow: (conn) => this.drop(conn, 'slow_reader'),
+    });
+    const gateway = this;
+    this.listeners = {
+      message(data, isBinary) {
+        const c = (this as ChatSocket).conn;
+        if (c) gateway.onFrame(c, data, isBinary);
+      },
+      close(code) {
+        const c = (this as ChatSocket).conn;
+        if (c) gateway.onClose(c, code);
+      },
+      error(err) {
+        // ws closes with 1009 itself for frames over maxPayload; other errors are the peer's fault.
+        gateway.metrics.disconnects.inc({
+          reason:
+            (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too_big' : 'protocol',
+        });
+      },
+    };
     this.maxConnectionsPerUser = options.maxConnectionsPerUser;
     this.maxConnectionsPerDevice = options.maxConnectionsPerDevice;
     this.userBudgets = new KeyedBuckets(options.userFramesPerSecond, options.userFrameBurst);
@@ -149,6 +189,7 @@ export class Gateway {
       maxPayload: MAX_FRAME_BYTES,
       perMessageDeflate: false,
       clientTracking: false,
+      WebSocket: ChatSocket,
     });
     this.presence.onChange((p) => this.sessions.presenceChanged(p));
     this.sweeper = setInterval(() => this.sweep(), Math.max(20, Math.floor(options.heartbeatMs / 4)));
@@ -157,7 +198,9 @@ export class Gateway {
 
   /** Handles an HTTP upgrade for `/v1/ws`; answers 401 for a bad token and 503 while draining. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
-    socket.on('error', () => socket.destroy());
+    // A shared function: a closure here would keep the request and its first bytes alive as long
+    // as the connection.
+    socket.on('error', destroyOnError);
     if (this.draining) {
       refuse(socket, 503, 'node is draining; reconnect through discovery');
       return;
@@ -170,7 +213,7 @@ export class Gateway {
         const over = this.overCap(claims);
         if (over) return refuse(socket, 429, over);
         // Accepted in this same turn (ws completes an upgrade synchronously): the caps stay exact.
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, claims));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws as ChatSocket, claims));
       },
       () => refuse(socket, 500, 'internal error'),
     );
@@ -213,7 +256,7 @@ export class Gateway {
     }
   }
 
-  private accept(ws: WebSocket, claims: TokenClaims): void {
+  private accept(ws: ChatSocket, claims: TokenClaims): void {
     const now = this.clock();
     const c = new Connection({
       ws,
@@ -221,45 +264,47 @@ export class Gateway {
       deviceId: claims.deviceId,
       tokenIssuedAt: claims.issuedAt ?? 0,
       now,
-      framesPerSecond: this.framesPerSecond,
-      frameBurst: this.frameBurst,
-      maxBufferedBytes: this.maxBufferedBytes,
-      metrics: this.metrics,
-      onSlow: (conn) => this.drop(conn, 'slow_reader'),
+      shared: this.shared,
     });
+    ws.conn = c;
     this.sessions.add(c);
-    ws.on('message', (data, isBinary) => this.onFrame(c, data, isBinary));
-    ws.on('close', (code) => this.onClose(c, code));
-    ws.on('error', (err) => {
-      // ws closes with 1009 itself for frames over maxPayload; other errors are the peer's fault.
-      this.metrics.disconnects.inc({
-        reason:
-          (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too_big' : 'protocol',
-      });
-    });
+    ws.on('message', this.listeners.message);
+    ws.on('close', this.listeners.close);
+    ws.on('error', this.listeners.error);
     // The session registry names this node for the device before its welcome, so that every message
     // stored after the welcome is routed here (the bus locates recipients after a message's ack).
     // Frames wait meanwhile; a registry that does not answer in time delays the welcome no longer.
     ws.pause();
-    const online = this.presence
-      .deviceOnline(c.userId, c.deviceId, this.nodeId, now)
-      .catch((err) => this.backendError(err));
-    void Promise.race([online, new Promise((r) => setTimeout(r, REGISTER_WAIT_MS).unref())]).then(() => {
-      if (c.closed) return;
-      c.send({
-        type: 'welcome',
-        userId: c.userId,
-        deviceId: c.deviceId,
-        nodeId: this.nodeId,
-        heartbeatMs: this.heartbeatMs,
-      });
-      c.welcomed = true;
-      ws.resume();
-      void this.contacts
-        .of(c.userId)
-        .then((ids) => this.watchContacts(c, ids))
-        .catch((err) => this.backendError(err));
+    let timer: NodeJS.Timeout | undefined;
+    const registered = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, REGISTER_WAIT_MS);
+      timer.unref();
+      void this.presence
+        .deviceOnline(c.userId, c.deviceId, this.nodeId, now)
+        .catch((err) => this.backendError(err))
+        .then(() => resolve());
     });
+    void registered.then(() => {
+      clearTimeout(timer);
+      this.welcome(c);
+    });
+  }
+
+  private welcome(c: Connection): void {
+    if (c.closed) return;
+    c.send({
+      type: 'welcome',
+      userId: c.userId,
+      deviceId: c.deviceId,
+      nodeId: this.nodeId,
+      heartbeatMs: this.heartbeatMs,
+    });
+    c.welcomed = true;
+    c.ws.resume();
+    void this.contacts
+      .of(c.userId)
+      .then((ids) => (ids.length > 0 ? this.watchContacts(c, ids) : undefined))
+      .catch((err) => this.backendError(err));
   }
 
   /**
@@ -268,8 +313,8 @@ export class Gateway {
    */
   async watchContacts(c: Connection, ids: readonly string[]): Promise<void> {
     if (c.closed) return;
-    const room = PRESENCE_SUBSCRIBE_MAX - c.watching.size;
-    const fresh = [...new Set(ids)].filter((u) => !c.watching.has(u)).slice(0, Math.max(0, room));
+    const room = PRESENCE_SUBSCRIBE_MAX - c.watchingCount;
+    const fresh = [...new Set(ids)].filter((u) => !c.watches(u)).slice(0, Math.max(0, room));
     if (fresh.length === 0) return;
     this.sessions.watch(c, fresh);
     for (const p of await this.presence.get(fresh)) c.send({ type: 'presence', ...p });
@@ -279,7 +324,7 @@ export class Gateway {
   unwatchContacts(c: Connection, ids: readonly string[]): void {
     this.sessions.unwatch(
       c,
-      ids.filter((u) => !c.subscribed.has(u)),
+      ids.filter((u) => !c.subscribed?.has(u)),
     );
   }
 
@@ -298,7 +343,7 @@ export class Gateway {
     const now = this.clock();
     c.lastFrameAt = now;
     // Both budgets: the connection's, and the one its user shares with its other connections.
-    if (!c.bucket.take(now) || !this.userBudgets.take(c.userId, now)) {
+    if (!c.takeFrame(now) || !this.userBudgets.take(c.userId, now)) {
       if (++c.strikes > MAX_STRIKES) this.drop(c, 'rate_limited', CLOSE.policy);
       else this.error(c, new ChatError('rate_limited', 'too many frames; slow down'));
       return;
@@ -364,12 +409,12 @@ export class Gateway {
       }
       case 'presence.subscribe': {
         // A user named twice, or already watched, is not a new one.
-        const fresh = [...new Set(frame.users)].filter((u) => !c.watching.has(u));
-        if (c.watching.size + fresh.length > PRESENCE_SUBSCRIBE_MAX) {
+        const fresh = [...new Set(frame.users)].filter((u) => !c.watches(u));
+        if (c.watchingCount + fresh.length > PRESENCE_SUBSCRIBE_MAX) {
           throw new ChatError('bad_request', `a connection watches at most ${PRESENCE_SUBSCRIBE_MAX} users`);
         }
         this.sessions.watch(c, fresh);
-        for (const u of frame.users) c.subscribed.add(u);
+        c.subscribe(frame.users);
         for (const p of await this.presence.get([...new Set(frame.users)]))
           c.send({ type: 'presence', ...p });
         return;

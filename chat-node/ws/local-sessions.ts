@@ -1,14 +1,26 @@
 /**
  * The devices connected to this node, by user, and who watches whose presence. Delivery serializes a
- * frame once and writes the same bytes to every device.
+ * frame once and writes the same bytes to every device. A user with one connection here (the usual
+ * case) is one map entry pointing at it; a Set is made only for a user's second connection.
  */
 import type { PresenceInfo } from '../../common/protocol.ts';
 import type { Envelope, UserEvent } from '../backends/types.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Connection } from './connection.ts';
 
+/** A user's connections on this node: the one, or a Set of several. */
+type UserConnections = Connection | Set<Connection>;
+
+const NONE: readonly Connection[] = [];
+
+/** The connections of one entry, iterable either way (no copy). */
+function each(entry: UserConnections | undefined): Iterable<Connection> {
+  if (entry === undefined) return NONE;
+  return entry instanceof Set ? entry : [entry];
+}
+
 export class LocalSessions {
-  private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly byUser = new Map<string, UserConnections>();
   private readonly watchers = new Map<string, Set<Connection>>();
   private readonly metrics: Metrics;
   private readonly clock: () => number;
@@ -30,26 +42,35 @@ export class LocalSessions {
 
   /** Adds a connection; returns true if it is the user's first on this node. */
   add(c: Connection): boolean {
-    let set = this.byUser.get(c.userId);
-    const first = !set;
-    if (!set) {
-      set = new Set();
-      this.byUser.set(c.userId, set);
-    }
-    set.add(c);
+    const entry = this.byUser.get(c.userId);
+    if (entry === undefined) this.byUser.set(c.userId, c);
+    else if (entry instanceof Set) {
+      if (entry.has(c)) return false;
+      entry.add(c);
+    } else if (entry === c) return false;
+    else this.byUser.set(c.userId, new Set([entry, c]));
     this.count++;
     this.metrics.connections.set(this.count);
-    return first;
+    return entry === undefined;
   }
 
   /** Removes a connection and its presence subscriptions. */
   remove(c: Connection): void {
-    const set = this.byUser.get(c.userId);
-    if (set?.delete(c)) {
+    const entry = this.byUser.get(c.userId);
+    let removed = false;
+    if (entry === c) {
+      this.byUser.delete(c.userId);
+      removed = true;
+    } else if (entry instanceof Set && entry.delete(c)) {
+      removed = true;
+      // Back to one connection: the entry points at it again.
+      if (entry.size === 1) this.byUser.set(c.userId, entry.values().next().value!);
+    }
+    if (removed) {
       this.count--;
       this.metrics.connections.set(this.count);
-      if (set.size === 0) this.byUser.delete(c.userId);
     }
+    if (c.watching === undefined) return;
     const gone: string[] = [];
     for (const userId of c.watching) {
       const w = this.watchers.get(userId);
@@ -64,35 +85,39 @@ export class LocalSessions {
 
   /** Open connections of a user, and of one of its devices, on this node. */
   countOf(userId: string, deviceId: string): { user: number; device: number } {
-    const set = this.byUser.get(userId);
+    const entry = this.byUser.get(userId);
     let device = 0;
-    for (const c of set ?? []) if (c.deviceId === deviceId && !c.closed) device++;
-    return { user: set?.size ?? 0, device };
+    for (const c of each(entry)) if (c.deviceId === deviceId && !c.closed) device++;
+    return { user: entry === undefined ? 0 : entry instanceof Set ? entry.size : 1, device };
   }
 
   /** The user's connections on this node (a copy: callers may close them). */
   ofUser(userId: string): Connection[] {
-    return [...(this.byUser.get(userId) ?? [])];
+    return [...each(this.byUser.get(userId))];
   }
 
   /** True if the device has another open connection on this node. */
   hasDevice(userId: string, deviceId: string, except: Connection): boolean {
-    for (const c of this.byUser.get(userId) ?? [])
+    for (const c of each(this.byUser.get(userId)))
       if (c !== except && c.deviceId === deviceId && !c.closed) return true;
     return false;
   }
 
   all(): IterableIterator<Connection> {
-    const sets = this.byUser.values();
+    const entries = this.byUser.values();
     return (function* () {
-      for (const set of sets) yield* set;
+      for (const entry of entries) {
+        if (entry instanceof Set) yield* entry;
+        else yield entry;
+      }
     })();
   }
 
   watch(c: Connection, userIds: readonly string[]): void {
     const fresh: string[] = [];
     for (const userId of userIds) {
-      if (c.watching.has(userId)) continue;
+      if (c.watches(userId)) continue;
+      c.watching ??= new Set();
       c.watching.add(userId);
       let w = this.watchers.get(userId);
       if (!w) {
@@ -109,7 +134,7 @@ export class LocalSessions {
   unwatch(c: Connection, userIds: readonly string[]): void {
     const gone: string[] = [];
     for (const userId of userIds) {
-      if (!c.watching.delete(userId)) continue;
+      if (!c.watching?.delete(userId)) continue;
       const w = this.watchers.get(userId);
       w?.delete(c);
       if (w?.size === 0) {
@@ -124,19 +149,22 @@ export class LocalSessions {
     let data: Buffer | undefined;
     const now = this.clock();
     for (const userId of envelope.recipients) {
-      const set = this.byUser.get(userId);
-      if (!set) continue;
+      const entry = this.byUser.get(userId);
+      if (entry === undefined) continue;
       data ??= Buffer.from(JSON.stringify({ type: 'message', ...envelope.message }));
       const skip = userId === envelope.message.from ? envelope.fromDevice : undefined;
-      for (const c of set) {
-        // A device gets the messages stored after its welcome; older ones come through sync. The
-        // sending device has its own from `sent`.
-        if (!c.welcomed || c.deviceId === skip) continue;
-        c.sendRaw(data, 'message');
-        this.metrics.messagesOut.inc();
-        this.metrics.deliveryLatency.observe(Math.max(0, now - envelope.message.ts) / 1000);
-      }
+      if (entry instanceof Set) for (const c of entry) this.deliverTo(c, data, skip, now, envelope);
+      else this.deliverTo(entry, data, skip, now, envelope);
     }
+  }
+
+  private deliverTo(c: Connection, data: Buffer, skip: string | undefined, now: number, e: Envelope): void {
+    // A device gets the messages stored after its welcome; older ones come through sync. The
+    // sending device has its own from `sent`.
+    if (!c.welcomed || c.deviceId === skip) return;
+    c.sendRaw(data, 'message');
+    this.metrics.messagesOut.inc();
+    this.metrics.deliveryLatency.observe(Math.max(0, now - e.message.ts) / 1000);
   }
 
   deliverEvent(event: UserEvent): void {
@@ -144,7 +172,7 @@ export class LocalSessions {
     if (!frame) return;
     let data: string | undefined;
     for (const userId of event.userIds) {
-      for (const c of this.byUser.get(userId) ?? []) {
+      for (const c of each(this.byUser.get(userId))) {
         if (
           !c.welcomed ||
           (event.exceptDevice &&

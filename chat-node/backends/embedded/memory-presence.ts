@@ -6,9 +6,53 @@
 import type { PresenceInfo } from '../../../common/protocol.ts';
 import type { PresenceBackend } from '../types.ts';
 
+/**
+ * A user's devices online with their last activity: most users have one, kept in two fields; a Map
+ * is made for a second device.
+ */
 interface UserState {
-  devices: Map<string, number>; // deviceId → last activity
+  /** The one device online (when `devices` is undefined), or undefined. */
+  device: string | undefined;
+  deviceAt: number;
+  /** deviceId → last activity, once the user has had two devices online at once. */
+  devices: Map<string, number> | undefined;
   lastActiveAt: number;
+}
+
+function onlineCount(s: UserState): number {
+  return s.devices ? s.devices.size : s.device === undefined ? 0 : 1;
+}
+
+function hasDevice(s: UserState, deviceId: string): boolean {
+  return s.devices ? s.devices.has(deviceId) : s.device === deviceId;
+}
+
+function setDevice(s: UserState, deviceId: string, at: number): void {
+  if (s.devices) s.devices.set(deviceId, at);
+  else if (s.device === undefined || s.device === deviceId) {
+    s.device = deviceId;
+    s.deviceAt = at;
+  } else {
+    s.devices = new Map([
+      [s.device, s.deviceAt],
+      [deviceId, at],
+    ]);
+    s.device = undefined;
+  }
+}
+
+function deleteDevice(s: UserState, deviceId: string): boolean {
+  if (s.devices) return s.devices.delete(deviceId);
+  if (s.device !== deviceId) return false;
+  s.device = undefined;
+  return true;
+}
+
+/** Drops the devices silent since before `deadline`. */
+function expire(s: UserState, deadline: number): void {
+  if (s.devices) {
+    for (const [deviceId, last] of s.devices) if (last < deadline) s.devices.delete(deviceId);
+  } else if (s.device !== undefined && s.deviceAt < deadline) s.device = undefined;
 }
 
 /** Users remembered for lastActiveAt after going offline; the oldest are forgotten past this. */
@@ -33,7 +77,7 @@ export class MemoryPresence implements PresenceBackend {
   private state(userId: string): UserState {
     let s = this.users.get(userId);
     if (!s) {
-      s = { devices: new Map(), lastActiveAt: 0 };
+      s = { device: undefined, deviceAt: 0, devices: undefined, lastActiveAt: 0 };
       this.users.set(userId, s);
     }
     return s;
@@ -42,7 +86,7 @@ export class MemoryPresence implements PresenceBackend {
   private emit(userId: string, s: UserState): void {
     const p: PresenceInfo = {
       userId,
-      status: s.devices.size > 0 ? 'online' : 'offline',
+      status: onlineCount(s) > 0 ? 'online' : 'offline',
       lastActiveAt: s.lastActiveAt,
     };
     for (const h of this.handlers) h(p);
@@ -50,25 +94,25 @@ export class MemoryPresence implements PresenceBackend {
 
   async deviceOnline(userId: string, deviceId: string, _nodeId: number, now: number): Promise<void> {
     const s = this.state(userId);
-    const wasOnline = s.devices.size > 0;
+    const wasOnline = onlineCount(s) > 0;
     if (!wasOnline && s.lastActiveAt > 0) this.offlineCount--;
-    s.devices.set(deviceId, now);
+    setDevice(s, deviceId, now);
     s.lastActiveAt = Math.max(s.lastActiveAt, now);
     if (!wasOnline) this.emit(userId, s);
   }
 
   async deviceActive(userId: string, deviceId: string, now: number): Promise<void> {
     const s = this.users.get(userId);
-    if (!s?.devices.has(deviceId)) return;
-    s.devices.set(deviceId, now);
+    if (!s || !hasDevice(s, deviceId)) return;
+    setDevice(s, deviceId, now);
     s.lastActiveAt = Math.max(s.lastActiveAt, now);
   }
 
   async deviceOffline(userId: string, deviceId: string, now: number): Promise<void> {
     const s = this.users.get(userId);
-    if (!s?.devices.delete(deviceId)) return;
+    if (!s || !deleteDevice(s, deviceId)) return;
     s.lastActiveAt = Math.max(s.lastActiveAt, Math.min(now, this.clock()));
-    if (s.devices.size === 0) this.wentOffline(userId, s);
+    if (onlineCount(s) === 0) this.wentOffline(userId, s);
   }
 
   private wentOffline(userId: string, s: UserState): void {
@@ -81,7 +125,7 @@ export class MemoryPresence implements PresenceBackend {
     // Map iteration is insertion order: users seen earliest come first.
     for (const [userId, s] of this.users) {
       if (this.offlineCount <= MAX_REMEMBERED_OFFLINE * 0.9) break;
-      if (s.devices.size === 0) {
+      if (onlineCount(s) === 0) {
         this.users.delete(userId);
         this.offlineCount--;
       }
@@ -92,9 +136,9 @@ export class MemoryPresence implements PresenceBackend {
   sweep(): void {
     const deadline = this.clock() - this.expireMs;
     for (const [userId, s] of this.users) {
-      if (s.devices.size === 0) continue;
-      for (const [deviceId, last] of s.devices) if (last < deadline) s.devices.delete(deviceId);
-      if (s.devices.size === 0) this.wentOffline(userId, s);
+      if (onlineCount(s) === 0) continue;
+      expire(s, deadline);
+      if (onlineCount(s) === 0) this.wentOffline(userId, s);
     }
   }
 
@@ -103,7 +147,7 @@ export class MemoryPresence implements PresenceBackend {
       const s = this.users.get(userId);
       return {
         userId,
-        status: s && s.devices.size > 0 ? 'online' : 'offline',
+        status: s && onlineCount(s) > 0 ? 'online' : 'offline',
         lastActiveAt: s && s.lastActiveAt > 0 ? s.lastActiveAt : null,
       };
     });
