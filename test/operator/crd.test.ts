@@ -208,7 +208,7 @@ describe('the ChatCluster CRD', () => {
       targetConnectionsPerNode: 10_000,
       scaleUp: { stabilizationWindowSeconds: 0, tolerance: 0.1 },
       scaleDown: { stabilizationWindowSeconds: 300, tolerance: 0.1 },
-      rebalance: { maxSessionsMovedPerMinute: 600, imbalanceThreshold: 0.2 },
+      rebalance: { maxSessionsMovedPerMinute: 12_000, imbalanceThreshold: 0.2 },
       cassandra: {
         contactPoints: ['cassandra:9042'],
         keyspace: 'chat',
