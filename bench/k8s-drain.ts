@@ -42,7 +42,7 @@ import { createLogger } from '../common/logger.ts';
 import type { Message, ReconnectFrame, SyncAnswerFrame, WelcomeFrame } from '../common/protocol.ts';
 import { type ChatCluster, GROUP, PLURAL, VERSION } from '../operator/chatcluster-schema.ts';
 import { chatClusterBody } from '../test/helpers/chatcluster.ts';
-import { servicesEnv } from '../test/helpers/cluster.ts';
+import { dropKeyspace, servicesEnv } from '../test/helpers/cluster.ts';
 import { deleteStreams, streamOf } from '../test/helpers/streams.ts';
 import {
   chatNodeImage,
@@ -54,7 +54,7 @@ import {
   testNamespace,
 } from '../test/k8s/cluster.ts';
 import { PodAddresses } from '../test/k8s/pod-addresses.ts';
-import { cpuSeconds, load1, sleep } from './lib/proc.ts';
+import { cpuSeconds, load1, sleep, waitFor } from './lib/proc.ts';
 import { Histogram } from './loadgen/histogram.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -385,10 +385,16 @@ async function startCluster(b: Bench): Promise<void> {
   });
   log('waiting for 3 Ready nodes');
   const created = Date.now();
-  await waitFor('3 Ready nodes that report their load', 240_000, async () => {
-    const c = (await custom.getNamespacedCustomObject(ref)) as ChatCluster;
-    return (await chatNodePods(core, ns.name, NAME, true)).length === 3 && c.status?.nodes?.length === 3;
-  });
+  await waitFor(
+    '3 Ready nodes that report their load',
+    async () => {
+      const c = (await custom.getNamespacedCustomObject(ref)) as ChatCluster;
+      return (await chatNodePods(core, ns.name, NAME, true)).length === 3 && c.status?.nodes?.length === 3;
+    },
+    240_000,
+    250,
+    true,
+  );
   log(
     `3 nodes Ready and reporting ${((Date.now() - created) / 1000).toFixed(1)} s after the ChatCluster was made`,
   );
@@ -397,13 +403,19 @@ async function startCluster(b: Bench): Promise<void> {
     (d) => d.metadata?.labels?.['app.kubernetes.io/name'] === 'chat-operator',
   )?.metadata?.name;
   await scaleOperator(apps, ns.name, b.operatorDeployment, 0);
-  await waitFor('the operator has stopped', 60_000, async () => {
-    const list = await core.listNamespacedPod({
-      namespace: ns.name,
-      labelSelector: 'app.kubernetes.io/name=chat-operator',
-    });
-    return list.items.length === 0;
-  });
+  await waitFor(
+    'the operator has stopped',
+    async () => {
+      const list = await core.listNamespacedPod({
+        namespace: ns.name,
+        labelSelector: 'app.kubernetes.io/name=chat-operator',
+      });
+      return list.items.length === 0;
+    },
+    60_000,
+    250,
+    true,
+  );
   await b.pods.refresh();
 }
 
@@ -443,10 +455,16 @@ async function createClients(b: Bench): Promise<string> {
 async function placeOnNode0(b: Bench): Promise<void> {
   for (const c of b.clients) c.close();
   await adminOf(b, 0).undrain();
-  await waitFor('nodes 1 and 2 are empty', 60_000, async () => {
-    const [x, y] = await Promise.all([adminOf(b, 1).load(), adminOf(b, 2).load()]);
-    return x.connections === 0 && y.connections === 0;
-  });
+  await waitFor(
+    'nodes 1 and 2 are empty',
+    async () => {
+      const [x, y] = await Promise.all([adminOf(b, 1).load(), adminOf(b, 2).load()]);
+      return x.connections === 0 && y.connections === 0;
+    },
+    60_000,
+    250,
+    true,
+  );
   log(`connecting ${CLIENTS} clients to node 0`);
   for (const c of b.clients) c.reset();
   let next = 0;
@@ -466,9 +484,15 @@ async function placeOnNode0(b: Bench): Promise<void> {
       }
     }),
   );
-  await waitFor(`${CLIENTS} connections on node 0`, 30_000, async () => {
-    return (await adminOf(b, 0).load()).connections === CLIENTS;
-  });
+  await waitFor(
+    `${CLIENTS} connections on node 0`,
+    async () => {
+      return (await adminOf(b, 0).load()).connections === CLIENTS;
+    },
+    30_000,
+    250,
+    true,
+  );
 }
 
 /** Messages to the clients, two in flight, through nodes 1 and 2, until `stop`. */
@@ -596,14 +620,20 @@ async function podRestart(b: Bench): Promise<number> {
   const before = await b.core.readNamespacedPod({ name, namespace: b.ns.name });
   const t0 = Date.now();
   await b.core.deleteNamespacedPod({ name, namespace: b.ns.name });
-  await waitFor(`a new ${name} Ready and reporting`, 180_000, async () => {
-    const p = await b.core.readNamespacedPod({ name, namespace: b.ns.name });
-    if (p.metadata?.uid === before.metadata?.uid) return false;
-    if (!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return false;
-    await b.pods.refresh();
-    await adminOf(b, 2).load();
-    return true;
-  });
+  await waitFor(
+    `a new ${name} Ready and reporting`,
+    async () => {
+      const p = await b.core.readNamespacedPod({ name, namespace: b.ns.name });
+      if (p.metadata?.uid === before.metadata?.uid) return false;
+      if (!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return false;
+      await b.pods.refresh();
+      await adminOf(b, 2).load();
+      return true;
+    },
+    180_000,
+    250,
+    true,
+  );
   const secs = (Date.now() - t0) / 1000;
   log(`an empty pod deleted and back, Ready: ${secs.toFixed(1)} s`);
   return secs;
@@ -616,11 +646,16 @@ async function cleanUp(b: Bench): Promise<void> {
   try {
     await scaleOperator(b.apps, b.ns.name, b.operatorDeployment, 1);
     await b.custom.deleteNamespacedCustomObject(b.ref);
-    await waitFor('the ChatCluster and its data are gone', 120_000, () =>
-      b.custom.getNamespacedCustomObject(b.ref).then(
-        () => false,
-        () => true,
-      ),
+    await waitFor(
+      'the ChatCluster and its data are gone',
+      () =>
+        b.custom.getNamespacedCustomObject(b.ref).then(
+          () => false,
+          () => true,
+        ),
+      120_000,
+      250,
+      true,
     );
   } catch (err) {
     log(`cleanup through the operator: ${errorMessage(err)}; dropping the keyspace here`);
@@ -635,33 +670,6 @@ async function cleanUp(b: Bench): Promise<void> {
 async function scaleOperator(apps: AppsV1Api, namespace: string, name: string | undefined, replicas: number) {
   if (!name) return;
   await apps.patchNamespacedDeploymentScale({ name, namespace, body: { spec: { replicas } } }, mergePatch);
-}
-
-async function dropKeyspace(env: Record<string, string>, keyspace: string): Promise<void> {
-  const cassandra = (await import('cassandra-driver')).default;
-  const client = new cassandra.Client({
-    contactPoints: env.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
-    localDataCenter: env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
-  });
-  try {
-    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
-  } finally {
-    await client.shutdown();
-  }
-}
-
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = errorMessage(err);
-    }
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
 }
 
 function machine(): string {

@@ -8,7 +8,7 @@ import type {
   ChatClusterConditionType,
   ChatClusterStatus,
 } from './chatcluster-schema.ts';
-import { selectorString, templateHash } from './objects.ts';
+import { selectorString } from './objects.ts';
 import type { Memory, NodeObservation, Observation } from './types.ts';
 
 export const NO_ADMIN_TOKEN =
@@ -60,9 +60,9 @@ function readyAspect(ctx: StatusContext): Aspect {
  * reconcile that first sees a new template observed the StatefulSet before applying it, when every
  * node is still on its update revision.)
  */
-export function updatedReplicas(o: Observation): number {
+export function updatedReplicas(o: Observation, renderedTemplateHash: string | undefined): number {
   const sts = o.statefulSet;
-  if (!sts || sts.controllerCurrent === false || sts.templateHash !== templateHash(o.cluster)) return 0;
+  if (!sts || sts.controllerCurrent === false || sts.templateHash !== renderedTemplateHash) return 0;
   return o.nodes.filter((n) => n.exists && n.revision !== undefined && n.revision === sts.updateRevision)
     .length;
 }
@@ -104,6 +104,8 @@ export function statusOf(
   scaling: Aspect,
   moving: Aspect,
   generationsAhead: number,
+  /** The pod template's hash on the StatefulSet this decision applies (renderedTemplateHash). */
+  templateHash: string | undefined,
 ): ChatClusterStatus {
   const { o } = ctx;
   const reporting = o.nodes
@@ -113,7 +115,7 @@ export function statusOf(
   return {
     replicas: o.statefulSet?.replicas ?? 0,
     readyReplicas: o.statefulSet?.readyReplicas ?? 0,
-    updatedReplicas: updatedReplicas(o),
+    updatedReplicas: updatedReplicas(o, templateHash),
     connections: reporting.reduce((sum, r) => sum + r.load.connections, 0),
     nodes: reporting.map(({ node, load }) => ({
       name: node.name,

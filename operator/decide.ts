@@ -17,7 +17,7 @@ import { decideReplicas } from './autoscale.ts';
 import type { ChatClusterStatus } from './chatcluster-schema.ts';
 import { type Aspect, movesForStatus, NO_ADMIN_TOKEN, silentMessage, statusOf } from './decide-status.ts';
 import { finalizersFor } from './deletion.ts';
-import { buildObjects, podName } from './objects.ts';
+import { buildObjects, podName, renderedTemplateHash } from './objects.ts';
 import { type NodeLoad, planRebalance, planRollout, planScaleDown } from './rebalance.ts';
 import { DRAIN_ANNOTATION, type DrainPlan, planDrainRequest, planRebalanceRequest } from './requests.ts';
 import type { ClusterEvent, Decision, Memory, NodeAction, NodeObservation, Observation } from './types.ts';
@@ -95,15 +95,16 @@ export function decide(observation: Observation, memory: Memory, now: number): D
   const { spec } = observation.cluster;
   const mirror = spec.replicasManagedBy === 'Operator' && spec.replicas !== want.desired;
   const finalizers = finalizersFor(observation.cluster);
+  const objects = buildObjects(observation.cluster, scale.replicas);
   return {
-    objects: buildObjects(observation.cluster, scale.replicas),
+    objects,
     replicas: scale.replicas,
     ...(mirror ? { specReplicas: want.desired } : {}),
     actions: draft.actions,
     // Writing spec.replicas (before the status) makes the next generation, which this decision
     // already accounts for: spec.replicas is the autoscaler's own while it decides.
     status: {
-      ...statusOf(ctx, scale, moving, mirror ? 1 : 0),
+      ...statusOf(ctx, scale, moving, mirror ? 1 : 0, renderedTemplateHash(objects)),
       sessionMoves: movesForStatus(draft.moves),
       ...(ctx.drain.status && { drainRequest: ctx.drain.status }),
       ...(draft.rebalanceRequest && { rebalanceRequest: draft.rebalanceRequest }),

@@ -195,25 +195,13 @@ function containerEnv(cluster: ChatCluster): object[] {
   return [...extra, ...own];
 }
 
-/** A short, stable hash of the pod template the operator renders for this spec (same spec, same hash). */
-export function templateHash(cluster: ChatCluster): string {
-  return hashOfTemplate(unstampedStatefulSet(cluster, 0, settingsHash(nodeSettings(cluster))));
+/** The hash of the pod template that buildObjects stamped on its StatefulSet (TEMPLATE_HASH_ANNOTATION). */
+export function renderedTemplateHash(objects: readonly KubeObject[]): string | undefined {
+  return objects.find((o) => o.kind === 'StatefulSet')?.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION];
 }
-
-const hashOfTemplate = (sts: KubeObject) =>
-  createHash('sha256')
-    .update(JSON.stringify((sts.spec as { template: unknown }).template))
-    .digest('hex')
-    .slice(0, 16);
 
 /** The StatefulSet, annotated with the hash of its pod template (TEMPLATE_HASH_ANNOTATION). */
 function statefulSet(cluster: ChatCluster, replicas: number, hash: string): KubeObject {
-  const sts = unstampedStatefulSet(cluster, replicas, hash);
-  sts.metadata.annotations = { ...sts.metadata.annotations, [TEMPLATE_HASH_ANNOTATION]: hashOfTemplate(sts) };
-  return sts;
-}
-
-function unstampedStatefulSet(cluster: ChatCluster, replicas: number, hash: string): KubeObject {
   const labels = nodeLabels(cluster);
   const template = cluster.spec.podTemplate;
   const probe = (path: string, periodSeconds: number) => ({
@@ -222,7 +210,7 @@ function unstampedStatefulSet(cluster: ChatCluster, replicas: number, hash: stri
     timeoutSeconds: 2,
     failureThreshold: 3,
   });
-  return {
+  const sts: KubeObject = {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
     metadata: meta(cluster, cluster.metadata.name),
@@ -286,6 +274,12 @@ function unstampedStatefulSet(cluster: ChatCluster, replicas: number, hash: stri
       },
     },
   };
+  const templateHash = createHash('sha256')
+    .update(JSON.stringify((sts.spec as { template: unknown }).template))
+    .digest('hex')
+    .slice(0, 16);
+  sts.metadata.annotations = { [TEMPLATE_HASH_ANNOTATION]: templateHash };
+  return sts;
 }
 
 /** A short, stable hash of the ConfigMap's data (keys sorted, so their order does not matter). */

@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
+import { errorMessage } from '../../common/errors.ts';
 
 /** Every child the bench started, so that an exit path can stop what is still running. */
 const children = new Set<ChildProcess>();
@@ -83,13 +84,23 @@ export async function waitFor(
   check: () => Promise<boolean> | boolean,
   timeoutMs = 30_000,
   intervalMs = 100,
+  /** Keep polling when `check` throws (an API not answering yet), naming its last error on timeout. */
+  retryErrors = false,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let last = '';
   while (Date.now() < deadline) {
-    if (await check()) return;
+    try {
+      if (await check()) return;
+    } catch (err) {
+      if (!retryErrors) throw err;
+      last = errorMessage(err);
+    }
     await sleep(intervalMs);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last})` : ''}`,
+  );
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -213,16 +213,8 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
 
 /** Drops the bench cluster's keyspace and JetStream stream, so runs leave nothing behind. */
 async function dropDurableState(services: Record<string, string>, cluster: string): Promise<void> {
-  const cassandra = (await import('cassandra-driver')).default;
-  const client = new cassandra.Client({
-    contactPoints: services.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
-    localDataCenter: services.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
-  });
-  try {
-    await client.execute(`DROP KEYSPACE IF EXISTS chat_${cluster}`);
-  } finally {
-    await client.shutdown();
-  }
+  const { dropKeyspace } = await import('../../test/helpers/cluster.ts');
+  await dropKeyspace(services, `chat_${cluster}`);
   const { connect } = await import('@nats-io/transport-node');
   const { jetstreamManager } = await import('@nats-io/jetstream');
   const nc = await connect({ servers: services.CHAT_NATS_URL!.split(',') });

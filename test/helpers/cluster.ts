@@ -177,13 +177,18 @@ async function dropStreamAndKeyspace(env: Record<string, string>): Promise<void>
   } finally {
     await nc.close();
   }
+  await dropKeyspace(env, env.CHAT_CASSANDRA_KEYSPACE!);
+}
+
+/** Drops `keyspace` in the Cassandra of the services `env` names (with their credentials, if any). */
+export async function dropKeyspace(env: Record<string, string>, keyspace: string): Promise<void> {
   const client = new cassandra.Client({
     contactPoints: env.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
     localDataCenter: env.CHAT_CASSANDRA_LOCAL_DC ?? 'datacenter1',
     ...cassandraAuthOptions(env),
   });
   try {
-    await client.execute(`DROP KEYSPACE IF EXISTS ${env.CHAT_CASSANDRA_KEYSPACE}`);
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
   } finally {
     await client.shutdown();
   }

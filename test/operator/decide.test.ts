@@ -1,16 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatCluster, ChatClusterSpec, ChatClusterStatus } from '../../operator/chatcluster-schema.ts';
 import { decide, SETTLE_MS } from '../../operator/decide.ts';
-import { templateHash } from '../../operator/objects.ts';
+import { buildObjects, renderedTemplateHash } from '../../operator/objects.ts';
 import {
   type Decision,
   emptyMemory,
   type Memory,
   type NodeAction,
-  type NodeObservation,
   type Observation,
 } from '../../operator/types.ts';
 import { chatCluster } from '../helpers/chatcluster.ts';
+import {
+  type NodeSketch as N,
+  nodeObservation as node,
+  nodeUrl as url,
+} from '../helpers/node-observations.ts';
 
 const NOW = Date.parse('2030-01-01T12:00:00.000Z');
 const EARLIER = '2030-01-01T11:00:00.000Z';
@@ -28,33 +32,6 @@ function cluster(spec: Partial<ChatClusterSpec> = {}, status?: ChatClusterStatus
     },
     status,
   });
-}
-
-/** One node: its connections, or more about it. Ready, reporting, not draining, revision r1 unless said. */
-type N = number | { c?: number; draining?: boolean; ready?: boolean; reported?: boolean; revision?: string };
-
-const url = (ordinal: number) => `http://chat-${ordinal}.chat-nodes.team-a.svc:8080`;
-
-function node(ordinal: number, n: N): NodeObservation {
-  const o = typeof n === 'number' ? { c: n } : n;
-  const ready = o.ready ?? true;
-  return {
-    name: `chat-${ordinal}`,
-    ordinal,
-    ready,
-    exists: true,
-    revision: o.revision ?? 'r1',
-    load:
-      (o.reported ?? ready)
-        ? {
-            nodeId: ordinal,
-            url: url(ordinal),
-            connections: o.c ?? 0,
-            capacity: 20_000,
-            draining: o.draining ?? false,
-          }
-        : undefined,
-  };
 }
 
 /**
@@ -88,7 +65,7 @@ function observe(
             readyReplicas: observed.filter((n) => n.ready).length,
             currentRevision: 'r1',
             updateRevision: o.updateRevision ?? 'r1',
-            templateHash: o.oldTemplate ? 'an-older-hash' : templateHash(c),
+            templateHash: o.oldTemplate ? 'an-older-hash' : renderedTemplateHash(buildObjects(c, replicas)),
             controllerCurrent: !o.controllerBehind,
           },
     nodes: observed,
@@ -649,7 +626,8 @@ describe('decide: status', () => {
       decide(observe([1], { spec }), emptyMemory(), NOW).objects.find((x) => x.kind === 'StatefulSet');
     const hash = (spec: Partial<ChatClusterSpec>) =>
       sts(spec)?.metadata.annotations?.['chatplatform.io/template-hash'];
-    expect(hash({})).toBe(templateHash(cluster({})));
+    expect(hash({})).toMatch(/^[0-9a-f]{16}$/);
+    expect(hash({})).toBe(renderedTemplateHash(buildObjects(cluster({}), 5)));
     expect(hash({ minReplicas: 1, maxReplicas: 9 })).toBe(hash({}));
     expect(hash({ image: 'chat-platform/chat-node:9.9.9' })).not.toBe(hash({}));
   });

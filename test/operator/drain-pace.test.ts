@@ -7,34 +7,11 @@ import { describe, expect, it } from 'vitest';
 import type { ChatClusterSpec } from '../../operator/chatcluster-schema.ts';
 import { decide } from '../../operator/decide.ts';
 import { DRAIN_ANNOTATION } from '../../operator/requests.ts';
-import { type Decision, emptyMemory, type NodeObservation, type Observation } from '../../operator/types.ts';
+import { type Decision, emptyMemory, type Observation } from '../../operator/types.ts';
 import { chatCluster } from '../helpers/chatcluster.ts';
+import { type NodeSketch as N, nodeObservation as node } from '../helpers/node-observations.ts';
 
 const NOW = Date.parse('2030-01-01T12:00:00.000Z');
-
-/** One node: its connections, or more about it (ready, reporting, not draining, revision r1 unless said). */
-type N = number | { c?: number; draining?: boolean; revision?: string; reported?: boolean };
-
-function node(ordinal: number, n: N): NodeObservation {
-  const o = typeof n === 'number' ? { c: n } : n;
-  return {
-    name: `chat-${ordinal}`,
-    ordinal,
-    ready: true,
-    exists: true,
-    revision: o.revision ?? 'r1',
-    load:
-      o.reported === false
-        ? undefined
-        : {
-            nodeId: ordinal,
-            url: `http://chat-${ordinal}:8080`,
-            connections: o.c ?? 0,
-            capacity: 20_000,
-            draining: o.draining ?? false,
-          },
-  };
-}
 
 /** `nodes[i]` is the pod at ordinal i; `replicas` is spec.replicas (External), the budget a minute. */
 function observe(

@@ -13,33 +13,16 @@ import {
   REBALANCE_ANNOTATION,
   requestedDrain,
 } from '../../operator/requests.ts';
-import { emptyMemory, type NodeObservation, type Observation } from '../../operator/types.ts';
+import { emptyMemory, type Observation } from '../../operator/types.ts';
 import { chatCluster } from '../helpers/chatcluster.ts';
+import {
+  type NodeSketch as N,
+  nodeObservation as node,
+  nodeUrl as url,
+} from '../helpers/node-observations.ts';
 
 const NOW = Date.parse('2030-01-01T12:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
-const url = (ordinal: number) => `http://chat-${ordinal}.chat-nodes.team-a.svc:8080`;
-
-type N = number | { c: number; draining?: boolean; revision?: string };
-
-function node(ordinal: number, n: N): NodeObservation {
-  const o = typeof n === 'number' ? { c: n } : n;
-  return {
-    name: `chat-${ordinal}`,
-    ordinal,
-    ready: true,
-    exists: true,
-    revision: o.revision ?? 'r1',
-    load: {
-      nodeId: ordinal,
-      url: url(ordinal),
-      connections: o.c,
-      capacity: 20_000,
-      draining: o.draining ?? false,
-    },
-  };
-}
-
 function cluster(annotations: Record<string, string>, status?: ChatClusterStatus, adminToken = true) {
   return chatCluster({
     metadata: { annotations },
