@@ -223,7 +223,14 @@ const COLUMNS: Record<string, { params: string[]; metrics: string[] }> = {
   },
   'connect-storm': {
     params: ['connections', 'concurrency'],
-    metrics: ['acceptedPerSec', 'connected', 'failed', 'targetCpuCores', 'loadgenCpuCores'],
+    metrics: [
+      'acceptedPerSec',
+      'connected',
+      'failed',
+      'targetCpuCores',
+      'targetCpuUsPerConn',
+      'loadgenCpuCores',
+    ],
   },
   sync: {
     params: ['messages'],
@@ -231,7 +238,7 @@ const COLUMNS: Record<string, { params: string[]; metrics: string[] }> = {
   },
   'fan-out': {
     params: ['members', 'senders', 'rate'],
-    metrics: ['deliveriesPerSec', 'p50Ms', 'p99Ms', 'p999Ms', 'lost', 'targetCpuCores'],
+    metrics: ['deliveriesPerSec', 'p50Ms', 'p99Ms', 'p999Ms', 'lost', 'targetCpuCores', 'targetCpuUsPerMsg'],
   },
   'reconnect-wave': {
     params: ['connections', 'drainRatePerSec'],
@@ -361,4 +368,56 @@ function niceStep(raw: number): number {
 
 function escapeXml(s: string): string {
   return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
+}
+
+/** The targets of the comparison, in its column order. */
+const COMPARED = [
+  ['relay', 'raw ws relay'],
+  ['centrifugo', 'Centrifugo'],
+  ['embedded', 'chat node'],
+] as const;
+
+/**
+ * The comparison of `npm run bench:compare`: one line per measure, one column per target, and the
+ * chat node's ratio to each peer (for latency, memory and CPU lower is better; for throughput higher).
+ */
+export function comparison(rows: ResultRow[]): string {
+  const at = (scenario: string, target: string, metric: string, pred: (r: ResultRow) => boolean) =>
+    num(find(rows, scenario, target, pred)[0]?.metrics[metric]);
+  const maxPhase = (r: ResultRow) => r.params.phase === 'max';
+  const measures: [string, string, (t: string) => number | undefined][] = [
+    ['1:1 delivered msgs/s (closed loop, best)', '', (t) => oneToOneMax(rows, t)],
+    ['CPU per delivered 1:1 message', 'µs', (t) => at('1:1', t, 'targetCpuUsPerMsg', maxPhase)],
+    ['idle connection, RSS at 10,000', 'B', (t) => num(idleAt(rows, t)?.metrics.bytesPerConn)],
+    ['idle connection, RSS after a GC', 'B', (t) => num(idleAt(rows, t)?.metrics.gcRssPerConn)],
+    [
+      'fan-out of 1,600 group msgs/s to 100 members, p99',
+      'ms',
+      (t) => at('fan-out', t, 'p99Ms', (r) => r.params.rate === 1600),
+    ],
+    [
+      'CPU per fan-out delivery at 1,600 group msgs/s',
+      'µs',
+      (t) => at('fan-out', t, 'targetCpuUsPerMsg', (r) => r.params.rate === 1600),
+    ],
+    [
+      '1:1 at 1,000 msgs/s, p99',
+      'ms',
+      (t) => at('1:1', t, 'p99Ms', (r) => r.params.phase === 'rate' && r.params.rate === 1000),
+    ],
+  ];
+  const body = measures
+    .map(([what, unit, get]) => {
+      const values = COMPARED.map(([id]) => get(id));
+      if (values.every((v) => v === undefined)) return undefined;
+      const chat = values[2];
+      return [
+        unit ? `${what} (${unit})` : what,
+        ...values,
+        ratio(chat, values[0]) ?? undefined,
+        ratio(chat, values[1]) ?? undefined,
+      ];
+    })
+    .filter((r) => r !== undefined);
+  return table(['measure', ...COMPARED.map(([, label]) => label), 'chat ÷ relay', 'chat ÷ Centrifugo'], body);
 }

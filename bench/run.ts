@@ -6,6 +6,7 @@
  *
  *   npm run bench                 # quick mode (< 2 min): 1:1, idle 10k, sync 10k; prints the ratios
  *   npm run bench:full            # every scenario, also 50k connections and the durable backends
+ *   npm run bench:compare         # ~3 min: the chat node, the relay and Centrifugo side by side
  *   node bench/run.ts --scenario 1:1 --targets embedded,relay
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { Command, Option } from 'commander';
 import { errorMessage } from '../common/errors.ts';
 import { fileLimit, killAllChildren, load1 } from './lib/proc.ts';
 import { portRangeSize } from './loadgen/addresses.ts';
-import { checks, latencySvg, ratios, scenarioTables, table } from './report.ts';
+import { checks, comparison, latencySvg, ratios, scenarioTables, table } from './report.ts';
 import { connectStorm } from './scenarios/connect-storm.ts';
 import { fanout } from './scenarios/fanout.ts';
 import { idle } from './scenarios/idle.ts';
@@ -35,13 +36,17 @@ const program = new Command('bench')
   .description('Chat node benchmarks against a raw ws relay and Centrifugo, on this machine.')
   .option('--quick', 'quick mode, under 2 minutes (the default)')
   .option('--full', 'every scenario at full size')
+  .option(
+    '--compare',
+    'the side-by-side table (about 3 minutes): 1:1 best and at 1,000/s, 10,000 idle, fan-out at 1,600/s',
+  )
   .addOption(new Option('--scenario <name...>', 'only these scenarios').choices([...SCENARIOS]))
   .option('--targets <list>', 'only these targets (embedded,relay,centrifugo)')
   .option('--rates <list>', 'the open-loop rates (msgs/s) of the 1:1 and durable scenarios, e.g. 1000,2500')
   .option('--idle-connections <list>', 'the connection counts of the idle scenario, e.g. 10000,19900')
   .option(
     '--out <dir>',
-    'where to write results (default: bench/results for --full, bench/results/raw/quick otherwise)',
+    'where to write results (default: bench/results for --full, bench/results/raw/<quick|compare> otherwise)',
   )
   .option('--ha', 'the durable scenario on the clustered services of `services:up -- --ha` (row durable-ha)')
   .option(
@@ -52,6 +57,7 @@ const program = new Command('bench')
 const opts = program.opts<{
   quick?: boolean;
   full?: boolean;
+  compare?: boolean;
   scenario?: Scenario[];
   targets?: string;
   out?: string;
@@ -63,8 +69,9 @@ const opts = program.opts<{
 /** --rates, or the scenario's own steps. */
 const ratesOr = (steps: number[]): number[] => (opts.rates ? opts.rates.split(',').map(Number) : steps);
 const full = Boolean(opts.full);
-const mode = full ? 'full' : 'quick';
-const out = opts.out ?? join(ROOT, 'bench', 'results', ...(full ? [] : ['raw', 'quick']));
+const compare = Boolean(opts.compare) && !full;
+const mode = full ? 'full' : compare ? 'compare' : 'quick';
+const out = opts.out ?? join(ROOT, 'bench', 'results', ...(full ? [] : ['raw', mode]));
 const started = Date.now();
 const log = (line: string) =>
   console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}`);
@@ -81,6 +88,7 @@ process.on('exit', killAllChildren);
 
 function wanted(s: Scenario): boolean {
   if (opts.scenario) return opts.scenario.includes(s);
+  if (compare) return s === '1:1' || s === 'idle' || s === 'fan-out';
   return full || s === '1:1' || s === 'idle' || s === 'sync';
 }
 
@@ -163,7 +171,7 @@ function starters(profile = false, inspect = false): [TargetId, () => Promise<Ta
 
 async function runOneToOne(): Promise<void> {
   log(`1:1 messages (${full ? '2,000' : '1,000'} connections)`);
-  const rates = ratesOr(full ? [1000, 2000, 5000, 10_000, 20_000, 40_000] : [1000, 4000]);
+  const rates = ratesOr(full ? [1000, 2000, 5000, 10_000, 20_000, 40_000] : compare ? [1000] : [1000, 4000]);
   for (const [id, start] of starters(true)) {
     const r = await withTarget(id, start, (t) =>
       oneToOne(
@@ -173,7 +181,7 @@ async function runOneToOne(): Promise<void> {
           maxMs: full ? 10_000 : 5000,
           window: 4,
           rates,
-          rateMs: full ? 5000 : 3000,
+          rateMs: full || compare ? 5000 : 3000,
           warmupMs: 1000,
           textSize: 100,
         },
@@ -229,6 +237,7 @@ async function runIdle(env: ReturnType<typeof environment>): Promise<void> {
   const asked = opts.idleConnections?.split(',').map((n) => Math.min(Number(n), env.maxIdle));
   const steps =
     asked ?? (full ? [...new Set([10_000, top, env.maxIdle].filter((n) => n <= env.maxIdle))] : [top]);
+  if (compare && !asked && top < 10_000) log(`note: only ${top} idle connections fit the open-files limit`);
   log(`idle connections: ${steps.join(', ')}`);
   for (const [id, start] of starters(false, true)) {
     const r = await withTarget(id, start, (t) =>
@@ -256,7 +265,17 @@ async function runFanout(): Promise<void> {
   log('group fan-out: 100 members, 10 senders');
   for (const [id, start] of starters()) {
     const r = await withTarget(id, start, (t) =>
-      fanout(t, { members: 100, senders: 10, rates: [100, 400, 800, 1600], seconds: 5, textSize: 100 }, log),
+      fanout(
+        t,
+        {
+          members: 100,
+          senders: 10,
+          rates: compare ? [1600] : [100, 400, 800, 1600],
+          seconds: 5,
+          textSize: 100,
+        },
+        log,
+      ),
     );
     rows.push(...(r ?? []));
   }
@@ -307,14 +326,14 @@ function save(env: ReturnType<typeof environment>): void {
     targets: checks(rows, { maxConnectionsNote: env.note, triedMax: full }),
     rows,
   };
-  const name = full ? 'summary.json' : 'summary-quick.json';
+  const name = full ? 'summary.json' : `summary-${mode}.json`;
   writeFileSync(join(out, name), `${JSON.stringify(summary, null, 2)}\n`);
   writeFileSync(
     join(out, 'raw', `run-${mode}-${summary.date.replace(/[:.]/g, '-')}.json`),
     JSON.stringify(summary),
   );
   if (rows.some((r) => r.scenario === '1:1' && r.params.phase === 'rate')) {
-    const svg = full ? 'latency.svg' : 'latency-quick.svg';
+    const svg = full ? 'latency.svg' : `latency-${mode}.svg`;
     writeFileSync(
       join(out, svg),
       latencySvg(rows, `1:1 send→deliver latency vs load (${summary.date.slice(0, 10)}, ${mode})`),
@@ -325,6 +344,10 @@ function save(env: ReturnType<typeof environment>): void {
 
 function print(): void {
   console.log(`\n${scenarioTables(rows)}\n`);
+  if (compare)
+    console.log(
+      `### comparison (${cpus()[0]?.model ?? '?'} × ${cpus().length}, load ${load1()} at the end)\n\n${comparison(rows)}\n`,
+    );
   const rs = ratios(rows);
   if (rs.length)
     console.log(

@@ -151,6 +151,10 @@ export class CpuMeter {
     this.pids = pids;
     this.start = pids.map(cpuSeconds);
   }
+  /** CPU seconds each process used since the meter started. */
+  used(): number[] {
+    return this.pids.map((p, i) => cpuSeconds(p) - this.start[i]!);
+  }
   cores(): number[] {
     const secs = (performance.now() - this.t0) / 1000;
     return this.pids.map((p, i) => Math.round(((cpuSeconds(p) - this.start[i]!) / secs) * 100) / 100);

@@ -13,6 +13,7 @@ export async function connectStorm(
   const cpu = new CpuMeter([target.pid, process.pid]);
   const r = await openMany(target.endpoint, accounts, { concurrency: o.concurrency });
   const [targetCpu, loadgenCpu] = cpu.cores();
+  const [targetCpuSeconds] = cpu.used();
   const perSec = Math.round(r.conns.length / (r.elapsedMs / 1000));
   const rss = rssBytes(target.pid);
   closeAll(r.conns);
@@ -30,6 +31,8 @@ export async function connectStorm(
       failed: r.failed,
       seconds: Math.round(r.elapsedMs) / 1000,
       targetCpuCores: targetCpu!,
+      /** Target CPU per accepted connection (handshake, token check, welcome). */
+      targetCpuUsPerConn: r.conns.length > 0 ? Math.round((targetCpuSeconds! * 1e6) / r.conns.length) : null,
       loadgenCpuCores: loadgenCpu!,
       targetRssMiB: mib(rss),
     },

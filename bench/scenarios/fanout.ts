@@ -88,6 +88,8 @@ export async function fanout(target: Target, o: FanoutOptions, log: Log): Promis
             p999Ms: s.p999,
             lost: expected - delivered,
             targetCpuCores: targetCpu!,
+            /** Target CPU per delivery (one message to one member's device), as 1:1's per message. */
+            targetCpuUsPerMsg: perSec > 0 ? Math.round((targetCpu! * 1e6) / perSec) : null,
             loadgenCpuCores: loadgenCpu!,
           },
         ),

@@ -8,7 +8,7 @@ import {
 } from '../../bench/loadgen/addresses.ts';
 import { Histogram } from '../../bench/loadgen/histogram.ts';
 import { payload, sentAtOf } from '../../bench/loadgen/protocols.ts';
-import { latencySvg, ratios } from '../../bench/report.ts';
+import { comparison, latencySvg, ratios } from '../../bench/report.ts';
 import type { ResultRow } from '../../bench/scenarios/result.ts';
 
 describe('Histogram', () => {
@@ -145,5 +145,33 @@ describe('report', () => {
     expect(svg).toContain('<svg');
     expect(svg).toContain('test &lt;plot&gt;');
     expect(svg).toContain('<path');
+  });
+
+  it('prints the comparison: a line per measured figure, a column per target, the chat node over each peer', () => {
+    const at =
+      (scenario: string) =>
+      (row: ResultRow): ResultRow => ({ ...row, scenario });
+    const rows = [
+      r('relay', { deliveredPerSec: 60_000, targetCpuUsPerMsg: 15 }, { phase: 'max' }),
+      r('centrifugo', { deliveredPerSec: 40_000, targetCpuUsPerMsg: 30 }, { phase: 'max' }),
+      r('embedded', { deliveredPerSec: 20_000, targetCpuUsPerMsg: 90 }, { phase: 'max' }),
+      r('embedded', { p99Ms: 12 }, { phase: 'rate', rate: 1000 }),
+      r('relay', { p99Ms: 3 }, { phase: 'rate', rate: 1000 }),
+      at('idle')(r('embedded', { bytesPerConn: 9000, held: 10_000 }, { connections: 10_000 })),
+      at('fan-out')(r('centrifugo', { p99Ms: 10 }, { rate: 1600 })),
+      at('fan-out')(r('embedded', { p99Ms: 300 }, { rate: 800 })),
+    ];
+    const lines = comparison(rows).split('\n');
+    expect(lines[0]).toBe(
+      '| measure | raw ws relay | Centrifugo | chat node | chat ÷ relay | chat ÷ Centrifugo |',
+    );
+    const line = (what: string) => lines.find((l) => l.startsWith(`| ${what}`));
+    expect(line('1:1 delivered msgs/s')).toMatch(/\| 60000 \| 40000 \| 20000 \| 0.33 \| 0.5 \|$/);
+    expect(line('CPU per delivered 1:1 message (µs)')).toMatch(/\| 15 \| 30 \| 90 \| 6 \| 3 \|$/);
+    expect(line('1:1 at 1,000 msgs/s, p99 (ms)')).toMatch(/\| 3 \| – \| 12 \| 4 \| – \|$/);
+    expect(line('idle connection, RSS at 10,000 (B)')).toMatch(/\| – \| – \| 9000 \| – \| – \|$/);
+    // Only the 1,600/s step is compared; a measure nobody has is left out.
+    expect(line('fan-out of 1,600')).toMatch(/\| – \| 10 \| – \| – \| – \|$/);
+    expect(line('idle connection, RSS after a GC')).toBeUndefined();
   });
 });
