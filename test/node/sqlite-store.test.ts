@@ -1,11 +1,10 @@
 /** The embedded SQLite store against the Store contract. */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../chat-node/backends/embedded/sqlite-store.ts';
-import { CHECKPOINT_IDLE_MS, CHECKPOINT_MAX_MS } from '../../chat-node/backends/embedded/sqlite-writer.ts';
 import type { Envelope } from '../../chat-node/backends/types.ts';
 import { describeStoreContract } from '../helpers/store-contract.ts';
 
@@ -65,26 +64,6 @@ describe('SqliteStore message writes (a worker thread commits them)', () => {
     // Saving again is harmless (same id, same row).
     await store.saveMessages(all.slice(0, 5));
     expect((await store.sync('ua', 0n, 1000)).messages).toHaveLength(300);
-  });
-
-  it("reach the database file through the writer's own checkpoints (no commit checkpoints)", async () => {
-    const file = join(dir, 'chat.db');
-    const before = statSync(file).size;
-    const text = 5000;
-    // Neither connection checkpoints on commit: the messages are in the WAL, the file has the schema.
-    await store.saveMessages(envelopes(1000, text));
-    expect(statSync(file).size - before).toBeLessThan(1000 * text);
-    // The writer checkpoints once it is idle after CHECKPOINT_IDLE_MS (here: the next save's turn)
-    // and in any case after CHECKPOINT_MAX_MS.
-    await new Promise((r) => setTimeout(r, CHECKPOINT_IDLE_MS + 100));
-    await store.saveMessages(
-      envelopes(1, 10).map((e) => ({ ...e, message: { ...e.message, messageId: '9' } })),
-    );
-    const deadline = Date.now() + CHECKPOINT_MAX_MS + 2000;
-    while (statSync(file).size - before < 1000 * text && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(statSync(file).size - before).toBeGreaterThanOrEqual(1000 * text);
   });
 
   it('refuse writes once closed, after finishing the ones in flight', async () => {

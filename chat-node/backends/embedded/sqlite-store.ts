@@ -459,8 +459,6 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.writer.close();
-    // Neither connection checkpoints on commit (sqlite-writer.ts): fold the WAL in before leaving.
-    this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     this.db.close();
   }
 }

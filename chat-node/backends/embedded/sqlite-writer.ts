@@ -7,12 +7,6 @@
  *
  * The worker drains every request waiting on its port before it begins a transaction, so requests
  * that arrive during one fsync share the next: group commit without a timer.
- *
- * Checkpoints (copying the WAL into the database file) are the worker's too, and happen after it has
- * answered: SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so that
- * commit's senders (or, on the store's connection, the whole event loop) waited for it. Both
- * connections turn it off; the worker checkpoints once it is idle and CHECKPOINT_IDLE_MS have passed
- * since the last one, or after CHECKPOINT_MAX_MS however busy it is, which bounds the WAL.
  */
 
 import { DatabaseSync } from 'node:sqlite';
@@ -22,12 +16,7 @@ import type { Envelope } from '../types.ts';
 
 /** The pragmas of both connections to the store's file (the store's own and this writer's). */
 export const CONNECTION_PRAGMAS =
-  'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;';
-
-/** A checkpoint once the writer is idle and this long after the last one… */
-export const CHECKPOINT_IDLE_MS = 1000;
-/** …or after this long even if it never idles. */
-export const CHECKPOINT_MAX_MS = 5000;
+  'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;';
 
 /** The workerData key that names the database file (and marks the thread as this writer). */
 const WORKER_KEY = 'chatSqliteWriterFile';
@@ -175,8 +164,10 @@ function runWorker(file: string): void {
       throw err;
     }
   };
-  /** Commits one drained set of requests and answers each. */
-  const commit = (requests: Request[]) => {
+  port.on('message', (first: Request) => {
+    const requests = [first];
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
+      requests.push(m.message as Request);
     try {
       write(requests);
       for (const r of requests) port.postMessage({ id: r.id } satisfies Reply);
@@ -191,37 +182,7 @@ function runWorker(file: string): void {
         }
       }
     }
-  };
-  const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
-  let lastCheckpoint = Date.now();
-  const checkpointNow = () => {
-    // PASSIVE: copies what no reader still needs and never waits for one (the next one finishes it).
-    checkpoint.get();
-    lastCheckpoint = Date.now();
-  };
-  const queue: Request[] = [];
-  const drain = () => {
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
-      queue.push(m.message as Request);
-  };
-  port.on('message', (first: Request) => {
-    queue.push(first);
-    drain();
-    while (queue.length > 0) {
-      commit(queue.splice(0));
-      drain();
-      const since = Date.now() - lastCheckpoint;
-      if (since >= (queue.length === 0 ? CHECKPOINT_IDLE_MS : CHECKPOINT_MAX_MS)) {
-        checkpointNow();
-        drain();
-      }
-    }
   });
-  // Writes of the store's own connection (accounts, groups, reads) are in the same WAL: a quiet
-  // writer still checkpoints them every CHECKPOINT_MAX_MS.
-  setInterval(() => {
-    if (Date.now() - lastCheckpoint >= CHECKPOINT_MAX_MS) checkpointNow();
-  }, CHECKPOINT_MAX_MS).unref();
 }
 
 const file = isMainThread ? undefined : (workerData as Record<string, unknown> | null)?.[WORKER_KEY];
