@@ -8,7 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { type CoreV1Api, type CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import cassandra from 'cassandra-driver';
+import { GROUP, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
+import { cassandraAuthOptions } from '../helpers/backend-auth.ts';
+import { servicesEnv } from '../helpers/cluster.ts';
+import { deleteStreams, streamOf } from '../helpers/streams.ts';
 import { until } from '../helpers/until.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -205,4 +210,61 @@ export async function chatNodePods(core: CoreV1Api, namespace: string, name: str
   return pods.items
     .filter((p) => !p.metadata?.deletionTimestamp)
     .filter((p) => !ready || p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+}
+
+/**
+ * Starts the backends of `npm run services:up -- --secure` (idempotent: running ones are left alone)
+ * and returns their CHAT_* lines (.services/env-secure): users, passwords and the CA of the backends
+ * that `publishBackends(ns, { secure: true })` publishes in a namespace as nats, redis and cassandra.
+ */
+export function secureBackends(): Record<string, string> {
+  execFileSync('bash', [join(root, 'scripts', 'services', 'up.sh'), '--secure'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 600_000,
+  });
+  return servicesEnv('env-secure');
+}
+
+/**
+ * Removes what the ChatClusters of `namespace` left on the backends that `env` describes (the CHAT_*
+ * lines of a services topology, with its credentials): their JetStream streams and `keyspace`.
+ */
+export async function removeBackendData(
+  env: Record<string, string>,
+  namespace: string,
+  keyspace: string,
+): Promise<void> {
+  await deleteStreams(env.CHAT_NATS_URL!, streamOf(namespace), env).catch(() => {});
+  const client = new cassandra.Client({
+    contactPoints: env.CHAT_CASSANDRA_CONTACT_POINTS!.split(','),
+    localDataCenter: env.CHAT_CASSANDRA_LOCAL_DC || 'datacenter1',
+    ...cassandraAuthOptions(env),
+  });
+  await client
+    .execute(`DROP KEYSPACE IF EXISTS ${keyspace}`)
+    .catch(() => {})
+    .finally(() => client.shutdown());
+}
+
+/**
+ * Everything of `namespace` a user with read access sees: its ChatClusters, ConfigMaps and pods (the
+ * pod specs), and the pods' logs, as one string, to look for secret values in.
+ */
+export async function readableState(
+  core: CoreV1Api,
+  custom: CustomObjectsApi,
+  namespace: string,
+): Promise<string> {
+  const clusters = await custom.listNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: PLURAL,
+    namespace,
+  });
+  const configMaps = await core.listNamespacedConfigMap({ namespace });
+  const pods = await core.listNamespacedPod({ namespace });
+  const logs = await Promise.all(
+    pods.items.map((p) => core.readNamespacedPodLog({ name: p.metadata!.name!, namespace }).catch(() => '')),
+  );
+  return JSON.stringify([clusters, configMaps.items, pods.items, logs]);
 }
