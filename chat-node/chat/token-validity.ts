@@ -15,6 +15,11 @@ import type { TokenClaims } from './tokens.ts';
 
 /** Users whose answers are cached; a full cache starts over (it is an optimization, not state). */
 const CACHE_MAX_USERS = 100_000;
+/**
+ * Devices cached per user: a client names its device at login, so one account could otherwise fill
+ * the cache with devices; past this many, that user's devices start over (the others keep theirs).
+ */
+export const CACHE_MAX_DEVICES_PER_USER = 64;
 /** How old the store's last answer may be to stand in for one it cannot give now. */
 export const STALE_IF_ERROR_MS = 10 * 60_000;
 
@@ -77,8 +82,10 @@ export class TokenValidity {
 
   private setSlot(userId: string, slot: Slot): void {
     const entry = this.cache.get(userId);
-    if (entry instanceof Map) entry.set(slot.deviceId, slot);
-    else if (entry === undefined || entry.deviceId === slot.deviceId) {
+    if (entry instanceof Map) {
+      if (entry.size >= CACHE_MAX_DEVICES_PER_USER && !entry.has(slot.deviceId)) entry.clear();
+      entry.set(slot.deviceId, slot);
+    } else if (entry === undefined || entry.deviceId === slot.deviceId) {
       if (entry === undefined && this.cache.size >= CACHE_MAX_USERS) this.cache.clear();
       this.cache.set(userId, slot);
     } else

@@ -4,7 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { MessageBus, Store } from '../../chat-node/backends/types.ts';
-import { STALE_IF_ERROR_MS, TokenValidity } from '../../chat-node/chat/token-validity.ts';
+import {
+  CACHE_MAX_DEVICES_PER_USER,
+  STALE_IF_ERROR_MS,
+  TokenValidity,
+} from '../../chat-node/chat/token-validity.ts';
 
 function setup() {
   let now = 1_000_000;
@@ -26,7 +30,7 @@ function setup() {
   const validity = new TokenValidity({ store, bus, cacheMs: 5000, clock: () => now });
   return {
     validity,
-    claims: (userId: string) => ({ userId, deviceId: 'd1', issuedAt: now - 1 }),
+    claims: (userId: string, deviceId = 'd1') => ({ userId, deviceId, issuedAt: now - 1 }),
     advance: (ms: number) => {
       now += ms;
     },
@@ -77,5 +81,19 @@ describe('TokenValidity', () => {
     const claims = t.claims('u1');
     await Promise.all(Array.from({ length: 10 }, () => t.validity.valid(claims)));
     expect(t.lookups()).toBe(1);
+  });
+
+  it('keeps at most CACHE_MAX_DEVICES_PER_USER devices of one user, then starts that user over', async () => {
+    const t = setup();
+    const device = (i: number) => t.claims('u1', `d${i}`);
+    for (let i = 0; i < CACHE_MAX_DEVICES_PER_USER; i++) expect(await t.validity.valid(device(i))).toBe(true);
+    // All of them are cached: asking again costs no lookup.
+    const asked = t.lookups();
+    expect(await t.validity.valid(device(0))).toBe(true);
+    expect(t.lookups()).toBe(asked);
+    // One device more: the user's cache starts over, so the first device is looked up again.
+    expect(await t.validity.valid(device(CACHE_MAX_DEVICES_PER_USER))).toBe(true);
+    expect(await t.validity.valid(device(0))).toBe(true);
+    expect(t.lookups()).toBe(asked + 2);
   });
 });
