@@ -105,7 +105,7 @@ describe('RedisPresence', () => {
   it('keeps a user online while a device on another node is online, and offline after the last leaves', async () => {
     const a = await node({ expireMs: 60_000 });
     const b = await node({ expireMs: 60_000 });
-    const t0 = Date.now();
+    const t0 = Date.now() - 1000; // in the past: deviceOffline takes no time after now
     await a.presence.deviceOnline('bob', 'phone', 1, t0);
     await b.presence.deviceOnline('bob', 'laptop', 2, t0 + 1);
     await a.presence.deviceOffline('bob', 'phone', t0 + 2);
@@ -241,7 +241,7 @@ describe('RedisPresence', () => {
   it('keeps a device that reconnected on another node when the old node reports it offline late', async () => {
     const a = await node({ expireMs: 60_000 });
     const b = await node({ expireMs: 60_000 });
-    const t0 = Date.now();
+    const t0 = Date.now() - 1000; // in the past: deviceOffline takes no time after now
     await a.presence.deviceOnline('gina', 'phone', 1, t0);
     await b.presence.deviceOnline('gina', 'phone', 2, t0 + 10);
     await a.presence.deviceOffline('gina', 'phone', t0 + 5);

@@ -214,6 +214,19 @@ describe('the web app in Chromium', { timeout: 90_000 }, () => {
       .getByRole('button', { name: /^Weekend/ })
       .waitFor();
     await details.getByLabel('Group name').fill('Weekend trip');
+    // The panel re-renders on any presence change: Bob's reload takes him offline and back while
+    // Alice has typed the new name, which must still be there when she renames.
+    const bobInPanel = details.getByRole('listitem').filter({ hasText: 'Bob' }).locator('.presence');
+    await poll(() => bobInPanel.textContent()).toBe('online');
+    const offline = alice.page.waitForFunction(
+      "document.querySelector('.panel .members')?.textContent?.includes('online') === false",
+      undefined,
+      { timeout: STEP_MS, polling: 'raf' },
+    );
+    await bob.page.reload();
+    await offline;
+    await poll(() => bobInPanel.textContent()).toBe('online');
+    expect(await details.getByLabel('Group name').inputValue()).toBe('Weekend trip');
     await details.getByRole('button', { name: 'Rename' }).click();
     await list(bob)
       .getByRole('button', { name: /^Weekend trip/ })

@@ -16,6 +16,20 @@ export class GroupPanel {
   private info: (GroupInfo & { createdBy?: string }) | undefined;
   private readonly body: HTMLElement;
   private readonly status: HTMLElement;
+  /**
+   * The forms stay in the document across renders (a presence change or a profile re-renders the
+   * panel at any moment): a field being typed in keeps its text, its caret and the focus, and the
+   * name follows the group's only while the user has not changed it.
+   */
+  private readonly nameField: HTMLInputElement;
+  private readonly renameForm: HTMLFormElement;
+  private readonly nameText: HTMLElement;
+  private readonly count: HTMLElement;
+  private readonly members: HTMLElement;
+  private readonly usernameField: HTMLInputElement;
+  private readonly addForm: HTMLFormElement;
+  /** The group name last put in nameField. */
+  private shownName: string | undefined;
   /** The user left the group. */
   onLeft: () => void = () => {};
   onClose: () => void = () => {};
@@ -28,6 +42,39 @@ export class GroupPanel {
     this.me = o.me;
     this.body = h('div', { class: 'panel-body' });
     this.status = h('p', { class: 'notice', attrs: { role: 'status' } });
+    const name = h('input', { attrs: { 'aria-label': 'Group name', maxlength: 100, required: true } });
+    this.nameField = name;
+    this.renameForm = h(
+      'form',
+      {
+        class: 'row',
+        on: {
+          submit: onSubmit(() =>
+            this.act(() => this.api.renameGroup(this.groupId, name.value.trim()), 'Renamed'),
+          ),
+        },
+      },
+      name,
+      h('button', { text: 'Rename', attrs: { type: 'submit' } }),
+    );
+    this.nameText = h('p', { class: 'group-name' });
+    this.count = h('h3');
+    this.members = h('ul', { class: 'members', attrs: { 'aria-label': 'Members' } });
+    const username = h('input', {
+      attrs: {
+        'aria-label': 'Username to add',
+        placeholder: 'username',
+        autocomplete: 'off',
+        required: true,
+      },
+    });
+    this.usernameField = username;
+    this.addForm = h(
+      'form',
+      { class: 'row', on: { submit: onSubmit(() => this.addByName(username.value.trim())) } },
+      username,
+      h('button', { text: 'Add member', attrs: { type: 'submit' } }),
+    );
     this.root = h(
       'aside',
       {
@@ -70,44 +117,15 @@ export class GroupPanel {
   render(): void {
     const g = this.info;
     if (!g) return;
-    const creator = g.createdBy === this.me;
-    const name = h('input', { attrs: { 'aria-label': 'Group name', maxlength: 100, required: true } });
-    name.value = g.name;
-    const rename = creator
-      ? h(
-          'form',
-          {
-            class: 'row',
-            on: {
-              submit: onSubmit(() =>
-                this.act(() => this.api.renameGroup(this.groupId, name.value.trim()), 'Renamed'),
-              ),
-            },
-          },
-          name,
-          h('button', { text: 'Rename', attrs: { type: 'submit' } }),
-        )
-      : h('p', { class: 'group-name', text: g.name });
-    const username = h('input', {
-      attrs: {
-        'aria-label': 'Username to add',
-        placeholder: 'username',
-        autocomplete: 'off',
-        required: true,
-      },
-    });
-    const add = h(
-      'form',
-      {
-        class: 'row',
-        on: { submit: onSubmit(() => this.addByName(username.value.trim())) },
-      },
-      username,
-      h('button', { text: 'Add member', attrs: { type: 'submit' } }),
-    );
-    const members = h(
-      'ul',
-      { class: 'members', attrs: { 'aria-label': 'Members' } },
+    const name = this.nameField;
+    if (this.shownName === undefined || name.value === this.shownName) name.value = g.name;
+    this.shownName = g.name;
+    this.nameText.textContent = g.name;
+    // The creator renames; the others see the name.
+    const top = g.createdBy === this.me ? this.renameForm : this.nameText;
+    if (this.body.firstChild !== top) this.body.replaceChildren(top, this.count, this.members, this.addForm);
+    this.count.textContent = g.members.length === 1 ? '1 member' : `${g.members.length} members`;
+    this.members.replaceChildren(
       ...g.members.map((u) =>
         h(
           'li',
@@ -135,12 +153,6 @@ export class GroupPanel {
         ),
       ),
     );
-    this.body.replaceChildren(
-      rename,
-      h('h3', { text: g.members.length === 1 ? '1 member' : `${g.members.length} members` }),
-      members,
-      add,
-    );
   }
 
   private async addByName(username: string): Promise<void> {
@@ -151,7 +163,9 @@ export class GroupPanel {
       return;
     }
     this.people.learn([user]);
-    await this.act(() => this.api.addMember(this.groupId, user.userId), `Added ${user.displayName}`);
+    if (await this.act(() => this.api.addMember(this.groupId, user.userId), `Added ${user.displayName}`)) {
+      this.usernameField.value = '';
+    }
   }
 
   private async leave(): Promise<void> {
@@ -163,13 +177,16 @@ export class GroupPanel {
     }
   }
 
-  private async act(fn: () => Promise<unknown>, done: string): Promise<void> {
+  /** Runs one change; true once it is done (and the group read again). */
+  private async act(fn: () => Promise<unknown>, done: string): Promise<boolean> {
     try {
       await fn();
-      this.status.textContent = done;
-      await this.load();
     } catch (err) {
       this.status.textContent = messageOf(err);
+      return false;
     }
+    this.status.textContent = done;
+    await this.load();
+    return true;
   }
 }
