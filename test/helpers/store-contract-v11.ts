@@ -119,7 +119,7 @@ export function describeV11Contract(get: () => Store): void {
       ]);
       expect(await store.groupsOf(b)).toEqual([groupId]);
       expect((await store.group(groupId))?.activityId).toBe(activityId);
-      const m = groupMessage(groupId, a, [a, b]);
+      const m = groupMessage(groupId, a, [a, b], ids.next()); // after activityId: one generator
       await store.saveMessages([m]);
       expect(await store.conversationEntry(b, cid)).toMatchObject({
         unread: 1,
