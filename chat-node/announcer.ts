@@ -16,20 +16,29 @@ export interface Announcer {
 
 export function startAnnouncer(options: {
   registry: NodeRegistry;
-  info: () => NodeInfo;
+  info: () => NodeInfo | Promise<NodeInfo>;
   log: Logger;
   intervalMs: number;
 }): Announcer {
   const { registry, info, log } = options;
+  let nodeId: number | undefined;
   const announce = () =>
-    registry.announce(info()).catch((err) => log.warn({ err: errorMessage(err) }, 'announce failed'));
+    Promise.resolve()
+      .then(() => info())
+      .then((i) => {
+        nodeId = i.nodeId;
+        return registry.announce(i);
+      })
+      .catch((err) => log.warn({ err: errorMessage(err) }, 'announce failed'));
   const timer = setInterval(announce, options.intervalMs);
   timer.unref();
   return {
     announce,
     async stop() {
       clearInterval(timer);
-      await registry.withdraw(info().nodeId).catch(() => {});
+      await Promise.resolve()
+        .then(async () => registry.withdraw(nodeId ?? (await info()).nodeId))
+        .catch(() => {});
     },
   };
 }

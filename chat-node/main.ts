@@ -5,8 +5,10 @@
  */
 import { Command, Option } from 'commander';
 import { ConfigError, describeConfig, kebabCase, printableConfig } from '../common/config.ts';
+import { availableCpus } from '../common/cpus.ts';
 import { createLogger } from '../common/logger.ts';
 import { loadNodeConfig, nodeConfigSpec } from '../common/node-config.ts';
+import { startLoops } from './loops/loops.ts';
 import { startNode } from './node.ts';
 
 const program = new Command('chat-node')
@@ -46,9 +48,11 @@ if (opts.checkConfig || opts.printConfig) {
 }
 
 const log = createLogger({ level: config.logLevel, pretty: config.logPretty, name: 'chat-node' });
-let node: Awaited<ReturnType<typeof startNode>>;
+// CHAT_WORKERS event loops; one serves everything on this thread, as a node in a test does.
+const workers = config.workers ?? availableCpus();
+let node: { drain(o: { timeoutMs: number }): Promise<void>; close(): Promise<void> };
 try {
-  node = await startNode(config, { log });
+  node = workers > 1 ? await startLoops(config, { log, count: workers }) : await startNode(config, { log });
 } catch (err) {
   if (err instanceof ConfigError) {
     log.fatal(`configuration error: ${err.message}`);

@@ -31,6 +31,21 @@ export interface NodeDeps {
    * exit the process with status 1, so that its supervisor restarts it with a fresh id.
    */
   onFatal?: (err: Error) => void;
+  /** Set when this node is one event loop of several (loops/): what the main thread does for all. */
+  loop?: LoopDeps;
+}
+
+/** What an event-loop thread of a node of several gets from the main thread (loops/loop-main.ts). */
+export interface LoopDeps {
+  index: number;
+  count: number;
+  /** The node's admin controls, over every loop (this loop's own are ChatNode.admin). */
+  admin: AdminControls;
+  /** The node's /metrics, every loop's counters summed. */
+  metricsText: () => Promise<string>;
+  /** The port the first loop bound (the others listen on it too, SO_REUSEPORT); unset for the first. */
+  port?: number;
+  adminPort?: number;
 }
 
 export interface ChatNode {
@@ -44,6 +59,8 @@ export interface ChatNode {
   readonly gateway: Gateway;
   readonly push: PushDispatcher;
   readonly backends: Backends;
+  /** This node's admin controls (of this event loop alone, on a node of several). */
+  readonly admin: AdminControls;
   /** Asks every client to reconnect elsewhere at `ratePerSec`, then waits (≤ timeoutMs) for them to leave. */
   drain(options?: { ratePerSec?: number; timeoutMs?: number }): Promise<void>;
   /** Stops serving and closes every backend. */
@@ -70,6 +87,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     log,
     metrics,
     clock,
+    lane: deps.loop && { index: deps.loop.index, count: deps.loop.count },
   });
   const { tokens, validity, accounts, groups, messaging, push, gateway, turns } = services;
 
@@ -103,6 +121,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     devices: { store, services: () => push.services(), vapidPublicKey: config.pushVapidPublicKey, clock },
     turns,
     metrics,
+    metricsText: deps.loop?.metricsText,
     self: () => ({ nodeId, url }),
     notReady,
     limits: config,
@@ -135,7 +154,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
       void announce();
     },
   };
-  addAdminRoutes(router, config.adminToken, admin);
+  addAdminRoutes(router, config.adminToken, deps.loop?.admin ?? admin);
 
   const files = config.webApp ? new StaticFiles(WEB_ROOT) : undefined;
   if (files && !files.available)
@@ -152,33 +171,39 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     files,
     part: apart ? 'client' : undefined,
   });
-  const port = await listen(server, config.port, config.host);
+  const reusePort = deps.loop !== undefined;
+  const port = await listen(server, deps.loop?.port ?? config.port, config.host, reusePort);
   url ||= defaultPublicUrl(config.host, port);
   const adminServer = apart ? createHttpServer({ router, gateway, metrics, log, part: 'admin' }) : undefined;
-  const adminPort = adminServer ? await listen(adminServer, config.adminPort ?? 0, config.host) : port;
+  const adminPort = adminServer
+    ? await listen(adminServer, deps.loop?.adminPort ?? config.adminPort ?? 0, config.host, reusePort)
+    : port;
   const adminUrl = config.adminUrl ?? (apart ? defaultPublicUrl(config.host, adminPort) : undefined);
   const startedAt = clock();
-  announcer = startAnnouncer({
-    registry,
-    log,
-    intervalMs: ANNOUNCE_MS,
-    info: () => ({
-      nodeId,
-      url,
-      connections: gateway.sessions.size,
-      capacity: config.capacity,
-      draining: gateway.draining,
-      zone: config.zone,
-      adminUrl,
-      startedAt,
-      updatedAt: clock(),
-    }),
-  });
+  // A node of several loops is announced by its main thread, with every loop's connections.
+  if (!deps.loop)
+    announcer = startAnnouncer({
+      registry,
+      log,
+      intervalMs: ANNOUNCE_MS,
+      info: () => ({
+        nodeId,
+        url,
+        connections: gateway.sessions.size,
+        capacity: config.capacity,
+        draining: gateway.draining,
+        zone: config.zone,
+        adminUrl,
+        startedAt,
+        updatedAt: clock(),
+      }),
+    });
   await announce();
-  log.info(
-    { url, nodeId, backends: backends.kinds, dataDir: config.dataDir },
-    `chat node ${nodeId} listening on ${url}`,
-  );
+  if (!deps.loop)
+    log.info(
+      { url, nodeId, backends: backends.kinds, dataDir: config.dataDir },
+      `chat node ${nodeId} listening on ${url}`,
+    );
 
   return {
     nodeId,
@@ -189,8 +214,9 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
     gateway,
     push,
     backends,
+    admin,
     async drain({ ratePerSec = 500, timeoutMs = 15_000 } = {}) {
-      admin.drain(ratePerSec);
+      await admin.drain(ratePerSec);
       await announce();
       const deadline = clock() + timeoutMs;
       while (gateway.sessions.size > 0 && clock() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -51,7 +51,13 @@ export interface Services {
 export async function createServices(
   config: NodeConfig,
   backends: Backends,
-  deps: { log: Logger; metrics: Metrics; clock: () => number },
+  deps: {
+    log: Logger;
+    metrics: Metrics;
+    clock: () => number;
+    /** This event loop's share of the node's Snowflake ids (a node of several loops). */
+    lane?: { index: number; count: number };
+  },
 ): Promise<Services> {
   const { store, bus, presence, nodeId } = backends;
   const { log, metrics, clock } = deps;
@@ -59,6 +65,7 @@ export async function createServices(
   const ids = new Snowflake(nodeId, {
     clock,
     floor: await store.maxMessageId(nodeId),
+    lane: deps.lane,
     // Never two live nodes minting under one node id (node-id-lease.ts): refuse while unconfirmed.
     guard: () => {
       if (!backends.mayMint())

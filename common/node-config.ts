@@ -169,6 +169,12 @@ export const nodeConfigSpec = {
     1,
     1_000_000,
   ),
+  workers: int(
+    "Event loops serving this node's connections, each on a thread of its own (the backends stay on the main thread, one connection each). Default: the CPUs available to the process, its cgroup CPU limit included; 1 serves everything on the main thread.",
+    undefined,
+    1,
+    256,
+  ),
   capacity: int(
     'Connections this node is sized for; discovery balances by connections ÷ capacity.',
     50_000,

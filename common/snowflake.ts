@@ -19,6 +19,11 @@ export interface SnowflakeOptions {
   floor?: bigint;
   /** Called before each id; throws when the node may not mint now (its node id is not confirmed). */
   guard?: () => void;
+  /**
+   * One of `count` generators under the same node id (the node's event loops): this one takes the
+   * sequence numbers `index`, `index + count`, … of each millisecond, so no two of them mint one id.
+   */
+  lane?: { index: number; count: number };
 }
 
 export class Snowflake {
@@ -27,6 +32,8 @@ export class Snowflake {
   private lastMs: number;
   private sequence: number;
   private readonly guard: (() => void) | undefined;
+  private readonly first: number;
+  private readonly step: number;
 
   constructor(nodeId: number, options: SnowflakeOptions = {}) {
     if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > MAX_NODE_ID) {
@@ -35,6 +42,13 @@ export class Snowflake {
     this.nodeId = nodeId;
     this.clock = options.clock ?? Date.now;
     this.guard = options.guard;
+    const lane = options.lane ?? { index: 0, count: 1 };
+    if (!Number.isInteger(lane.count) || lane.count < 1 || lane.count > MAX_SEQUENCE + 1)
+      throw new RangeError(`Snowflake lane count must be an integer from 1 to ${MAX_SEQUENCE + 1}`);
+    if (!Number.isInteger(lane.index) || lane.index < 0 || lane.index >= lane.count)
+      throw new RangeError(`Snowflake lane index must be an integer from 0 to ${lane.count - 1}`);
+    this.first = lane.index;
+    this.step = lane.count;
     const floor = options.floor ?? 0n;
     // Start at the floor's millisecond with a full sequence: the first id moves to the next millisecond
     // (or later), so it is greater than the floor whichever node issued it.
@@ -47,12 +61,12 @@ export class Snowflake {
     const now = this.clock() - EPOCH_MS;
     if (now > this.lastMs) {
       this.lastMs = now;
-      this.sequence = 0;
-    } else if (this.sequence < MAX_SEQUENCE) {
-      this.sequence++;
+      this.sequence = this.first;
+    } else if (this.sequence + this.step <= MAX_SEQUENCE) {
+      this.sequence += this.step;
     } else {
       this.lastMs++;
-      this.sequence = 0;
+      this.sequence = this.first;
     }
     return (
       (BigInt(this.lastMs) << (SEQUENCE_BITS + NODE_BITS)) |

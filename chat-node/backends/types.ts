@@ -234,6 +234,11 @@ export interface DedupIndex {
 /** Durable acceptance of messages and their delivery to the nodes of their recipients. */
 export interface MessageBus {
   /**
+   * True when `publish` itself answers a resend with the first message (the embedded bus: one
+   * transaction meets the key), so `earlier` has nothing to add and a send need not ask it.
+   */
+  readonly dedupAtPublish?: boolean;
+  /**
    * Resolves once the message is durable: it survives any single crash from then on. Returns the
    * message as stored: the earlier one when the envelope's dedup key was already published.
    */

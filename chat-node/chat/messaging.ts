@@ -112,7 +112,10 @@ export class Messaging {
         // route has changed since.
         const routed = this.route(sender.userId, req);
         routed.catch(() => {});
-        const earlier = dedupKey === undefined ? undefined : await this.bus.earlier(dedupKey, id.toString());
+        const earlier =
+          dedupKey === undefined || this.bus.dedupAtPublish
+            ? undefined
+            : await this.bus.earlier(dedupKey, id.toString());
         if (earlier) return earlier;
         const route = await routed.catch(async (err: unknown) => {
           const stored = dedupKey === undefined ? undefined : await this.store.messageByDedupKey(dedupKey);

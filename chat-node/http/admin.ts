@@ -16,17 +16,18 @@ import { parseBody } from '../../common/protocol.ts';
 import { bearer } from '../chat/tokens.ts';
 import type { Request, Router } from './router.ts';
 
+/** Each may answer at once or, on a node of several event loops, once every loop has. */
 export interface AdminControls {
-  load(): LoadReport;
+  load(): LoadReport | Promise<LoadReport>;
   /**
    * Asks `count` sessions to move at `ratePerSec`, to `url` or else each to the least-loaded other
    * node; returns how many were asked.
    */
   shed(count: number, ratePerSec: number, url?: string): Promise<number>;
   /** Stops taking sessions and asks every one to move; returns how many were asked. */
-  drain(ratePerSec: number): number;
+  drain(ratePerSec: number): number | Promise<number>;
   /** Takes sessions again. */
-  undrain(): void;
+  undrain(): void | Promise<void>;
 }
 
 export function addAdminRoutes(
@@ -50,23 +51,23 @@ export function addAdminRoutes(
   return router
     .on('GET', '/admin/v1/load', async (r) => {
       auth(r);
-      return { status: 200, body: controls.load() };
+      return { status: 200, body: await controls.load() };
     })
     .on('POST', '/admin/v1/shed', async (r) => {
       auth(r);
       const b = parseBody(shedRequest, await r.json());
       const asked = await controls.shed(b.count, b.ratePerSec ?? DEFAULT_MOVE_RATE, b.url);
-      return { status: 202, body: { asked, ...controls.load() } };
+      return { status: 202, body: { asked, ...(await controls.load()) } };
     })
     .on('POST', '/admin/v1/drain', async (r) => {
       auth(r);
       const b = parseBody(drainRequest, await optionalJson(r));
-      const asked = controls.drain(b.ratePerSec ?? DEFAULT_MOVE_RATE);
-      return { status: 202, body: { asked, ...controls.load() } };
+      const asked = await controls.drain(b.ratePerSec ?? DEFAULT_MOVE_RATE);
+      return { status: 202, body: { asked, ...(await controls.load()) } };
     })
     .on('POST', '/admin/v1/undrain', async (r) => {
       auth(r);
-      controls.undrain();
-      return { status: 200, body: controls.load() };
+      await controls.undrain();
+      return { status: 200, body: await controls.load() };
     });
 }

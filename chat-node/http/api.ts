@@ -46,6 +46,8 @@ export interface ApiDeps extends V11Deps {
   /** The node's fair turns for heavy requests (shared with the WebSocket gateway). */
   turns: FairTurns;
   metrics: Metrics;
+  /** The /metrics text, when it is not this registry's alone (a node of several event loops). */
+  metricsText?: () => Promise<string>;
   /** This node, for discovery when the registry has nothing better. */
   self: () => { nodeId: number; url: string };
   /** Discovery's picks, shared with the admin API's shed (which names a target for each session). */
@@ -179,7 +181,7 @@ export function createApi(d: ApiDeps): Router {
     })
     .on('GET', '/metrics', async () => ({
       status: 200,
-      text: await d.metrics.registry.metrics(),
+      text: await (d.metricsText?.() ?? d.metrics.registry.metrics()),
       contentType: d.metrics.registry.contentType,
     }));
   addTicketRoutes(router, d.tickets, auth);

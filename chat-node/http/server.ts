@@ -72,11 +72,14 @@ export function createHttpServer(deps: {
   return server;
 }
 
-/** Listens on `host:port` (0 picks a free port) and resolves with the bound port. */
-export function listen(server: Server, port: number, host: string): Promise<number> {
+/**
+ * Listens on `host:port` (0 picks a free port) and resolves with the bound port. With `reusePort`,
+ * the event loops of one node each listen on the same port and the kernel spreads connections.
+ */
+export function listen(server: Server, port: number, host: string, reusePort = false): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, ...(reusePort && { reusePort: true }) }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });

@@ -16,6 +16,7 @@ interface Pending {
 const MAX_BATCH = 512;
 
 export class EmbeddedBus implements MessageBus {
+  readonly dedupAtPublish = true;
   private readonly store: Store;
   private readonly messageHandlers: ((e: Envelope) => void)[] = [];
   private readonly eventHandlers: ((e: UserEvent) => void)[] = [];
