@@ -21,6 +21,8 @@ export interface LoadReport {
   draining: boolean;
   /** Connections asked to reconnect elsewhere that are still here. */
   moving: number;
+  /** On a node of several event loops (CHAT_WORKERS), the connections of each. */
+  loops?: number[];
 }
 
 /** What shed and drain answer: how many sessions were asked to move, and the load after. */

@@ -165,6 +165,7 @@ export async function startLoops(
       capacity: config.capacity,
       draining,
       moving: sum(reports, (r) => r.moving),
+      loops: reports.map((r) => r.connections),
     };
   };
   let announce = async (): Promise<void> => {};

@@ -39,6 +39,21 @@ describe('Snowflake', () => {
     expect(restarted.next()).toBeGreaterThan(last);
   });
 
+  it('gives the lanes of one node id (its event loops) disjoint ids, each lane increasing', () => {
+    const clock = () => EPOCH_MS + 7000;
+    const lanes = [0, 1, 2].map((index) => new Snowflake(5, { clock, lane: { index, count: 3 } }));
+    // 3,000 ids per lane in one millisecond: each lane has 1,366 sequence numbers of it, then borrows.
+    const ids = lanes.map((g) => Array.from({ length: 3000 }, () => g.next()));
+    for (const l of ids) expect(increasing(l)).toBe(true);
+    expect(new Set(ids.flat().map(String)).size).toBe(9000);
+    expect(ids.flat().every((id) => snowflakeNode(id) === 5)).toBe(true);
+    // A lane above a floor another lane set (a restart of the node) stays above it.
+    const floor = ids[2]!.at(-1)!;
+    expect(new Snowflake(5, { clock, floor, lane: { index: 0, count: 3 } }).next()).toBeGreaterThan(floor);
+    expect(() => new Snowflake(5, { lane: { index: 3, count: 3 } })).toThrow(RangeError);
+    expect(() => new Snowflake(5, { lane: { index: 0, count: 0 } })).toThrow(RangeError);
+  });
+
   it('refuses node ids outside 0–1023', () => {
     expect(() => new Snowflake(1024)).toThrow(/0 to 1023/);
     expect(() => new Snowflake(-1)).toThrow(RangeError);

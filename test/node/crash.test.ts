@@ -14,13 +14,15 @@ import { until } from '../helpers/until.ts';
 import { createUsers, http, type TestUser } from '../helpers/users.ts';
 import { dmOf } from '../helpers/ws.ts';
 
-describe('an embedded node killed during a burst of sends', () => {
+// With one event loop, and with two (CHAT_WORKERS: the sends cross to the main thread's store writer).
+describe.each([1, 2])('an embedded node of %i event loop(s) killed during a burst of sends', (workers) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'chat-crash-'));
   const env = {
     ...process.env,
     CHAT_HOST: '127.0.0.1',
     CHAT_PORT: '0',
     CHAT_DATA_DIR: dataDir,
+    CHAT_WORKERS: String(workers),
     CHAT_LOG_LEVEL: 'info',
     CHAT_FRAMES_PER_SECOND: '100000',
     CHAT_FRAME_BURST: '100000',
