@@ -194,7 +194,7 @@ export function table(headers: string[], body: (string | number | null | undefin
 
 const COLUMNS: Record<string, { params: string[]; metrics: string[] }> = {
   '1:1': {
-    params: ['phase', 'connections', 'rate', 'window'],
+    params: ['loops', 'phase', 'connections', 'rate', 'window'],
     metrics: [
       'deliveredPerSec',
       'p50Ms',
@@ -208,7 +208,7 @@ const COLUMNS: Record<string, { params: string[]; metrics: string[] }> = {
     ],
   },
   idle: {
-    params: ['connections'],
+    params: ['loops', 'connections'],
     metrics: [
       'held',
       'failed',
@@ -222,7 +222,7 @@ const COLUMNS: Record<string, { params: string[]; metrics: string[] }> = {
     ],
   },
   'connect-storm': {
-    params: ['connections', 'concurrency'],
+    params: ['loops', 'connections', 'concurrency'],
     metrics: [
       'acceptedPerSec',
       'connected',
@@ -237,7 +237,7 @@ const COLUMNS: Record<string, { params: string[]; metrics: string[] }> = {
     metrics: ['syncedMessages', 'pages', 'syncMs', 'retries', 'syncAgainMs', 'storedPerSec'],
   },
   'fan-out': {
-    params: ['members', 'senders', 'rate'],
+    params: ['loops', 'members', 'senders', 'rate'],
     metrics: ['deliveriesPerSec', 'p50Ms', 'p99Ms', 'p999Ms', 'lost', 'targetCpuCores', 'targetCpuUsPerMsg'],
   },
   'reconnect-wave': {
@@ -370,11 +370,10 @@ function escapeXml(s: string): string {
   return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 }
 
-/** The targets of the comparison, in its column order. */
-const COMPARED = [
+/** The peers of the comparison, in its column order; the chat node's columns follow (one per loop count). */
+const PEERS = [
   ['relay', 'raw ws relay'],
   ['centrifugo', 'Centrifugo'],
-  ['embedded', 'chat node'],
 ] as const;
 
 /**
@@ -382,35 +381,52 @@ const COMPARED = [
  * chat node's ratio to each peer (for latency, memory and CPU lower is better; for throughput higher).
  */
 export function comparison(rows: ResultRow[]): string {
-  const at = (scenario: string, target: string, metric: string, pred: (r: ResultRow) => boolean) =>
-    num(find(rows, scenario, target, pred)[0]?.metrics[metric]);
+  // `bench:compare -- --workers 1,2`: a chat node column for each loop count, the ratios for the last.
+  const loops = [...new Set(rows.filter((r) => r.target === 'embedded').map((r) => r.params.loops))].sort(
+    (a, b) => Number(a) - Number(b),
+  );
+  const columns: [string, string, ResultRow[]][] = [
+    ...PEERS.map(([id, label]): [string, string, ResultRow[]] => [id, label, rows]),
+    ...(loops.length === 0 ? [undefined] : loops).map((l): [string, string, ResultRow[]] => [
+      'embedded',
+      l === undefined || loops.length === 1 ? 'chat node' : `chat node, ${l} loop${l === 1 ? '' : 's'}`,
+      rows.filter((r) => r.target !== 'embedded' || r.params.loops === l),
+    ]),
+  ];
+  const at = (
+    rows: ResultRow[],
+    scenario: string,
+    target: string,
+    metric: string,
+    pred: (r: ResultRow) => boolean,
+  ) => num(find(rows, scenario, target, pred)[0]?.metrics[metric]);
   const maxPhase = (r: ResultRow) => r.params.phase === 'max';
-  const measures: [string, string, (t: string) => number | undefined][] = [
-    ['1:1 delivered msgs/s (closed loop, best)', '', (t) => oneToOneMax(rows, t)],
-    ['CPU per delivered 1:1 message', 'µs', (t) => at('1:1', t, 'targetCpuUsPerMsg', maxPhase)],
-    ['idle connection, RSS at 10,000', 'B', (t) => num(idleAt(rows, t)?.metrics.bytesPerConn)],
-    ['idle connection, RSS after a GC', 'B', (t) => num(idleAt(rows, t)?.metrics.gcRssPerConn)],
+  const measures: [string, string, (rows: ResultRow[], t: string) => number | undefined][] = [
+    ['1:1 delivered msgs/s (closed loop, best)', '', (rows, t) => oneToOneMax(rows, t)],
+    ['CPU per delivered 1:1 message', 'µs', (rows, t) => at(rows, '1:1', t, 'targetCpuUsPerMsg', maxPhase)],
+    ['idle connection, RSS at 10,000', 'B', (rows, t) => num(idleAt(rows, t)?.metrics.bytesPerConn)],
+    ['idle connection, RSS after a GC', 'B', (rows, t) => num(idleAt(rows, t)?.metrics.gcRssPerConn)],
     [
       'fan-out of 1,600 group msgs/s to 100 members, p99',
       'ms',
-      (t) => at('fan-out', t, 'p99Ms', (r) => r.params.rate === 1600),
+      (rows, t) => at(rows, 'fan-out', t, 'p99Ms', (r) => r.params.rate === 1600),
     ],
     [
       'CPU per fan-out delivery at 1,600 group msgs/s',
       'µs',
-      (t) => at('fan-out', t, 'targetCpuUsPerMsg', (r) => r.params.rate === 1600),
+      (rows, t) => at(rows, 'fan-out', t, 'targetCpuUsPerMsg', (r) => r.params.rate === 1600),
     ],
     [
       '1:1 at 1,000 msgs/s, p99',
       'ms',
-      (t) => at('1:1', t, 'p99Ms', (r) => r.params.phase === 'rate' && r.params.rate === 1000),
+      (rows, t) => at(rows, '1:1', t, 'p99Ms', (r) => r.params.phase === 'rate' && r.params.rate === 1000),
     ],
   ];
   const body = measures
     .map(([what, unit, get]) => {
-      const values = COMPARED.map(([id]) => get(id));
+      const values = columns.map(([id, , rows]) => get(rows, id));
       if (values.every((v) => v === undefined)) return undefined;
-      const chat = values[2];
+      const chat = values.at(-1);
       return [
         unit ? `${what} (${unit})` : what,
         ...values,
@@ -419,5 +435,5 @@ export function comparison(rows: ResultRow[]): string {
       ];
     })
     .filter((r) => r !== undefined);
-  return table(['measure', ...COMPARED.map(([, label]) => label), 'chat ÷ relay', 'chat ÷ Centrifugo'], body);
+  return table(['measure', ...columns.map(([, label]) => label), 'chat ÷ relay', 'chat ÷ Centrifugo'], body);
 }

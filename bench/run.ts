@@ -45,6 +45,10 @@ const program = new Command('bench')
   .option('--rates <list>', 'the open-loop rates (msgs/s) of the 1:1 and durable scenarios, e.g. 1000,2500')
   .option('--idle-connections <list>', 'the connection counts of the idle scenario, e.g. 10000,19900')
   .option(
+    '--workers <list>',
+    "the embedded node's event loops (CHAT_WORKERS), one run of each, e.g. 1,2 (default: its own, the CPUs)",
+  )
+  .option(
     '--out <dir>',
     'where to write results (default: bench/results for --full, bench/results/raw/<quick|compare> otherwise)',
   )
@@ -64,6 +68,7 @@ const opts = program.opts<{
   profile?: boolean;
   rates?: string;
   idleConnections?: string;
+  workers?: string;
   ha?: boolean;
 }>();
 /** --rates, or the scenario's own steps. */
@@ -157,7 +162,12 @@ function profileArgs(): string[] {
 function starters(profile = false, inspect = false): [TargetId, () => Promise<Target>][] {
   const list: [TargetId, () => Promise<Target>][] = [
     ['relay', () => startRelay({ inspect })],
-    ['embedded', () => startChatNode({ inspect, ...(profile ? { nodeArgs: profileArgs() } : {}) })],
+    ...(opts.workers ? opts.workers.split(',').map(Number) : [undefined]).map(
+      (workers): [TargetId, () => Promise<Target>] => [
+        'embedded',
+        () => startChatNode({ inspect, workers, ...(profile ? { nodeArgs: profileArgs() } : {}) }),
+      ],
+    ),
   ];
   if (targetWanted('centrifugo')) {
     const b = buildCentrifugo(log);

@@ -46,6 +46,8 @@ export interface LoopDeps {
   /** The port the first loop bound (the others listen on it too, SO_REUSEPORT); unset for the first. */
   port?: number;
   adminPort?: number;
+  /** Why the node is not ready as a whole (its other loops are still starting), if so. */
+  notReady?: () => string | undefined;
 }
 
 export interface ChatNode {
@@ -99,6 +101,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
   const notReady = (): string | undefined => {
     if (closing) return 'shutting down';
     if (gateway.draining) return 'draining';
+    const loops = deps.loop?.notReady?.();
+    if (loops) return loops;
     for (const [name, b] of Object.entries({ store, bus, presence, registry }))
       if (!b.isReady()) return `${name} is not ready`;
     return undefined;

@@ -17,7 +17,7 @@ export interface ResultRow {
 
 export function row(
   scenario: string,
-  target: { id: string; name: string },
+  target: { id: string; name: string; workers?: number },
   params: ResultRow['params'],
   metrics: ResultRow['metrics'],
 ): ResultRow {
@@ -25,7 +25,7 @@ export function row(
     scenario,
     target: target.id,
     targetName: target.name,
-    params,
+    params: target.workers === undefined ? params : { loops: target.workers, ...params },
     metrics,
     load1: load1(),
     at: new Date().toISOString(),

@@ -13,6 +13,7 @@ import { SqliteStore } from '../../chat-node/backends/embedded/sqlite-store.ts';
 import { CassandraStore } from '../../chat-node/backends/real/cassandra-store.ts';
 import { DUMMY_HASH } from '../../chat-node/chat/passwords.ts';
 import { Tokens } from '../../chat-node/chat/tokens.ts';
+import { availableCpus } from '../../common/cpus.ts';
 import { randomId } from '../../common/ids.ts';
 import { createLogger } from '../../common/logger.ts';
 import { inspectArg } from '../lib/inspector.ts';
@@ -48,6 +49,8 @@ export interface ChatNodeOptions {
   nodeArgs?: string[];
   /** Under `--inspect` on a free port (the idle scenario forces GCs through it). */
   inspect?: boolean;
+  /** Event loops of the node (CHAT_WORKERS); unset: the node's default, the CPUs available. */
+  workers?: number;
   /** Share the secret and admin token of another node (a second node the clients may move to). */
   peerOf?: ChatNodeTarget;
 }
@@ -70,6 +73,12 @@ export const BENCH_ENV = {
   CHAT_LOGINS_PER_MINUTE: '1000000',
   CHAT_CAPACITY: '100000',
 };
+
+function targetName(o: ChatNodeOptions, workers: number): string {
+  if (o.ha) return 'chat node (3 NATS servers R3, 3-node Cassandra LOCAL_QUORUM, Redis Cluster)';
+  if (o.durable) return 'chat node (JetStream + Cassandra + Redis)';
+  return `chat node (embedded, ${workers} loop${workers === 1 ? '' : 's'})`;
+}
 
 export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTarget> {
   const services = o.durable ? servicesEnv(o.ha ? 'env-ha' : 'env') : undefined;
@@ -99,8 +108,10 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
           CHAT_CASSANDRA_REPLICATION: replication,
         }
       : {}),
+    ...(o.workers !== undefined && { CHAT_WORKERS: String(o.workers) }),
     ...o.env,
   };
+  const workers = o.workers ?? availableCpus();
   const proc = spawnTracked(
     process.execPath,
     [...(inspectPort ? [inspectArg(inspectPort)] : []), ...(o.nodeArgs ?? []), MAIN],
@@ -165,11 +176,8 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
 
   return {
     id: o.durable ? (o.ha ? 'durable-ha' : 'durable') : 'embedded',
-    name: o.durable
-      ? o.ha
-        ? 'chat node (3 NATS servers R3, 3-node Cassandra LOCAL_QUORUM, Redis Cluster)'
-        : 'chat node (JetStream + Cassandra + Redis)'
-      : 'chat node (embedded)',
+    name: targetName(o, workers),
+    workers,
     endpoint: { kind: 'chat', wsUrl: `ws://127.0.0.1:${port}/v1/ws` },
     pid: proc.pid,
     inspectPort,

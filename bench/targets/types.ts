@@ -7,6 +7,8 @@ export interface Target {
   id: TargetId;
   /** Human name for tables. */
   name: string;
+  /** The event loops of a chat node (CHAT_WORKERS), reported as each row's `loops`. */
+  workers?: number;
   endpoint: Endpoint;
   /** The server process (its RSS and CPU are measured). */
   pid: number;

@@ -27,7 +27,14 @@ import { proxyOf, Rpc } from './rpc.ts';
 const data = workerData as LoopData;
 const rpc = new Rpc(parentPort!);
 // Ready as the backends were when the main thread started this loop; it tells every change.
-const state: Readiness = { store: true, bus: true, presence: true, registry: true, mayMint: true };
+const state: Readiness = {
+  store: true,
+  bus: true,
+  presence: true,
+  registry: true,
+  mayMint: true,
+  allLoops: false,
+};
 const handlers = {
   message: [] as ((e: Envelope) => void)[],
   event: [] as ((e: UserEvent) => void)[],
@@ -108,6 +115,7 @@ const node = await startNode(config, {
     metricsText: () => rpc.call('node', 'metrics'),
     port: data.port,
     adminPort: data.adminPort,
+    notReady: () => (state.allLoops ? undefined : 'its other event loops are starting'),
   },
 });
 rpc.serve('loop', {

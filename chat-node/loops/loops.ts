@@ -47,7 +47,7 @@ export interface LoopData {
 }
 
 /** The readiness of the backends as the loops see it. */
-export type Readiness = Record<'store' | 'bus' | 'presence' | 'registry' | 'mayMint', boolean>;
+export type Readiness = Record<'store' | 'bus' | 'presence' | 'registry' | 'mayMint' | 'allLoops', boolean>;
 
 export interface LoopsNode {
   readonly nodeId: number;
@@ -152,6 +152,7 @@ export async function startLoops(
     presence: presence.isReady(),
     registry: registry.isReady(),
     mayMint: backends.mayMint(),
+    allLoops: loops.length === count,
   });
   const loads = () => Promise.all(loops.map((l) => l.rpc.call<LoadReport>('loop', 'load')));
   let url = config.publicUrl ? advertisedUrl(config.publicUrl, config.publicPortBase, nodeId) : '';
