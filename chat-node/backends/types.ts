@@ -91,8 +91,12 @@ export interface StoreV1 {
   addMember(groupId: string, userId: string, maxMembers: number, now: number): Promise<AddMemberResult>;
   removeMember(groupId: string, userId: string): Promise<void>;
 
-  /** Stores a message and indexes it for every recipient. Idempotent: the same id gives the same row. */
-  saveMessages(envelopes: readonly Envelope[]): Promise<void>;
+  /**
+   * Stores a message and indexes it for every recipient. Idempotent: the same id gives the same row.
+   * A store that can tell resolves with whether each envelope was inserted (false: its id or its
+   * dedup key was stored already), so that only those need `messageByDedupKey`.
+   */
+  saveMessages(envelopes: readonly Envelope[]): Promise<readonly boolean[] | undefined>;
   /** The message stored under a sender's dedup key, if any. */
   messageByDedupKey(dedupKey: string): Promise<Message | undefined>;
   /**

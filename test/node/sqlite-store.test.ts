@@ -66,6 +66,16 @@ describe('SqliteStore message writes (a worker thread commits them)', () => {
     expect((await store.sync('ua', 0n, 1000)).messages).toHaveLength(300);
   });
 
+  it('say which envelopes they inserted: not a stored id, not a stored dedup key', async () => {
+    const [a, b, c] = envelopes(3, 10) as [Envelope, Envelope, Envelope];
+    a.dedupKey = 'ua/d1/1';
+    expect(await store.saveMessages([a, b])).toEqual([true, true]);
+    // b again (same id), c under a's dedup key (another id), and a new one: only the last goes in.
+    const d = { ...envelopes(4, 10)[3]!, dedupKey: 'ua/d1/2' };
+    expect(await store.saveMessages([b, { ...c, dedupKey: 'ua/d1/1' }, d])).toEqual([false, false, true]);
+    expect((await store.messageByDedupKey('ua/d1/1'))?.messageId).toBe(a.message.messageId);
+  });
+
   it('refuse writes once closed, after finishing the ones in flight', async () => {
     const inFlight = store.saveMessages(envelopes(100, 10));
     await store.close();

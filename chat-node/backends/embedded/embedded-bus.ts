@@ -1,7 +1,7 @@
 /**
  * The embedded message bus: a message is durable once the store has committed it. Sends that arrive
- * in the same event-loop turn are committed in one transaction (group commit), so one fsync serves
- * them all; then every local handler gets each message.
+ * while the store's writer commits are committed together in its next transaction (group commit),
+ * so one fsync serves them all; then every local handler gets each message, in the order published.
  */
 import type { Message } from '../../../common/protocol.ts';
 import type { Envelope, MessageBus, Store, UserEvent } from '../types.ts';
@@ -21,7 +21,9 @@ export class EmbeddedBus implements MessageBus {
   private readonly messageHandlers: ((e: Envelope) => void)[] = [];
   private readonly eventHandlers: ((e: UserEvent) => void)[] = [];
   private queue: Pending[] = [];
-  private flushing = false;
+  private scheduled = false;
+  /** The answers of the batches handed to the store, in order. */
+  private tail: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(store: Store) {
@@ -32,9 +34,9 @@ export class EmbeddedBus implements MessageBus {
     if (this.closed) return Promise.reject(new Error('message bus is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ envelope, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        setImmediate(() => void this.flush());
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flush);
       }
     });
   }
@@ -47,30 +49,45 @@ export class EmbeddedBus implements MessageBus {
   /** Sends are stored before they are acknowledged: nothing acknowledged is ever unwritten. */
   async settled(_timeoutMs: number): Promise<void> {}
 
-  private async flush(): Promise<void> {
+  /**
+   * Hands this turn's sends to the store at once, without waiting for the batches before them: the
+   * store's writer commits what waits for it in one transaction, and in the order it was given.
+   * Their answers and deliveries follow in the same order (`tail`).
+   */
+  private readonly flush = (): void => {
+    this.scheduled = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
-      try {
-        await this.store.saveMessages(batch.map((p) => p.envelope));
-      } catch (err) {
-        for (const p of batch) p.reject(err);
+      const saved = this.store.saveMessages(batch.map((p) => p.envelope));
+      saved.catch(() => {});
+      this.tail = this.tail.then(() => this.answer(batch, saved));
+    }
+  };
+
+  private async answer(batch: Pending[], saved: Promise<readonly boolean[] | undefined>): Promise<void> {
+    let inserted: readonly boolean[] | undefined;
+    try {
+      inserted = await saved;
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    for (const [i, p] of batch.entries()) {
+      // A dedup key already stored (an earlier send, or one earlier in this batch) keeps its first
+      // message: the store ignored this one, so it is answered with that and not delivered. A store
+      // that says which it inserted is asked only about the others.
+      const key = p.envelope.dedupKey;
+      const stored =
+        key && inserted?.[i] !== true
+          ? await this.store.messageByDedupKey(key).catch(() => undefined)
+          : undefined;
+      if (stored && stored.messageId !== p.envelope.message.messageId) {
+        p.resolve(stored);
         continue;
       }
-      for (const p of batch) {
-        // A dedup key already stored (an earlier send, or one earlier in this batch) keeps its first
-        // message: the store ignored this one, so it is answered with that and not delivered.
-        const stored = p.envelope.dedupKey
-          ? await this.store.messageByDedupKey(p.envelope.dedupKey).catch(() => undefined)
-          : undefined;
-        if (stored && stored.messageId !== p.envelope.message.messageId) {
-          p.resolve(stored);
-          continue;
-        }
-        p.resolve(p.envelope.message);
-        for (const h of this.messageHandlers) h(p.envelope);
-      }
+      p.resolve(p.envelope.message);
+      for (const h of this.messageHandlers) h(p.envelope);
     }
-    this.flushing = false;
   }
 
   onMessage(handler: (envelope: Envelope) => void): void {

@@ -399,7 +399,7 @@ export class SqliteStore implements Store {
   }
 
   /** Committed by the writer thread (sqlite-writer.ts): the event loop goes on during the fsync. */
-  async saveMessages(envelopes: readonly Envelope[]): Promise<void> {
+  async saveMessages(envelopes: readonly Envelope[]): Promise<readonly boolean[]> {
     if (this.closed) throw new Error('store is closed');
     return this.writer.save(envelopes);
   }

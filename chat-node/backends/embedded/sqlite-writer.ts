@@ -29,7 +29,12 @@ interface Request {
 interface Reply {
   id: number;
   error?: string;
+  /** The envelopes (by index) that were not inserted: their id or dedup key was stored already. */
+  skipped?: number[];
 }
+
+/** Whether each envelope of a save was inserted (false: its id or its dedup key was stored before). */
+export type Inserted = readonly boolean[];
 
 /** The main thread's side: one worker, requests answered in order. */
 export class SqliteWriter {
@@ -39,26 +44,34 @@ export class SqliteWriter {
   /** Requests sent to the worker and not answered yet. */
   private readonly pending = new Map<
     number,
-    { done: Promise<void>; resolve: () => void; reject: (err: Error) => void }
+    {
+      done: Promise<Inserted>;
+      resolve: (inserted: Inserted) => void;
+      reject: (err: Error) => void;
+      size: number;
+    }
   >();
 
   constructor(file: string) {
     this.file = file;
   }
 
-  /** Resolves once the envelopes are committed (idempotent: the same id gives the same row). */
-  save(envelopes: readonly Envelope[]): Promise<void> {
+  /**
+   * Resolves once the envelopes are committed (idempotent: the same id gives the same row), with
+   * whether each was inserted.
+   */
+  save(envelopes: readonly Envelope[]): Promise<Inserted> {
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
     // Keep the process alive while a write is in flight, not while the worker idles (see settle).
     if (this.pending.size === 0) worker.ref();
-    let resolve!: () => void;
+    let resolve!: (inserted: Inserted) => void;
     let reject!: (err: Error) => void;
-    const done = new Promise<void>((res, rej) => {
+    const done = new Promise<Inserted>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    this.pending.set(id, { done, resolve, reject });
+    this.pending.set(id, { done, resolve, reject, size: envelopes.length });
     worker.postMessage({ id, envelopes } satisfies Request);
     return done;
   }
@@ -78,8 +91,11 @@ export class SqliteWriter {
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.settle(reply.id);
-      if (reply.error === undefined) p.resolve();
-      else p.reject(new Error(`message write failed: ${reply.error}`));
+      if (reply.error === undefined) {
+        const inserted = new Array<boolean>(p.size).fill(true);
+        for (const i of reply.skipped ?? []) inserted[i] = false;
+        p.resolve(inserted);
+      } else p.reject(new Error(`message write failed: ${reply.error}`));
     });
     const fail = (why: string) => {
       if (this.worker !== worker) return;
@@ -136,11 +152,13 @@ function runWorker(file: string): void {
     else updateEntry.run(id, userId, m.conversation);
     if (userId !== m.from) insertUnread.run(userId, m.conversation, id);
   };
-  const write = (requests: Request[]) => {
+  /** Commits the requests in one transaction; returns, per request, the envelopes not inserted. */
+  const write = (requests: Request[]): (number[] | undefined)[] => {
+    const skipped: (number[] | undefined)[] = requests.map(() => undefined);
     db.exec('BEGIN IMMEDIATE');
     try {
-      for (const r of requests) {
-        for (const { message: m, recipients, dedupKey } of r.envelopes) {
+      for (const [ri, r] of requests.entries()) {
+        for (const [ei, { message: m, recipients, dedupKey }] of r.envelopes.entries()) {
           const id = BigInt(m.messageId);
           const { changes } = insertMessage.run(
             id,
@@ -154,7 +172,10 @@ function runWorker(file: string): void {
           );
           // Not inserted: the id is stored already (a retry, whose inbox rows exist) or its dedup key
           // is (another message, whose inbox rows must not point at this id).
-          if (changes === 0) continue;
+          if (changes === 0) {
+            skipped[ri] = [...(skipped[ri] ?? []), ei];
+            continue;
+          }
           for (const userId of recipients) index(userId, m, id);
         }
       }
@@ -163,20 +184,22 @@ function runWorker(file: string): void {
       db.exec('ROLLBACK');
       throw err;
     }
+    return skipped;
   };
   port.on('message', (first: Request) => {
     const requests = [first];
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
       requests.push(m.message as Request);
     try {
-      write(requests);
-      for (const r of requests) port.postMessage({ id: r.id } satisfies Reply);
+      const skipped = write(requests);
+      for (const [i, r] of requests.entries())
+        port.postMessage({ id: r.id, ...(skipped[i] && { skipped: skipped[i] }) } satisfies Reply);
     } catch {
       // One bad request must not fail the others: write them one by one to find it.
       for (const r of requests) {
         try {
-          write([r]);
-          port.postMessage({ id: r.id } satisfies Reply);
+          const [skipped] = write([r]);
+          port.postMessage({ id: r.id, ...(skipped && { skipped }) } satisfies Reply);
         } catch (err) {
           port.postMessage({ id: r.id, error: errorMessage(err) } satisfies Reply);
         }

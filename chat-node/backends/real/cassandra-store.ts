@@ -445,7 +445,7 @@ export class CassandraStore implements Store {
     throw new ChatError('unavailable', 'the group is busy; try again');
   }
 
-  async saveMessages(envelopes: readonly Envelope[]): Promise<void> {
+  async saveMessages(envelopes: readonly Envelope[]): Promise<undefined> {
     const indexes = new Map<string, Query>();
     const rows: Query[] = [];
     const highWater = new Map<number, bigint>();
@@ -481,6 +481,7 @@ export class CassandraStore implements Store {
     });
     await forEachLimit(rows, WRITE_CONCURRENCY, ({ query, params }) => this.run(query, params, WRITE));
     await this.v11.messagesSaved(envelopes);
+    return undefined;
   }
 
   async messageByDedupKey(dedupKey: string): Promise<Message | undefined> {
