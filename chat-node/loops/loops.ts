@@ -99,10 +99,16 @@ export async function startLoops(
     });
   const backends: Backends = await createBackends(config, log, { onFatal: fatal });
   const { store, bus, presence, registry, nodeId } = backends;
-  // One secret for every loop, made before any of them starts (they would race to create it).
+  // One secret for every loop, made before any of them starts (they would race to create it). The
+  // limits against guessing and mass sign-ups are the node's: each loop (whichever one a request
+  // lands on) takes its share, so the node as a whole never allows more than configured.
+  const share = (limit: number) => Math.max(1, Math.floor(limit / count));
   const loopConfig: NodeConfig = {
     ...config,
     jwtSecret: config.jwtSecret ?? loadOrCreateSecret(config.dataDir),
+    loginFailuresPerAccount: share(config.loginFailuresPerAccount),
+    signupsPerMinute: share(config.signupsPerMinute),
+    loginsPerMinute: share(config.loginsPerMinute),
   };
   const ownMetrics = new Registry();
   collectDefaultMetrics({ register: ownMetrics });

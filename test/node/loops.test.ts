@@ -5,6 +5,7 @@
  * across a restart; /metrics and the admin API speak for the whole node; a drain reaches every loop.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +28,7 @@ describe('a node of two event loops', () => {
     CHAT_WORKERS: '2',
     CHAT_ADMIN_TOKEN: ADMIN,
     CHAT_LOG_LEVEL: 'warn',
+    CHAT_LOGIN_FAILURES_PER_ACCOUNT: '4',
   };
   let node: NodeProcess;
   let users: TestUser[];
@@ -105,7 +107,8 @@ describe('a node of two event loops', () => {
         return BigInt((await s.next('sent', (f) => f.id === `pre-${i}`)).messageId);
       }),
     );
-    const highest = before.reduce((a, b) => (a > b ? a : b));
+    let highest = 0n;
+    for (const id of before) if (id > highest) highest = id;
     for (const s of sockets) s.close();
     node.child.kill('SIGTERM');
     await new Promise((r) => node.child.once('exit', r));
@@ -135,6 +138,28 @@ describe('a node of two event loops', () => {
     expect(page.more).toBe(false);
     const mine = page.messages.filter((m: { text: string }) => /^b\d+$/.test(m.text));
     expect(mine.length).toBe(100); // 50 received from user 0, 50 sent to user 6
+  });
+
+  it('allows no more failed logins per account on the node than configured, whichever loops they reach', async () => {
+    // A new TCP connection per attempt, so the kernel spreads them over both loops.
+    const attempt = () =>
+      new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify({ username: users[5]!.username, password: 'not-the-password' });
+        const req = request(
+          `${node.url}/v1/sessions`,
+          { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push(await attempt());
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(4);
+    expect(statuses.at(-1)).toBe(429);
   });
 
   it('drains every loop through one admin call', async () => {
