@@ -86,6 +86,21 @@ function countedWatches(presence: PresenceBackend) {
   };
 }
 
+/** `n` sessions to move, taken from loops holding `free` movable ones each: in proportion, exactly n in all. */
+export function splitShed(n: number, free: readonly number[]): number[] {
+  const total = free.reduce((a, b) => a + b, 0);
+  if (n >= total) return [...free];
+  const counts = free.map((f) => Math.floor((n * f) / total));
+  let left = n - counts.reduce((a, b) => a + b, 0);
+  for (let i = 0; left > 0; i = (i + 1) % free.length) {
+    if (counts[i]! < free[i]!) {
+      counts[i]!++;
+      left--;
+    }
+  }
+  return counts;
+}
+
 export async function startLoops(
   config: NodeConfig,
   deps: { log: Logger; count: number; onFatal?: (err: Error) => void },
@@ -183,17 +198,17 @@ export async function startLoops(
     );
   const node = {
     load,
-    /** Split over the loops by their connections, each at its share of the rate. */
+    /** Exactly `n` (or all there are), split over the loops by their movable sessions, each at its share of the rate. */
     shed: async (n: number, ratePerSec: number, toUrl?: string) => {
-      const reports = await loads();
+      const counts = splitShed(
+        n,
+        (await loads()).map((r) => r.connections - r.moving),
+      );
       const total = Math.max(
         1,
-        sum(reports, (r) => r.connections),
+        counts.reduce((a, b) => a + b, 0),
       );
-      return eachLoop('shed', (i) => {
-        const share = reports[i]!.connections / total;
-        return [Math.ceil(n * share), Math.max(1, ratePerSec * share), toUrl];
-      });
+      return eachLoop('shed', (i) => [counts[i], Math.max(1, (ratePerSec * counts[i]!) / total), toUrl]);
     },
     drain: async (ratePerSec: number) => {
       draining = true;

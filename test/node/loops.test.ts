@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { splitShed } from '../../chat-node/loops/loops.ts';
 import { type NodeProcess, spawnNode } from '../helpers/cluster.ts';
 import { TestSocket } from '../helpers/socket.ts';
 import { until } from '../helpers/until.ts';
@@ -180,5 +181,22 @@ describe('a node of two event loops', () => {
     const undrain = await http(node.url, 'POST', '/admin/v1/undrain', { token: ADMIN });
     expect(undrain.body.draining).toBe(false);
     await until('ready again', async () => (await http(node.url, 'GET', '/readyz')).status === 200, 5000);
+  });
+});
+
+describe('a shed split over the loops', () => {
+  it('asks exactly N in all, in proportion to what each loop can move, never more than it holds', () => {
+    for (const [n, free] of [
+      [5, [6, 4]],
+      [7, [1, 1, 9]],
+      [1, [0, 5]],
+      [3, [2, 2, 2]],
+    ] as [number, number[]][]) {
+      const counts = splitShed(n, free);
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(n);
+      for (const [i, c] of counts.entries()) expect(c).toBeLessThanOrEqual(free[i]!);
+    }
+    expect(splitShed(5, [6, 4])).toEqual([3, 2]);
+    expect(splitShed(20, [3, 4])).toEqual([3, 4]);
   });
 });
