@@ -100,6 +100,37 @@ export function describeV11Contract(get: () => Store): void {
       expect((await store.conversationEntry(me, dmConversationId(me, x)))?.unread).toBe(1000);
     });
 
+    it('indexes a message of a larger group for every member: entry, unread row, sync', async () => {
+      const store = get();
+      const members = Array.from({ length: 8 }, (_, i) => uniqueId(`m${i}`));
+      const [sender, ahead] = [members[0]!, members[1]!];
+      const groupId = uniqueId('g');
+      await store.createGroup({
+        groupId,
+        name: 'eight',
+        createdBy: sender,
+        createdAt: 1,
+        members,
+        activityId: ids.next().toString(),
+      });
+      const cid = groupConversationId(groupId);
+      const m = groupMessage(groupId, sender, members, ids.next());
+      // One member's read position is past the message already (read on another device first).
+      await store.setReadPosition(ahead, cid, BigInt(m.message.messageId) + 1n);
+      await store.saveMessages([m]);
+      const id = BigInt(m.message.messageId);
+      for (const u of members) {
+        expect(await store.conversationEntry(u, cid)).toMatchObject({
+          activityId: id,
+          lastMessageId: id,
+          unread: u === sender || u === ahead ? 0 : 1,
+        });
+        expect((await store.sync(u, id - 1n, 10)).messages.map((x) => x.messageId)).toEqual([
+          m.message.messageId,
+        ]);
+      }
+    });
+
     it('lists a group from its creation on, for its members only, and drops it for one who left', async () => {
       const store = get();
       const [a, b, c] = [uniqueId('a'), uniqueId('b'), uniqueId('c')];
