@@ -273,7 +273,7 @@ async function runStorm(): Promise<void> {
 
 async function runFanout(): Promise<void> {
   log('group fan-out: 100 members, 10 senders');
-  for (const [id, start] of starters()) {
+  for (const [id, start] of starters(true)) {
     const r = await withTarget(id, start, (t) =>
       fanout(
         t,
