@@ -46,7 +46,7 @@ const program = new Command('bench')
   .option('--idle-connections <list>', 'the connection counts of the idle scenario, e.g. 10000,19900')
   .option(
     '--workers <list>',
-    "the embedded node's event loops (CHAT_WORKERS), one run of each, e.g. 1,2 (default: its own, the CPUs)",
+    "the embedded node's event loops (CHAT_WORKERS), one run of each, e.g. 1,2 (default: its own, the CPUs less one)",
   )
   .option(
     '--out <dir>',

@@ -5,7 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { ConfigError, describeConfig, kebabCase, printableConfig } from '../common/config.ts';
-import { availableCpus } from '../common/cpus.ts';
+import { defaultWorkers } from '../common/cpus.ts';
 import { createLogger } from '../common/logger.ts';
 import { loadNodeConfig, nodeConfigSpec } from '../common/node-config.ts';
 import { startLoops } from './loops/loops.ts';
@@ -49,7 +49,7 @@ if (opts.checkConfig || opts.printConfig) {
 
 const log = createLogger({ level: config.logLevel, pretty: config.logPretty, name: 'chat-node' });
 // CHAT_WORKERS event loops; one serves everything on this thread, as a node in a test does.
-const workers = config.workers ?? availableCpus();
+const workers = config.workers ?? defaultWorkers();
 let node: { drain(o: { timeoutMs: number }): Promise<void>; close(): Promise<void> };
 try {
   node = workers > 1 ? await startLoops(config, { log, count: workers }) : await startNode(config, { log });

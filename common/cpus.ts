@@ -39,3 +39,11 @@ export function availableCpus(): number {
   const limit = cgroupCpus();
   return limit === undefined ? set : Math.min(set, limit);
 }
+
+/**
+ * CHAT_WORKERS when unset: one CPU is left to the main thread, which keeps the backends (and the
+ * SQLite writer's thread); on 2 CPUs two loops were slower than one (BENCHMARKS.md, "Event loops").
+ */
+export function defaultWorkers(cpus = availableCpus()): number {
+  return Math.max(1, cpus - 1);
+}

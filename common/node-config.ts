@@ -170,7 +170,7 @@ export const nodeConfigSpec = {
     1_000_000,
   ),
   workers: int(
-    "Event loops serving this node's connections, each on a thread of its own (the backends stay on the main thread, one connection each). Default: the CPUs available to the process, its cgroup CPU limit included; 1 serves everything on the main thread.",
+    "Event loops serving this node's connections, each on a thread of its own, while the main thread keeps the backends (one connection each, one SQLite writer). Default: one less than the CPUs available to the process (its cgroup CPU limit included), at least 1, so that the loops and the main thread fill the CPUs; 1 serves everything on the main thread.",
     undefined,
     1,
     256,

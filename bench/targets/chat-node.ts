@@ -13,7 +13,7 @@ import { SqliteStore } from '../../chat-node/backends/embedded/sqlite-store.ts';
 import { CassandraStore } from '../../chat-node/backends/real/cassandra-store.ts';
 import { DUMMY_HASH } from '../../chat-node/chat/passwords.ts';
 import { Tokens } from '../../chat-node/chat/tokens.ts';
-import { availableCpus } from '../../common/cpus.ts';
+import { defaultWorkers } from '../../common/cpus.ts';
 import { randomId } from '../../common/ids.ts';
 import { createLogger } from '../../common/logger.ts';
 import { inspectArg } from '../lib/inspector.ts';
@@ -111,7 +111,7 @@ export async function startChatNode(o: ChatNodeOptions = {}): Promise<ChatNodeTa
     ...(o.workers !== undefined && { CHAT_WORKERS: String(o.workers) }),
     ...o.env,
   };
-  const workers = o.workers ?? availableCpus();
+  const workers = o.workers ?? defaultWorkers();
   const proc = spawnTracked(
     process.execPath,
     [...(inspectPort ? [inspectArg(inspectPort)] : []), ...(o.nodeArgs ?? []), MAIN],
