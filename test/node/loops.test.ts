@@ -5,7 +5,8 @@
  * across a restart; /metrics and the admin API speak for the whole node; a drain reaches every loop.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,5 +199,46 @@ describe('a shed split over the loops', () => {
     }
     expect(splitShed(5, [6, 4])).toEqual([3, 2]);
     expect(splitShed(20, [3, 4])).toEqual([3, 4]);
+  });
+});
+
+describe('a node of two event loops with its admin port apart', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'chat-loops-admin-'));
+  let node: NodeProcess | undefined;
+  afterAll(() => {
+    node?.child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('serves the admin API and /metrics of both loops on the admin port, and neither on the client port', async () => {
+    const free = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => free.once('listening', r));
+    const adminPort = (free.address() as AddressInfo).port;
+    await new Promise((r) => free.close(r));
+    node = await spawnNode(0, {
+      ...process.env,
+      CHAT_HOST: '127.0.0.1',
+      CHAT_PORT: '0',
+      CHAT_ADMIN_PORT: String(adminPort),
+      CHAT_DATA_DIR: dataDir,
+      CHAT_WORKERS: '2',
+      CHAT_ADMIN_TOKEN: ADMIN,
+    });
+    const admin = `http://127.0.0.1:${adminPort}`;
+    const users = await createUsers(node.url, 6, 'loops-admin');
+    const sockets = await Promise.all(
+      users.map((u) => TestSocket.open(`${node!.url.replace('http', 'ws')}/v1/ws`, u.token)),
+    );
+    await until(
+      'the admin port counts every connection',
+      async () => (await http(admin, 'GET', '/admin/v1/load', { token: ADMIN })).body?.connections === 6,
+      5000,
+    );
+    expect((await http(admin, 'GET', '/admin/v1/load', { token: ADMIN })).body.loops).toHaveLength(2);
+    const metrics = await fetch(`${admin}/metrics`);
+    expect(await metrics.text()).toMatch(/^chat_connections 6$/m);
+    expect((await fetch(`${node.url}/metrics`)).status).toBe(404);
+    expect((await http(node.url, 'GET', '/admin/v1/load', { token: ADMIN })).status).toBe(404);
+    for (const s of sockets) s.close();
   });
 });
