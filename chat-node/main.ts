@@ -9,7 +9,7 @@ import { defaultWorkers } from '../common/cpus.ts';
 import { createLogger } from '../common/logger.ts';
 import { loadNodeConfig, nodeConfigSpec } from '../common/node-config.ts';
 import { startLoops } from './loops/loops.ts';
-import { startNode } from './node.ts';
+import { type ChatNode, startNode } from './node.ts';
 
 const program = new Command('chat-node')
   .description(
@@ -50,7 +50,7 @@ if (opts.checkConfig || opts.printConfig) {
 const log = createLogger({ level: config.logLevel, pretty: config.logPretty, name: 'chat-node' });
 // CHAT_WORKERS event loops; one serves everything on this thread, as a node in a test does.
 const workers = config.workers ?? defaultWorkers();
-let node: { drain(o: { timeoutMs: number }): Promise<void>; close(): Promise<void> };
+let node: Pick<ChatNode, 'drain' | 'close'>;
 try {
   node = workers > 1 ? await startLoops(config, { log, count: workers }) : await startNode(config, { log });
 } catch (err) {

@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../common/logger.ts';
 import { defaultPublicUrl, type NodeConfig } from '../common/node-config.ts';
 import { type Announcer, startAnnouncer } from './announcer.ts';
 import type { Backends } from './backends/types.ts';
-import { createBackends } from './backends/wiring.ts';
+import { closeBackends, createBackends } from './backends/wiring.ts';
 import type { PushDispatcher } from './chat/push-dispatcher.ts';
 import { advertisedUrl, Discovery } from './discovery.ts';
 import { type AdminControls, addAdminRoutes } from './http/admin.ts';
@@ -233,9 +233,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps = {}): Promis
       push.close();
       await closeServer(server);
       if (adminServer) await closeServer(adminServer);
-      await Promise.allSettled([bus.close(), presence.close(), registry.close(), backends.tickets.close()]);
-      await store.close();
-      await backends.release().catch(() => {});
+      await closeBackends(backends);
       log.info({ nodeId }, 'chat node stopped');
     },
   };

@@ -33,6 +33,13 @@ export interface WiringHooks {
   onFatal(err: Error): void;
 }
 
+/** Closes what createBackends opened: the store last (the bus may still write to it), then the id lease. */
+export async function closeBackends(b: Backends): Promise<void> {
+  await Promise.allSettled([b.bus.close(), b.presence.close(), b.registry.close(), b.tickets.close()]);
+  await b.store.close().catch(() => {});
+  await b.release().catch(() => {});
+}
+
 export async function createBackends(config: NodeConfig, log: Logger, hooks: WiringHooks): Promise<Backends> {
   const opened: { close(): Promise<void> }[] = [];
   const keep = <T extends { close(): Promise<void> }>(b: T): T => {

@@ -58,7 +58,7 @@ const m = data.methods;
 const backends: Backends = {
   store: proxyOf<Store>(rpc, 'store', m.store!, { isReady: () => state.store, close: closed }),
   bus: proxyOf<MessageBus>(rpc, 'bus', m.bus!, {
-    dedupAtPublish: data.kinds.bus === 'embedded',
+    dedupAtPublish: data.dedupAtPublish,
     onMessage: (h) => void handlers.message.push(h),
     onEvent: (h) => void handlers.event.push(h),
     isReady: () => state.bus,

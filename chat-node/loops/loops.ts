@@ -21,9 +21,10 @@ import type { Logger } from '../../common/logger.ts';
 import { defaultPublicUrl, type NodeConfig } from '../../common/node-config.ts';
 import { startAnnouncer } from '../announcer.ts';
 import type { Backends, PresenceBackend } from '../backends/types.ts';
-import { createBackends } from '../backends/wiring.ts';
+import { closeBackends, createBackends } from '../backends/wiring.ts';
 import { loadOrCreateSecret } from '../chat/tokens.ts';
 import { advertisedUrl } from '../discovery.ts';
+import type { ChatNode } from '../node.ts';
 import { methodNames, Rpc } from './rpc.ts';
 
 /** How often the node refreshes its registry entry (as node.ts). */
@@ -40,6 +41,8 @@ export interface LoopData {
   adminPort?: number;
   nodeId: number;
   kinds: Record<string, string>;
+  /** The main thread's bus answers resends at publish (MessageBus.dedupAtPublish). */
+  dedupAtPublish: boolean;
   pushName: string;
   devicePush: string[];
   /** The methods each served backend offers. */
@@ -49,14 +52,10 @@ export interface LoopData {
 /** The readiness of the backends as the loops see it. */
 export type Readiness = Record<'store' | 'bus' | 'presence' | 'registry' | 'mayMint' | 'allLoops', boolean>;
 
-export interface LoopsNode {
-  readonly nodeId: number;
-  readonly url: string;
-  readonly port: number;
+/** What main.ts needs of a node, and how many loops it runs. */
+export type LoopsNode = Pick<ChatNode, 'nodeId' | 'url' | 'port' | 'drain' | 'close'> & {
   readonly workers: number;
-  drain(options?: { ratePerSec?: number; timeoutMs?: number }): Promise<void>;
-  close(): Promise<void>;
-}
+};
 
 interface Loop {
   worker: Worker;
@@ -244,6 +243,7 @@ export async function startLoops(
         adminPort,
         nodeId,
         kinds: backends.kinds,
+        dedupAtPublish: bus.dedupAtPublish === true,
         pushName: backends.push.name,
         devicePush: Object.keys(backends.devicePush),
         methods,
@@ -255,7 +255,7 @@ export async function startLoops(
       const loop = { worker, rpc };
       let started = false;
       rpc.serve('started', {
-        listening: (p: { port: number; adminPort: number; readiness?: never }) => {
+        listening: (p: { port: number; adminPort: number }) => {
           started = true;
           resolve({ loop, ...p });
         },
@@ -350,18 +350,14 @@ export async function startLoops(
             return l.worker.terminate();
           }),
         );
-        await Promise.allSettled([bus.close(), presence.close(), registry.close(), backends.tickets.close()]);
-        await store.close();
-        await backends.release().catch(() => {});
+        await closeBackends(backends);
         log.info({ nodeId }, 'chat node stopped');
       },
     };
   } catch (err) {
     closing = true;
     await Promise.allSettled(loops.map((l) => l.worker.terminate()));
-    await Promise.allSettled([bus.close(), presence.close(), registry.close(), backends.tickets.close()]);
-    await store.close().catch(() => {});
-    await backends.release().catch(() => {});
+    await closeBackends(backends);
     throw err;
   }
 }

@@ -161,7 +161,9 @@ describe('a node of two event loops', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) statuses.push(await attempt());
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(4);
-    expect(statuses.at(-1)).toBe(429);
+    // The limit was reached: 12 attempts over two loops of 2 each. (Which attempt comes last is the
+    // kernel's choice of loop, so the last one may still find budget on the other loop.)
+    expect(statuses).toContain(429);
   });
 
   it('drains every loop through one admin call', async () => {

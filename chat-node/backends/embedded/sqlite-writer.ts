@@ -202,7 +202,9 @@ function runWorker(file: string): void {
           // Not inserted: the id is stored already (a retry, whose inbox rows exist) or its dedup key
           // is (another message, whose inbox rows must not point at this id).
           if (changes === 0) {
-            skipped[ri] = [...(skipped[ri] ?? []), ei];
+            const list = skipped[ri] ?? [];
+            list.push(ei);
+            skipped[ri] = list;
             continue;
           }
           indexAll(recipients, m, id);
