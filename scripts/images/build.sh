@@ -18,7 +18,7 @@ exec >&2
 . "$root/scripts/k8s/node.sh"
 log() { echo "[images] $*"; }
 
-tag="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$root/package.json" | head -1)"
+tag="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$root/package.json" | sed -n 1p)"
 load=1 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -122,7 +122,7 @@ for target in chat-node operator; do
   buildah_ build --quiet --layers --pull=never --network host --build-arg "NODE_IMAGE=$base" \
     --target "$target" -t "$name:$tag" -f "$root/Dockerfile" "$root" >"$work/build.log" 2>&1 \
     || { tail -n 40 "$work/build.log" >&2; die "buildah build of $name:$tag failed"; }
-  size="$(buildah_ images --format '{{.Size}}' "localhost/$name:$tag" | head -1)"
+  size="$(buildah_ images --format '{{.Size}}' "localhost/$name:$tag" | sed -n 1p)"
   log "built $name:$tag in $((SECONDS - t0)) s ($size)"
   archive="$work/$target-$tag.tar"
   [ -n "$out" ] && mkdir -p "$out" && archive="$out/${name#chat-platform/}-$tag.tar"

@@ -127,7 +127,7 @@ setsysctl() { [ "$(cat "/proc/sys/$1")" = "$2" ] || echo "$2" >"/proc/sys/$1"; }
 # setup_network: the node address on lo, bridged traffic through iptables (so Service traffic between
 # two pods on the bridge is translated back), forwarding for the bridge, and the egress filter.
 setup_network() {
-  ip addr show dev lo | grep -q " $NODE_IP/32 " || ip addr add "$NODE_IP/32" dev lo \
+  ip addr show dev lo | grep " $NODE_IP/32 " >/dev/null || ip addr add "$NODE_IP/32" dev lo \
     || die "could not add $NODE_IP/32 to lo (root needed)"
   setsysctl net/bridge/bridge-nf-call-iptables 1
   setsysctl net/ipv4/ip_forward 1
@@ -479,7 +479,7 @@ EOF
 # import_pause_image: the pod sandbox image, built here once (no registry to pull it from): the static
 # binary of pause/pause.c in an OCI image layout written by hand, imported into containerd.
 import_pause_image() {
-  ctr_ images ls -q "name==$PAUSE_IMAGE" 2>/dev/null | grep -qx "$PAUSE_IMAGE" && return
+  ctr_ images ls -q "name==$PAUSE_IMAGE" 2>/dev/null | grep -x "$PAUSE_IMAGE" >/dev/null && return
   local d="$CACHE/pause/$(sha256sum "$k8s_here/pause/pause.c" | cut -c1-12)"
   [ -f "$d/pause.tar" ] || build_pause_image "$d"
   ctr_ images import "$d/pause.tar" >/dev/null || die "ctr could not import $d/pause.tar"
@@ -589,7 +589,7 @@ remove_kubepods_cgroups() {
 # restore_host_state: the sysctls as recorded, the node address, the bridge, /var/log/containers.
 restore_host_state() {
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE" 2>/dev/null
-  ip addr show dev lo | grep -q " $NODE_IP/32 " && ip addr del "$NODE_IP/32" dev lo 2>/dev/null
+  ip addr show dev lo | grep " $NODE_IP/32 " >/dev/null && ip addr del "$NODE_IP/32" dev lo 2>/dev/null
   if [ -f "$node_dir/sysctl.orig" ]; then
     local key value
     while read -r key value; do

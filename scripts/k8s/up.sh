@@ -48,7 +48,7 @@ start_etcd() {
   log "etcd ready after $((SECONDS - start)) s"
 }
 
-etcd_healthy() { curl -sf --max-time 5 "http://127.0.0.1:$1/health" | grep -q '"health":"true"'; }
+etcd_healthy() { curl -sf --max-time 5 "http://127.0.0.1:$1/health" | grep '"health":"true"' >/dev/null; }
 
 start_apiserver() {
   local dir="$k8s_dir/apiserver" etcd_port

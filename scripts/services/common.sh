@@ -42,7 +42,7 @@ ours() {
   pid="$(cat "$1" 2>/dev/null)"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   alive "$pid" || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -- "$2" >/dev/null
 }
 
 # listening PORT: true if something accepts TCP connections on 127.0.0.1:PORT.

@@ -65,7 +65,7 @@ ha_nats_ready() {
     curl -sf "http://127.0.0.1:$p/healthz" >/dev/null || return 1
   done
   # A JetStream meta leader is elected: streams can be created.
-  curl -sf "http://127.0.0.1:${HA_NATS_MONITOR_PORTS[0]}/jsz" | grep -q '"leader"'
+  curl -sf "http://127.0.0.1:${HA_NATS_MONITOR_PORTS[0]}/jsz" | grep '"leader"' >/dev/null
 }
 
 start_ha_nats() {
@@ -95,7 +95,7 @@ start_ha_nats() {
 ha_redis_cluster_ok() {
   local p
   for p in "${HA_REDIS_PORTS[@]}"; do
-    redis-cli -h 127.0.0.1 -p "$p" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+    redis-cli -h 127.0.0.1 -p "$p" cluster info 2>/dev/null | grep '^cluster_state:ok' >/dev/null || return 1
   done
 }
 
@@ -118,7 +118,7 @@ start_ha_redis() {
   [ $started -eq 0 ] && log "redis: 3 masters already running"
   # A fresh set of servers has no slots yet: make the cluster. Restarted ones keep nodes.conf and
   # find each other again.
-  if ! redis-cli -h 127.0.0.1 -p "${HA_REDIS_PORTS[0]}" cluster info | grep -q '^cluster_slots_assigned:16384'; then
+  if ! redis-cli -h 127.0.0.1 -p "${HA_REDIS_PORTS[0]}" cluster info | grep '^cluster_slots_assigned:16384' >/dev/null; then
     log "creating the Redis Cluster (3 masters, no replicas)"
     redis-cli --cluster create "${HA_REDIS_PORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes \
       >"$ha/redis/create.log" 2>&1 || fail_with_log "redis-cli --cluster create failed" "$ha/redis/create.log"
@@ -130,7 +130,7 @@ start_ha_cassandra() {
   local i dir host java jamm seed="${HA_CASSANDRA_HOSTS[0]}:$HA_STORAGE_PORT"
   [ -n "$(compgen -G "$svc/cassandra/lib/cassandra-all-*.jar")" ] || install_cassandra
   java="$(java17)" || die "JDK 17 not found (Cassandra 5.0 needs 11 or 17)"
-  jamm="$(compgen -G "$svc/cassandra/lib/jamm-*.jar" | head -1)" || die "jamm jar missing in $svc/cassandra/lib"
+  jamm="$(compgen -G "$svc/cassandra/lib/jamm-*.jar" | sed -n 1p)" || die "jamm jar missing in $svc/cassandra/lib"
   for i in 0 1 2; do
     dir="$ha/cassandra/c$i"
     host="${HA_CASSANDRA_HOSTS[$i]}"

@@ -99,7 +99,7 @@ start_secure_cassandra() {
   else
     listening_on "$SEC_CASSANDRA_HOST" "$SEC_CQL_PORT" && die "$SEC_CASSANDRA_HOST:$SEC_CQL_PORT is taken by another program"
     java="$(java17)" || die "JDK 17 not found (Cassandra 5.0 needs 11 or 17)"
-    jamm="$(compgen -G "$svc/cassandra/lib/jamm-*.jar" | head -1)" || die "jamm jar missing in $svc/cassandra/lib"
+    jamm="$(compgen -G "$svc/cassandra/lib/jamm-*.jar" | sed -n 1p)" || die "jamm jar missing in $svc/cassandra/lib"
     sed -e "s|@DIR@|$dir/data|g" -e "s|@HOST@|$SEC_CASSANDRA_HOST|g" -e "s|@CERT@|$sec/tls/server.pem|g" \
       -e "s|@CQL_PORT@|$SEC_CQL_PORT|g" -e "s|@STORAGE_PORT@|$SEC_STORAGE_PORT|g" \
       "$here/cassandra/cassandra-secure.yaml" >"$dir/cassandra.yaml"

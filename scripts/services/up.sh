@@ -114,7 +114,7 @@ start_cassandra() {
   fi
   listening "$CQL_PORT" && die "port $CQL_PORT is taken by another program (set CHAT_SVC_CQL_PORT)"
   java="$(java17)" || die "JDK 17 not found (Cassandra 5.0 needs 11 or 17)"
-  jamm="$(compgen -G "$dir/lib/jamm-*.jar" | head -1)" || die "jamm jar missing in $dir/lib"
+  jamm="$(compgen -G "$dir/lib/jamm-*.jar" | sed -n 1p)" || die "jamm jar missing in $dir/lib"
   sed -e "s|@DIR@|$dir/data|g" -e "s|@CQL_PORT@|$CQL_PORT|g" -e "s|@STORAGE_PORT@|$STORAGE_PORT|g" \
     "$here/cassandra/cassandra.yaml" >"$dir/cassandra.yaml"
   log "starting cassandra on 127.0.0.1:$CQL_PORT (JDK: $java; takes 15-40 s)"
