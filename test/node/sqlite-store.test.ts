@@ -6,6 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../chat-node/backends/embedded/sqlite-store.ts';
 import type { Envelope } from '../../chat-node/backends/types.ts';
+import { UNREAD_CAP } from '../../common/resources.ts';
 import { describeStoreContract } from '../helpers/store-contract.ts';
 
 describeStoreContract('SqliteStore', async () => {
@@ -49,12 +50,68 @@ describe('SqliteStore message writes (a worker thread commits them)', () => {
     await store.saveMessages(envelopes(2000, 2000));
     // Read at once, on a connection of our own: a writer that answered before its commit fails here.
     const db = new DatabaseSync(join(dir, 'chat.db'));
+    const copy = mkdtempSync(join(tmpdir(), 'sqlite-writer-copy-'));
     try {
-      const row = db.prepare('SELECT count(*) AS n FROM inbox').get() as { n: number };
-      expect(row.n).toBe(4000);
+      const row = db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number };
+      expect(row.n).toBe(2000);
+      // What is on disk then is enough: a store opened on a copy of it (whose inbox rows may still
+      // be unindexed) gives both users every message and the recipient its unread count (capped).
+      db.exec(`VACUUM INTO '${join(copy, 'chat.db')}'`);
+      const reopened = new SqliteStore(copy);
+      try {
+        expect((await reopened.sync('ub', 0n, 3000, 100 * 1024 * 1024)).messages).toHaveLength(2000);
+        expect((await reopened.sync('ua', 0n, 3000, 100 * 1024 * 1024)).messages).toHaveLength(2000);
+        expect((await reopened.conversationEntry('ub', 'dm:ua:ub'))?.unread).toBe(UNREAD_CAP);
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      db.close();
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  it('write the inbox rows of what they saved once the writer is idle, with no read asking', async () => {
+    await store.saveMessages(envelopes(50, 10));
+    const db = new DatabaseSync(join(dir, 'chat.db'));
+    try {
+      const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+      const deadline = Date.now() + 10_000;
+      while (count('SELECT count(*) AS n FROM unindexed') > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(count('SELECT count(*) AS n FROM unindexed')).toBe(0);
+      expect(count('SELECT count(*) AS n FROM inbox')).toBe(100);
+      expect(count('SELECT count(*) AS n FROM unread')).toBe(50);
     } finally {
       db.close();
     }
+  });
+
+  it('index, when the store opens, what a crash left committed and unindexed', async () => {
+    await store.saveMessages(envelopes(1, 10));
+    await store.close();
+    // As the first step of a save leaves it: the message rows and their recipients, no inbox rows.
+    const db = new DatabaseSync(join(dir, 'chat.db'));
+    try {
+      const insert = db.prepare(
+        `INSERT INTO messages (message_id, conversation, sender, to_user, text, ts) VALUES (?, 'dm:ua:ub', 'ua', 'ub', 'x', 1)`,
+      );
+      const unindexed = db.prepare('INSERT INTO unindexed (message_id, recipients) VALUES (?, ?)');
+      for (let id = 5000; id < 5010; id++) {
+        insert.run(id);
+        unindexed.run(id, '["ua","ub"]');
+      }
+    } finally {
+      db.close();
+    }
+    store = new SqliteStore(dir);
+    expect((await store.sync('ub', 0n, 100)).messages.map((m) => m.messageId)).toEqual([
+      '1000',
+      ...Array.from({ length: 10 }, (_, i) => String(5000 + i)),
+    ]);
+    const entry = await store.conversationEntry('ub', 'dm:ua:ub');
+    expect(entry?.lastMessageId).toBe(5009n);
+    expect(entry?.unread).toBe(11);
   });
 
   it('share transactions when they arrive together, and each answers for itself', async () => {

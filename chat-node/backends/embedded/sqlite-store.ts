@@ -23,7 +23,7 @@ import type {
 import { makePrivate, privateDir } from './private-files.ts';
 import { MIGRATION_V11, SqliteConversations } from './sqlite-conversations.ts';
 import { MIGRATION_PUSH_TOKENS, SqlitePushTokens } from './sqlite-push-tokens.ts';
-import { CONNECTION_PRAGMAS, SqliteWriter } from './sqlite-writer.ts';
+import { CONNECTION_PRAGMAS, indexer, SqliteWriter } from './sqlite-writer.ts';
 
 /** SQL, or a function for what SQL alone cannot compute (username keys). */
 type Migration = string | ((db: DatabaseSync) => void);
@@ -72,6 +72,9 @@ const MIGRATIONS: Migration[] = [
    ) WITHOUT ROWID;`,
   MIGRATION_V11,
   MIGRATION_PUSH_TOKENS,
+  // Messages committed whose inbox, conversation entry and unread rows are not written yet
+  // (sqlite-writer.ts: the writer indexes them in a later transaction).
+  'CREATE TABLE unindexed (message_id INTEGER PRIMARY KEY, recipients TEXT NOT NULL);',
 ];
 
 /** The device id under which a revocation of every device of a user is kept. */
@@ -152,6 +155,9 @@ export class SqliteStore implements Store {
     this.db.exec(CONNECTION_PRAGMAS);
     for (const f of [`${file}-wal`, `${file}-shm`]) makePrivate(f);
     this.migrate();
+    // What a crash left unindexed (messages committed, their inbox rows not yet): written before
+    // the first read.
+    indexer(this.db)();
     this.writer = new SqliteWriter(join(dataDir, 'chat.db'));
     const p = (sql: string) => {
       const s = this.db.prepare(sql);
@@ -339,6 +345,7 @@ export class SqliteStore implements Store {
   }
 
   async removeMember(groupId: string, userId: string): Promise<void> {
+    await this.writer.indexed();
     this.transaction(() => {
       this.stmts.removeMember!.run(groupId, userId);
       this.v11.removeGroupEntry(userId, `g:${groupId}`);
@@ -346,6 +353,8 @@ export class SqliteStore implements Store {
   }
 
   // ---- v1.1 (sqlite-conversations.ts) ----------------------------------------------------------
+  // What reads or changes inbox rows, conversation entries or unread rows first waits for the
+  // writer to have indexed the messages saved before it (sqlite-writer.ts).
 
   async setDisplayName(userId: string, displayName: string): Promise<void> {
     this.v11.setDisplayName(userId, displayName);
@@ -369,9 +378,11 @@ export class SqliteStore implements Store {
     this.v11.renameGroup(groupId, name);
   }
   async conversations(userId: string, before: bigint | undefined, limit: number) {
+    await this.writer.indexed();
     return this.v11.conversations(userId, before, limit);
   }
   async conversationEntry(userId: string, conversation: string): Promise<ConversationEntry | undefined> {
+    await this.writer.indexed();
     return this.v11.conversationEntry(userId, conversation);
   }
   async messagesByIds(refs: readonly { conversation: string; messageId: bigint }[]) {
@@ -383,15 +394,18 @@ export class SqliteStore implements Store {
     return out;
   }
   async setReadPosition(userId: string, conversation: string, upTo: bigint): Promise<boolean> {
+    await this.writer.indexed();
     return this.v11.setReadPosition(userId, conversation, upTo);
   }
   async readPositions(conversation: string, userIds: readonly string[]): Promise<Map<string, bigint>> {
+    await this.writer.indexed();
     return this.v11.readPositions(conversation, userIds);
   }
   async messageById(messageId: bigint): Promise<Message | undefined> {
     return this.v11.messageById(messageId);
   }
   async saveUpdate(update: Update, participants: readonly string[]): Promise<void> {
+    await this.writer.indexed();
     this.v11.saveUpdate(update, participants);
   }
   async updatesSince(userId: string, since: bigint, limit: number, maxBytes = PAGE_MAX_BYTES) {
@@ -416,6 +430,7 @@ export class SqliteStore implements Store {
     limit: number,
     maxBytes?: number,
   ): Promise<{ messages: Message[]; more: boolean }> {
+    await this.writer.indexed();
     const page = new PageBuilder(limit, maxBytes);
     fill(page, this.stmts.sync!.iterate(userId, since, limit + 1));
     return { messages: page.messages, more: page.more };

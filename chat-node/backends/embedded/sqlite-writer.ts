@@ -7,6 +7,17 @@
  *
  * The worker drains every request waiting on its port before it begins a transaction, so requests
  * that arrive during one fsync share the next: group commit without a timer.
+ *
+ * A message is committed in two steps. The first, which `sent` waits for, writes its row and an
+ * `unindexed` row naming its recipients: both append at the end of their tables, so a commit of
+ * many messages writes few pages. The second writes every recipient's inbox row, conversation entry
+ * and unread row for all unindexed messages at once, in a later transaction: when the writer is
+ * idle, when a read asks for it (`indexed()`), or every INDEX_EVERY messages under load. Those rows
+ * sit on each user's own pages of their tables; one transaction for thousands of messages writes
+ * each such page once, where one per commit wrote it every time (about half of the writer's CPU per
+ * 1:1 message, see BENCHMARKS.md). The second step commits without its own fsync: until the next
+ * first step's fsync covers it, a power loss can only lose index rows, and the `unindexed` rows that
+ * name them are lost with them or still there, so opening the store (indexUnindexed) writes them.
  */
 
 import { DatabaseSync } from 'node:sqlite';
@@ -21,20 +32,27 @@ export const CONNECTION_PRAGMAS =
 /** Recipients from which a group message's rows are written set-wise (below, one statement each). */
 const GROUP_STATEMENTS_FROM = 4;
 
+/** Unindexed messages after which the writer indexes them even while requests keep coming. */
+const INDEX_EVERY = 4096;
+
 /** The workerData key that names the database file (and marks the thread as this writer). */
 const WORKER_KEY = 'chatSqliteWriterFile';
 
+/** A save, or (without envelopes) a request to index what is saved. */
 interface Request {
   id: number;
-  envelopes: readonly Envelope[];
+  envelopes?: readonly Envelope[];
 }
 
-interface Reply {
-  id: number;
-  error?: string;
-  /** The envelopes (by index) that were not inserted: their id or dedup key was stored already. */
-  skipped?: number[];
-}
+/** A save's answer, or (without id) word that the saves up to `indexedThrough` are indexed. */
+type Reply =
+  | {
+      id: number;
+      error?: string;
+      /** The envelopes (by index) that were not inserted: their id or dedup key was stored already. */
+      skipped?: number[];
+    }
+  | { id?: undefined; indexedThrough: number; error?: string };
 
 /** Whether each envelope of a save was inserted (false: its id or its dedup key was stored before). */
 export type Inserted = readonly boolean[];
@@ -44,6 +62,12 @@ export class SqliteWriter {
   private readonly file: string;
   private worker?: Worker;
   private nextId = 1;
+  /** The highest save request id whose messages the worker has indexed. */
+  private indexedThrough = 0;
+  /** The highest save request id sent. */
+  private lastSave = 0;
+  /** Reads waiting for the saves up to `upTo` to be indexed. */
+  private indexWaiters: { upTo: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   /** Requests sent to the worker and not answered yet. */
   private readonly pending = new Map<
     number,
@@ -75,13 +99,30 @@ export class SqliteWriter {
       reject = rej;
     });
     this.pending.set(id, { done, resolve, reject, size: envelopes.length });
+    this.lastSave = id;
     worker.postMessage({ id, envelopes } satisfies Request);
     return done;
+  }
+
+  /**
+   * Resolves once every message saved before the call has its inbox, conversation entry and unread
+   * rows: the store's reads of those tables wait for it. Immediate when nothing is left to index.
+   */
+  indexed(): Promise<void> {
+    const upTo = this.lastSave;
+    if (this.indexedThrough >= upTo) return Promise.resolve();
+    const worker = this.worker ?? this.start();
+    if (this.pending.size === 0 && this.indexWaiters.length === 0) worker.ref();
+    return new Promise<void>((resolve, reject) => {
+      this.indexWaiters.push({ upTo, resolve, reject });
+      worker.postMessage({ id: this.nextId++ } satisfies Request);
+    });
   }
 
   /** Waits for the writes in flight, then stops the worker. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.pending.values()].map((p) => p.done));
+    await this.indexed().catch(() => undefined);
     const worker = this.worker;
     this.worker = undefined;
     await worker?.terminate();
@@ -91,6 +132,10 @@ export class SqliteWriter {
     const worker = new Worker(new URL(import.meta.url), { workerData: { [WORKER_KEY]: this.file } });
     worker.unref();
     worker.on('message', (reply: Reply) => {
+      if (reply.id === undefined) {
+        this.onIndexed(reply.indexedThrough, reply.error);
+        return;
+      }
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.settle(reply.id);
@@ -109,6 +154,8 @@ export class SqliteWriter {
         this.settle(id);
         p.reject(new Error(`message writer stopped: ${why}`));
       }
+      // What was saved stays unindexed in the file; the next worker indexes it before anything else.
+      this.onIndexed(0, `message writer stopped: ${why}`);
     };
     worker.on('error', (err) => fail(err.message));
     worker.on('exit', (code) => fail(`exit code ${code}`));
@@ -116,22 +163,43 @@ export class SqliteWriter {
     return worker;
   }
 
+  /** Resolves the reads waiting for saves up to `through`; with an error, fails them all. */
+  private onIndexed(through: number, error?: string): void {
+    if (error === undefined) this.indexedThrough = Math.max(this.indexedThrough, through);
+    const waiting = this.indexWaiters;
+    this.indexWaiters = [];
+    for (const w of waiting) {
+      if (error !== undefined) w.reject(new Error(`message indexing failed: ${error}`));
+      else if (w.upTo <= this.indexedThrough) w.resolve();
+      else this.indexWaiters.push(w);
+    }
+    this.unrefIfIdle();
+  }
+
   /** Forgets an answered request; with none left, the idle worker no longer keeps the process alive. */
   private settle(id: number): void {
     this.pending.delete(id);
-    if (this.pending.size === 0) this.worker?.unref();
+    this.unrefIfIdle();
+  }
+
+  private unrefIfIdle(): void {
+    if (this.pending.size === 0 && this.indexWaiters.length === 0) this.worker?.unref();
   }
 }
 
-/** The worker: a connection of its own, one transaction per drained set of requests. */
-function runWorker(file: string): void {
-  const port = parentPort!;
-  const db = new DatabaseSync(file);
-  db.exec(CONNECTION_PRAGMAS);
-  const insertMessage = db.prepare(
-    `INSERT INTO messages (message_id, conversation, sender, to_user, group_id, text, ts, dedup_key)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+/**
+ * Writes every recipient's inbox row, conversation entry and (for another's message) unread row for
+ * all messages in `unindexed`, and empties it, in one transaction of `db` (without its own fsync:
+ * see the top of this file). Returns how many messages it indexed. Used by the writer and by the
+ * store when it opens the file (what a crash left unindexed).
+ */
+export function indexer(db: DatabaseSync): () => number {
+  const unindexed = db.prepare(
+    `SELECT u.message_id AS id, u.recipients, m.conversation, m.sender, m.group_id FROM unindexed u
+     JOIN messages m ON m.message_id = u.message_id ORDER BY u.message_id`,
   );
+  unindexed.setReadBigInts(true);
+  const clear = db.prepare('DELETE FROM unindexed');
   const insertInbox = db.prepare('INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?, ?)');
   // v1.1: each recipient's conversation entry (created by a dm's first message; a group's exists
   // while the user is a member) and an unread row for a message of another not read yet.
@@ -163,31 +231,72 @@ function runWorker(file: string): void {
      WHERE j.value <> ?4 AND ?2 > coalesce((SELECT read_up_to FROM conversation_entries e
        WHERE e.user_id = j.value AND e.conversation = ?3), 0)`,
   );
-  /** Every recipient's inbox row, conversation entry and (for another's message) unread row. */
-  const indexAll = (recipients: readonly string[], m: Envelope['message'], id: bigint) => {
-    if (m.group === undefined || recipients.length < GROUP_STATEMENTS_FROM) {
-      for (const userId of recipients) index(userId, m, id);
+  interface Row {
+    id: bigint;
+    recipients: string;
+    conversation: string;
+    sender: string;
+    group_id: string | null;
+  }
+  const index = (m: Row) => {
+    const group = m.group_id !== null;
+    const recipients = JSON.parse(m.recipients) as string[];
+    if (group && recipients.length >= GROUP_STATEMENTS_FROM) {
+      groupInbox.run(m.recipients, m.id);
+      groupEntries.run(m.recipients, m.id, m.conversation);
+      groupUnread.run(m.recipients, m.id, m.conversation, m.sender);
       return;
     }
-    const users = JSON.stringify(recipients);
-    groupInbox.run(users, id);
-    groupEntries.run(users, id, m.conversation);
-    groupUnread.run(users, id, m.conversation, m.from);
+    for (const userId of recipients) {
+      insertInbox.run(userId, m.id);
+      if (group) updateEntry.run(m.id, userId, m.conversation);
+      else upsertEntry.run(userId, m.conversation, m.id, m.id);
+      if (userId !== m.sender) insertUnread.run(userId, m.conversation, m.id);
+    }
   };
-  /** A recipient's inbox row, conversation entry and (for another's message) unread row. */
-  const index = (userId: string, m: Envelope['message'], id: bigint) => {
-    insertInbox.run(userId, id);
-    if (m.group === undefined) upsertEntry.run(userId, m.conversation, id, id);
-    else updateEntry.run(id, userId, m.conversation);
-    if (userId !== m.from) insertUnread.run(userId, m.conversation, id);
+  return () => {
+    db.exec('PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE');
+    try {
+      let n = 0;
+      for (const row of unindexed.iterate() as Iterable<Row>) {
+        index(row);
+        n++;
+      }
+      if (n > 0) clear.run();
+      db.exec('COMMIT');
+      return n;
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      db.exec('PRAGMA synchronous = FULL');
+    }
   };
-  /** Commits the requests in one transaction; returns, per request, the envelopes not inserted. */
-  const write = (requests: Request[]): (number[] | undefined)[] => {
-    const skipped: (number[] | undefined)[] = requests.map(() => undefined);
+}
+
+/** The worker: a connection of its own, one transaction per drained set of requests. */
+function runWorker(file: string): void {
+  const port = parentPort!;
+  const db = new DatabaseSync(file);
+  db.exec(CONNECTION_PRAGMAS);
+  const insertMessage = db.prepare(
+    `INSERT INTO messages (message_id, conversation, sender, to_user, group_id, text, ts, dedup_key)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  const insertUnindexed = db.prepare('INSERT INTO unindexed (message_id, recipients) VALUES (?, ?)');
+  const indexAll = indexer(db);
+  /** Messages committed and not indexed yet (the count this worker wrote, or unknown: -1). */
+  let unindexed = -1;
+  /** The highest request id received (saves and index requests share the numbering). */
+  let received = 0;
+  /** Commits the saves in one transaction; returns, per save, the envelopes not inserted. */
+  const write = (saves: Request[]): (number[] | undefined)[] => {
+    const skipped: (number[] | undefined)[] = saves.map(() => undefined);
+    let inserted = 0;
     db.exec('BEGIN IMMEDIATE');
     try {
-      for (const [ri, r] of requests.entries()) {
-        for (const [ei, { message: m, recipients, dedupKey }] of r.envelopes.entries()) {
+      for (const [ri, r] of saves.entries()) {
+        for (const [ei, { message: m, recipients, dedupKey }] of r.envelopes!.entries()) {
           const id = BigInt(m.messageId);
           const { changes } = insertMessage.run(
             id,
@@ -199,15 +308,16 @@ function runWorker(file: string): void {
             m.ts,
             dedupKey ?? null,
           );
-          // Not inserted: the id is stored already (a retry, whose inbox rows exist) or its dedup key
-          // is (another message, whose inbox rows must not point at this id).
+          // Not inserted: the id is stored already (a retry, whose rows exist or are unindexed) or
+          // its dedup key is (another message, whose inbox rows must not point at this id).
           if (changes === 0) {
             const list = skipped[ri] ?? [];
             list.push(ei);
             skipped[ri] = list;
             continue;
           }
-          indexAll(recipients, m, id);
+          insertUnindexed.run(id, JSON.stringify(recipients));
+          inserted++;
         }
       }
       db.exec('COMMIT');
@@ -215,25 +325,57 @@ function runWorker(file: string): void {
       db.exec('ROLLBACK');
       throw err;
     }
+    if (unindexed >= 0) unindexed += inserted;
     return skipped;
   };
-  port.on('message', (first: Request) => {
-    const requests = [first];
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
-      requests.push(m.message as Request);
+  /** Commits the saves among `requests` and answers each. */
+  const commit = (saves: Request[]) => {
+    if (saves.length === 0) return;
     try {
-      const skipped = write(requests);
-      for (const [i, r] of requests.entries())
+      const skipped = write(saves);
+      for (const [i, r] of saves.entries())
         port.postMessage({ id: r.id, ...(skipped[i] && { skipped: skipped[i] }) } satisfies Reply);
     } catch {
       // One bad request must not fail the others: write them one by one to find it.
-      for (const r of requests) {
+      for (const r of saves) {
         try {
           const [skipped] = write([r]);
           port.postMessage({ id: r.id, ...(skipped && { skipped }) } satisfies Reply);
         } catch (err) {
           port.postMessage({ id: r.id, error: errorMessage(err) } satisfies Reply);
         }
+      }
+    }
+  };
+  /** Indexes what is unindexed and says through which request. */
+  const index = () => {
+    const through = received;
+    try {
+      indexAll();
+      unindexed = 0;
+      port.postMessage({ indexedThrough: through } satisfies Reply);
+    } catch (err) {
+      port.postMessage({ indexedThrough: through, error: errorMessage(err) } satisfies Reply);
+    }
+  };
+  const take = (requests: Request[]) => {
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
+      requests.push(m.message as Request);
+  };
+  port.on('message', (first: Request) => {
+    const requests = [first];
+    take(requests);
+    // Saves are committed as they come; the index is written when no save is waiting, when a read
+    // asked for it, or when INDEX_EVERY messages are waiting for it.
+    while (requests.length > 0) {
+      for (const r of requests) if (r.id > received) received = r.id;
+      const asked = requests.some((r) => r.envelopes === undefined);
+      commit(requests.filter((r) => r.envelopes !== undefined));
+      requests.length = 0;
+      take(requests);
+      if (asked || requests.length === 0 || unindexed < 0 || unindexed >= INDEX_EVERY) {
+        if (unindexed !== 0 || asked) index();
+        if (requests.length === 0) take(requests);
       }
     }
   });
