@@ -12,7 +12,7 @@
  * `unindexed` row naming its recipients: both append at the end of their tables, so a commit of
  * many messages writes few pages. The second writes every recipient's inbox row, conversation entry
  * and unread row for all unindexed messages at once, in a later transaction: when the writer is
- * idle, when a read asks for it (`indexed()`), or every INDEX_EVERY messages under load. Those rows
+ * idle, when a read asks for it (`indexed()`), and at least every INDEX_WITHIN_MS. Those rows
  * sit on each user's own pages of their tables; one transaction for thousands of messages writes
  * each such page once, where one per commit wrote it every time (about half of the writer's CPU per
  * 1:1 message, see BENCHMARKS.md). The second step commits without its own fsync: until the next
@@ -32,8 +32,12 @@ export const CONNECTION_PRAGMAS =
 /** Recipients from which a group message's rows are written set-wise (below, one statement each). */
 const GROUP_STATEMENTS_FROM = 4;
 
-/** Unindexed messages after which the writer indexes them even while requests keep coming. */
+/** Unindexed messages after which the writer indexes them even while saves keep coming. */
 const INDEX_EVERY = 4096;
+/** The oldest unindexed message's age (ms) after which the writer indexes while saves keep coming. */
+const INDEX_WITHIN_MS = 50;
+/** The writer indexes once no save has come for this long (ms). */
+const INDEX_IDLE_MS = 5;
 
 /** The workerData key that names the database file (and marks the thread as this writer). */
 const WORKER_KEY = 'chatSqliteWriterFile';
@@ -287,6 +291,8 @@ function runWorker(file: string): void {
   const indexAll = indexer(db);
   /** Messages committed and not indexed yet (the count this worker wrote, or unknown: -1). */
   let unindexed = -1;
+  /** When the oldest of them was committed (performance.now()). */
+  let oldestUnindexed = 0;
   /** The highest request id received (saves and index requests share the numbering). */
   let received = 0;
   /** Commits the saves in one transaction; returns, per save, the envelopes not inserted. */
@@ -325,6 +331,7 @@ function runWorker(file: string): void {
       db.exec('ROLLBACK');
       throw err;
     }
+    if (unindexed === 0 && inserted > 0) oldestUnindexed = performance.now();
     if (unindexed >= 0) unindexed += inserted;
     return skipped;
   };
@@ -362,22 +369,25 @@ function runWorker(file: string): void {
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
       requests.push(m.message as Request);
   };
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
   port.on('message', (first: Request) => {
+    clearTimeout(idleTimer);
+    idleTimer = undefined;
     const requests = [first];
     take(requests);
-    // Saves are committed as they come; the index is written when no save is waiting, when a read
-    // asked for it, or when INDEX_EVERY messages are waiting for it.
+    // Saves are committed as they come. The index waits, so that one transaction covers many
+    // messages, until a read asks for it, INDEX_EVERY messages or INDEX_WITHIN_MS have gone by, or
+    // no save has come for INDEX_IDLE_MS.
     while (requests.length > 0) {
       for (const r of requests) if (r.id > received) received = r.id;
       const asked = requests.some((r) => r.envelopes === undefined);
       commit(requests.filter((r) => r.envelopes !== undefined));
       requests.length = 0;
+      if (asked || unindexed < 0 || unindexed >= INDEX_EVERY) index();
+      else if (unindexed > 0 && performance.now() - oldestUnindexed >= INDEX_WITHIN_MS) index();
       take(requests);
-      if (asked || requests.length === 0 || unindexed < 0 || unindexed >= INDEX_EVERY) {
-        if (unindexed !== 0 || asked) index();
-        if (requests.length === 0) take(requests);
-      }
     }
+    if (unindexed !== 0) idleTimer = setTimeout(index, INDEX_IDLE_MS);
   });
 }
 
