@@ -70,6 +70,8 @@ export class SqliteWriter {
   private indexedThrough = 0;
   /** The highest save request id sent. */
   private lastSave = 0;
+  /** The id of the latest request to index (what it covers: the saves before it). */
+  private askedThrough = 0;
   /** Reads waiting for the saves up to `upTo` to be indexed. */
   private indexWaiters: { upTo: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   /** Requests sent to the worker and not answered yet. */
@@ -119,7 +121,10 @@ export class SqliteWriter {
     if (this.pending.size === 0 && this.indexWaiters.length === 0) worker.ref();
     return new Promise<void>((resolve, reject) => {
       this.indexWaiters.push({ upTo, resolve, reject });
-      worker.postMessage({ id: this.nextId++ } satisfies Request);
+      // One request covers every read that came before it: reads at once ask once.
+      if (this.askedThrough > upTo) return;
+      this.askedThrough = this.nextId++;
+      worker.postMessage({ id: this.askedThrough } satisfies Request);
     });
   }
 
@@ -159,6 +164,7 @@ export class SqliteWriter {
         p.reject(new Error(`message writer stopped: ${why}`));
       }
       // What was saved stays unindexed in the file; the next worker indexes it before anything else.
+      this.askedThrough = 0;
       this.onIndexed(0, `message writer stopped: ${why}`);
     };
     worker.on('error', (err) => fail(err.message));
