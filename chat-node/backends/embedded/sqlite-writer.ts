@@ -11,13 +11,14 @@
  * A message is committed in two steps. The first, which `sent` waits for, writes its row and an
  * `unindexed` row naming its recipients: both append at the end of their tables, so a commit of
  * many messages writes few pages. The second writes every recipient's inbox row, conversation entry
- * and unread row for all unindexed messages at once, in a later transaction: when the writer is
- * idle, when a read asks for it (`indexed()`), and at least every INDEX_WITHIN_MS. Those rows
- * sit on each user's own pages of their tables; one transaction for thousands of messages writes
- * each such page once, where one per commit wrote it every time (about half of the writer's CPU per
- * 1:1 message, see BENCHMARKS.md). The second step commits without its own fsync: until the next
+ * and unread row for the unindexed messages, in a later transaction: when a read of those tables
+ * asks for it (`indexed()`), and otherwise at most INDEX_WITHIN_MS after the first of them. Those
+ * rows sit on each user's own pages; writing them in their own transaction, without an fsync, takes
+ * them off the path of `sent`, and rows for the same user in one transaction share a page write.
+ * (Longer waits, up to a second, gave no more throughput and held the next commits behind a long
+ * second step: `npm run bench -- --scenario 1:1 --targets embedded`, BENCHMARKS.md.) Until the next
  * first step's fsync covers it, a power loss can only lose index rows, and the `unindexed` rows that
- * name them are lost with them or still there, so opening the store (indexUnindexed) writes them.
+ * name them are lost with them or still there, so opening the store (indexer) writes them.
  */
 
 import { DatabaseSync } from 'node:sqlite';
@@ -35,7 +36,7 @@ const GROUP_STATEMENTS_FROM = 4;
 /** Unindexed messages after which the writer indexes them even while saves keep coming. */
 const INDEX_EVERY = 4096;
 /** The oldest unindexed message's age (ms) after which the writer indexes while saves keep coming. */
-const INDEX_WITHIN_MS = 50;
+const INDEX_WITHIN_MS = 5;
 /** The writer indexes once no save has come for this long (ms). */
 const INDEX_IDLE_MS = 5;
 
