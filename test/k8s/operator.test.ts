@@ -26,6 +26,7 @@ import YAML from 'yaml';
 import { ChatApi } from '../../client/index.ts';
 import { AdminClient, type LoadReport } from '../../common/admin-api.ts';
 import { errorMessage } from '../../common/errors.ts';
+import { dmConversationId } from '../../common/ids.ts';
 import { snowflakeNode } from '../../common/snowflake.ts';
 import { type ChatCluster, GROUP, PLURAL, VERSION } from '../../operator/chatcluster-schema.ts';
 import { helm, helmBinary } from '../charts/helm.ts';
@@ -539,7 +540,20 @@ describe('the operator, installed by its chart, with ChatClusters on real pods',
             `${me.username} saw all ${ids.length} messages`,
             () => ids.every((id) => r.seen.some((m) => m.messageId === id)),
             60_000,
-          );
+          ).catch(async (err) => {
+            // Say which, and whether the store has them: a message stored and not seen was not
+            // delivered (live or by the client's sync), one not stored was lost after its answer.
+            const missing = ids.filter((id) => !r.seen.some((m) => m.messageId === id));
+            const stored = new Set(
+              (
+                await api()
+                  .history(dmConversationId(sender.userId, me.userId), { limit: 200 })
+                  .catch(() => [])
+              ).map((m) => m.messageId),
+            );
+            const which = missing.map((id) => `${id} (${stored.has(id) ? 'stored' : 'not in history'})`);
+            throw new Error(`${errorMessage(err)}: missing ${which.join(', ')}; client ${r.client.state}`);
+          });
           // Exactly the acknowledged ones, and of the rest only sends that were never answered.
           const extra = r.seen.filter((m) => m.from === sender.userId && !ids.includes(m.messageId));
           expect(extra.filter((m) => !unanswered.has(m.text))).toEqual([]);
