@@ -83,6 +83,12 @@ export class ChatClient {
   private attempt = 0;
   private waiters: { resolve(frame: WelcomeFrame): void; reject(error: Error): void }[] = [];
   private sync: SyncRun | undefined;
+  /**
+   * Where an unfinished sync stopped (a move, a lost connection, a timeout): the next sync starts
+   * there at the latest. Live messages seen meanwhile raise `seen.max` past what that sync had not
+   * fetched yet, so starting from `seen.max` alone would skip it.
+   */
+  private resumeFrom: bigint | undefined;
   /** The next write of sends that the node answered with a transient error. */
   private sendRetry: ReturnType<typeof setTimeout> | undefined;
   /** Refreshes the token before it expires (from the first connect() on), if asked to. */
@@ -498,8 +504,9 @@ export class ChatClient {
 
   private startSync(conn: Connection): void {
     this.stopSync();
+    const since = syncSince(this.seen.max, this.options.syncOverlapMs);
     const run: SyncRun = new SyncRun(
-      syncSince(this.seen.max, this.options.syncOverlapMs),
+      this.resumeFrom !== undefined && this.resumeFrom < since ? this.resumeFrom : since,
       { limit: this.options.syncPageLimit, timeoutMs: this.options.requestTimeoutMs },
       {
         send: (frame) => conn.send(frame),
@@ -507,15 +514,17 @@ export class ChatClient {
         acceptUpdate: (update) => this.acceptUpdate(update),
         done: (fresh) => {
           if (this.sync === run) this.sync = undefined;
+          this.resumeFrom = undefined;
           this.events.emit('synced', { maxMessageId: this.maxMessageId, messages: fresh });
         },
         timedOut: () => {
+          this.keepResumePoint(run);
           if (this.sync === run) this.sync = undefined;
           this.events.emit(
             'error',
             new ChatClientError('network', `no sync answer within ${this.options.requestTimeoutMs} ms`),
           );
-          // The next connection syncs again from the start.
+          // The next connection syncs again from where this run stopped.
           if (this.current(conn)) conn.close(CLIENT_CLOSE, 'sync timed out');
         },
         violation: (message) => this.protocolError(message),
@@ -525,7 +534,14 @@ export class ChatClient {
     run.start();
   }
 
+  /** Remembers where an unfinished run stopped, for the next sync (resumeFrom). */
+  private keepResumePoint(run: SyncRun): void {
+    if (run.completed) return;
+    if (this.resumeFrom === undefined || run.position < this.resumeFrom) this.resumeFrom = run.position;
+  }
+
   private stopSync(): void {
+    if (this.sync) this.keepResumePoint(this.sync);
     this.sync?.stop();
     this.sync = undefined;
   }

@@ -22,7 +22,9 @@ export interface ChatClientOptions {
   dedupeCapacity?: number;
   /**
    * How far back before `maxMessageId`'s time a sync starts, in ms, to catch messages of other nodes
-   * that got smaller ids but arrived later. Default 2000; 0 syncs from `maxMessageId` itself.
+   * that got smaller ids but arrived later. Default 2000; 0 syncs from `maxMessageId` itself. A sync
+   * that a move, a lost connection or a timeout cut short is taken up where it stopped, whatever
+   * live messages came since.
    */
   syncOverlapMs?: number;
   /** `limit` of each sync page, 1 to 1000. Default 1000. */

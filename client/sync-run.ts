@@ -29,6 +29,7 @@ export class SyncRun {
   private fresh = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private over = false;
+  private complete = false;
   private retry: ReturnType<typeof setTimeout> | undefined;
   /** The id of the page request in flight; answers carry no id, errors do. */
   private pageId: string | undefined;
@@ -74,7 +75,18 @@ export class SyncRun {
       this.hooks.violation('the server answered a sync with more: true and no newer message');
     }
     this.stop();
+    this.complete = true;
     this.hooks.done(this.fresh);
+  }
+
+  /** Where the run would ask from next: the start, or the highest id of the last page. */
+  get position(): bigint {
+    return this.since;
+  }
+
+  /** True once the last page came (`more` false); a run stopped before that is not complete. */
+  get completed(): boolean {
+    return this.complete;
   }
 
   /** Ends the run: no more pages asked for, answers ignored, no timer left. */

@@ -109,6 +109,38 @@ describe('ChatClient', () => {
     expect(first.received.map((f) => f.type)).not.toContain('sync');
   });
 
+  it('starts the next sync where an unfinished one stopped, though live messages came since', async () => {
+    const server = await startServer();
+    const { client, seen } = clientOf(server, { maxMessageId: '0', syncPageLimit: 2 });
+    const first = await connectVia(client, server);
+    expect(await first.next('sync')).toMatchObject({ since: '0' });
+    const [m1, m2] = [message('m1'), message('m2')];
+    first.send({ type: 'sync', messages: [m1, m2], more: true });
+    expect(await first.next('sync')).toMatchObject({ since: m2.messageId });
+    // The second page does not come; a live message minted 10 s later does, then the socket goes.
+    const later = new Snowflake(4, { clock: () => Date.now() + 10_000 }).next();
+    const live: Message = { ...message('live'), messageId: later.toString(), ts: snowflakeTime(later) };
+    first.send({ type: 'message', ...live });
+    await until(() => seen.messages.length === 3, 'the live message');
+    first.terminate();
+
+    // From m2, where the first run stopped: from the live message less the overlap, a message
+    // between m2 and it (its copy lost while the client moved) would never come.
+    const second = await server.nextPeer();
+    second.welcome();
+    expect(await second.next('sync')).toMatchObject({ since: m2.messageId });
+    const gap = message('gap');
+    second.send({ type: 'sync', messages: [gap, live], more: false });
+    await until(() => seen.synced.length === 1, 'synced');
+    expect(seen.messages.map((m) => m.text)).toEqual(['m1', 'm2', 'live', 'gap']);
+
+    // Once a sync has finished, the next starts from what was seen, less the overlap, as before.
+    second.terminate();
+    const third = await server.nextPeer();
+    third.welcome();
+    expect((await third.next('sync')).since).toBe(syncSince(later, 2000).toString());
+  });
+
   it('pages the sync, each page from the highest id of the last, until more is false', async () => {
     const server = await startServer();
     const { client, seen } = clientOf(server, { maxMessageId: '0', syncPageLimit: 2 });
