@@ -33,12 +33,8 @@ export const CONNECTION_PRAGMAS =
 /** Recipients from which a group message's rows are written set-wise (below, one statement each). */
 const GROUP_STATEMENTS_FROM = 4;
 
-/** Unindexed messages after which the writer indexes them even while saves keep coming. */
-const INDEX_EVERY = 4096;
-/** The oldest unindexed message's age (ms) after which the writer indexes while saves keep coming. */
+/** The oldest unindexed message's age (ms) by which the writer indexes, busy or idle. */
 const INDEX_WITHIN_MS = 5;
-/** The writer indexes once no save has come for this long (ms). */
-const INDEX_IDLE_MS = 5;
 
 /** The workerData key that names the database file (and marks the thread as this writer). */
 const WORKER_KEY = 'chatSqliteWriterFile';
@@ -67,6 +63,7 @@ export class SqliteWriter {
   private readonly file: string;
   private worker?: Worker;
   private nextId = 1;
+  private closed = false;
   /** The highest save request id whose messages the worker has indexed. */
   private indexedThrough = 0;
   /** The highest save request id sent. */
@@ -118,6 +115,8 @@ export class SqliteWriter {
   indexed(): Promise<void> {
     const upTo = this.lastSave;
     if (this.indexedThrough >= upTo) return Promise.resolve();
+    // Closed: no new worker for a read that comes after (close() indexed what it could).
+    if (this.closed) return Promise.reject(new Error('message writer is closed'));
     const worker = this.worker ?? this.start();
     if (this.pending.size === 0 && this.indexWaiters.length === 0) worker.ref();
     return new Promise<void>((resolve, reject) => {
@@ -133,6 +132,7 @@ export class SqliteWriter {
   async close(): Promise<void> {
     await Promise.allSettled([...this.pending.values()].map((p) => p.done));
     await this.indexed().catch(() => undefined);
+    this.closed = true;
     const worker = this.worker;
     this.worker = undefined;
     await worker?.terminate();
@@ -298,7 +298,7 @@ function runWorker(file: string): void {
   const indexAll = indexer(db);
   /** Messages committed and not indexed yet (the count this worker wrote, or unknown: -1). */
   let unindexed = -1;
-  /** When the oldest of them was committed (performance.now()). */
+  /** When the oldest of them was committed (performance.now(); 0 while unknown: index at once). */
   let oldestUnindexed = 0;
   /** The highest request id received (saves and index requests share the numbering). */
   let received = 0;
@@ -383,18 +383,18 @@ function runWorker(file: string): void {
     const requests = [first];
     take(requests);
     // Saves are committed as they come. The index waits, so that one transaction covers many
-    // messages, until a read asks for it, INDEX_EVERY messages or INDEX_WITHIN_MS have gone by, or
-    // no save has come for INDEX_IDLE_MS.
+    // messages, until a read asks for it or the oldest unindexed message is INDEX_WITHIN_MS old.
     while (requests.length > 0) {
       for (const r of requests) if (r.id > received) received = r.id;
       const asked = requests.some((r) => r.envelopes === undefined);
       commit(requests.filter((r) => r.envelopes !== undefined));
       requests.length = 0;
-      if (asked || unindexed < 0 || unindexed >= INDEX_EVERY) index();
-      else if (unindexed > 0 && performance.now() - oldestUnindexed >= INDEX_WITHIN_MS) index();
+      const due = unindexed !== 0 && performance.now() - oldestUnindexed >= INDEX_WITHIN_MS;
+      if (asked || due) index();
       take(requests);
     }
-    if (unindexed !== 0) idleTimer = setTimeout(index, INDEX_IDLE_MS);
+    if (unindexed !== 0)
+      idleTimer = setTimeout(index, Math.max(0, oldestUnindexed + INDEX_WITHIN_MS - performance.now()));
   });
 }
 
